@@ -1,0 +1,196 @@
+"""Input coercion: the one place that decides what a raw value *means*.
+
+Every encoder reads its inputs through one of the three functions below, so a value gets the
+same interpretation on every path (Python serving, the Feast on-demand view, the Spark runner
+and the statistics collectors). The policies, in full:
+
+``as_number(x) -> float | None``  (``None`` means *missing*)
+    * ``None`` -> missing.
+    * ``bool`` -> ``1.0`` / ``0.0`` (Python's numeric tower; also what Spark's
+      ``CAST(true AS DOUBLE)`` gives).
+    * ``int`` -> ``float(x)``; an int too large for a double (``OverflowError``) -> missing.
+    * ``float`` -> itself when finite; ``NaN``, ``+inf`` and ``-inf`` -> missing. A value that
+      is not a finite real number never reaches the arithmetic.
+    * ``str`` -> parsed with ``float()`` after stripping whitespace; strings containing ``_``
+      (which ``float()`` would accept as a digit separator) and unparseable strings (``""``,
+      ``"abc"``) -> missing; ``"nan"`` / ``"inf"`` parse to non-finite values -> missing.
+    * ``bytes`` -> decoded as UTF-8 then treated as ``str``; non-UTF-8 bytes -> missing.
+    * any other object with ``__float__`` (``Decimal``, numpy scalars) -> ``float(x)``, then
+      the float rule; objects without it (``datetime``, ``list``, ``complex``) -> missing.
+
+``as_category(x) -> str | None``
+    * ``None``, ``NaN`` (pandas' missing marker in object columns) -> missing.
+    * ``str`` -> stripped of surrounding whitespace and NFC-normalised, so composed and
+      decomposed forms of ``"é"`` are the same category; an empty result -> missing. Case is
+      kept (``"US"`` and ``"us"`` differ) unless the spec asks for ``lowercase``.
+    * ``bool`` -> ``"true"`` / ``"false"`` (Spark's ``CAST(true AS STRING)``).
+    * ``int`` and integral finite ``float`` -> decimal digits of the integer, so ``3``,
+      ``3.0`` and ``"3"`` are one category (pandas turns nullable int columns into float64;
+      this rule keeps that from becoming skew). Non-integral finite floats -> ``repr(x)``
+      (shortest round-trip form, e.g. ``"2.5"``); ``±inf`` -> missing.
+    * ``bytes`` -> decoded as UTF-8 then the ``str`` rule; non-UTF-8 bytes -> missing.
+    * objects with ``__index__`` (numpy integers) -> the ``int`` rule; numpy floats are
+      ``float`` subclasses and take the ``float`` rule; anything else -> missing.
+
+``as_epoch_seconds(x) -> float | None``  (a point in time, as POSIX seconds, UTC)
+    * aware ``datetime`` (incl. ``pandas.Timestamp``) -> its instant.
+    * naive ``datetime`` -> **read as UTC** (never as the machine's local zone).
+    * ``date`` (not datetime) -> midnight UTC of that day.
+    * ``str`` -> ISO-8601 via ``datetime.fromisoformat`` (a trailing ``Z`` is accepted), then
+      the rules above; unparseable -> missing.
+    * ``int`` / ``float`` (not ``bool``) -> POSIX seconds when finite; ``bool``, ``NaN``,
+      ``±inf`` -> missing.
+    * anything else -> missing.
+
+These functions never raise.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from datetime import date, datetime, timezone
+
+_UTC = timezone.utc
+_isfinite = math.isfinite
+
+
+def as_number(x: object) -> float | None:
+    """Return ``x`` as a finite float, or ``None`` when it is missing (see module policy)."""
+    t = type(x)
+    if t is float:
+        return x if _isfinite(x) else None  # type: ignore[return-value]
+    if t is int:
+        try:
+            return float(x)  # type: ignore[arg-type]
+        except OverflowError:
+            return None
+    if x is None:
+        return None
+    if t is bool:
+        return 1.0 if x else 0.0
+    if isinstance(x, (bytes, bytearray)):
+        try:
+            x = bytes(x).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if isinstance(x, str):
+        if "_" in x:
+            return None
+        try:
+            v = float(x.strip())
+        except ValueError:
+            return None
+        return v if _isfinite(v) else None
+    if isinstance(x, float):  # float subclasses, e.g. numpy.float64
+        v = float(x)
+        return v if _isfinite(v) else None
+    if isinstance(x, int):  # int subclasses other than bool
+        try:
+            return float(x)
+        except OverflowError:
+            return None
+    if hasattr(x, "__float__") and not isinstance(x, (complex, datetime, date)):
+        try:
+            v = float(x)  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError):
+            return None
+        return v if _isfinite(v) else None
+    return None
+
+
+def _clean_str(s: str) -> str | None:
+    s = s.strip()
+    if not s:
+        return None
+    if not s.isascii():
+        s = unicodedata.normalize("NFC", s)
+    return s
+
+
+def as_category(x: object) -> str | None:
+    """Return ``x`` as a canonical category string, or ``None`` when missing (see module)."""
+    t = type(x)
+    if t is str:
+        # fast path: already clean ASCII
+        if x and x.isascii() and not x[0].isspace() and not x[-1].isspace():  # type: ignore[union-attr]
+            return x  # type: ignore[return-value]
+        return _clean_str(x)  # type: ignore[arg-type]
+    if x is None:
+        return None
+    if t is bool:
+        return "true" if x else "false"
+    if t is int:
+        return str(x)
+    if isinstance(x, float):
+        v = float(x)
+        if not _isfinite(v):
+            return None
+        if v.is_integer():
+            return str(int(v))
+        return repr(v)
+    if isinstance(x, str):
+        return _clean_str(str(x))
+    if isinstance(x, (bytes, bytearray)):
+        try:
+            return _clean_str(bytes(x).decode("utf-8"))
+        except UnicodeDecodeError:
+            return None
+    if isinstance(x, int):
+        return str(int(x))
+    if hasattr(x, "__index__"):
+        try:
+            return str(x.__index__())  # type: ignore[attr-defined]
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _datetime_seconds(d: datetime) -> float:
+    if d.tzinfo is None or d.utcoffset() is None:
+        d = d.replace(tzinfo=_UTC)
+    return d.timestamp()
+
+
+def as_epoch_seconds(x: object) -> float | None:
+    """Return the instant ``x`` denotes as POSIX seconds (UTC), or ``None`` (see module)."""
+    if type(x) is datetime and x.tzinfo is _UTC:  # fast path: aware UTC datetime
+        return x.timestamp()
+    if isinstance(x, datetime):
+        try:
+            v = _datetime_seconds(x)
+        except (OverflowError, ValueError, OSError):
+            return None
+        return v if _isfinite(v) else None
+    if x is None or type(x) is bool:
+        return None
+    if isinstance(x, date):
+        return datetime(x.year, x.month, x.day, tzinfo=_UTC).timestamp()
+    if isinstance(x, (int, float)):
+        try:
+            v = float(x)
+        except OverflowError:
+            return None
+        return v if _isfinite(v) else None
+    if isinstance(x, (bytes, bytearray)):
+        try:
+            x = bytes(x).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if isinstance(x, str):
+        s = x.strip()
+        if s.endswith(("Z", "z")):
+            s = s[:-1] + "+00:00"
+        try:
+            return as_epoch_seconds(datetime.fromisoformat(s))
+        except ValueError:
+            return None
+    return None
+
+
+def as_category_cased(x: object, lowercase: bool) -> str | None:
+    """:func:`as_category`, then ``str.lower()`` when ``lowercase`` is set."""
+    s = as_category(x)
+    if s is not None and lowercase:
+        return s.lower()
+    return s

@@ -1,0 +1,172 @@
+"""One way to start Spark for skewless: UTC, microsecond Parquet timestamps, loopback networking.
+
+``get_spark`` is the only entry point. Configuration is layered, later layers winning:
+
+1. built-in defaults (``DEFAULT_CONF`` plus ``spark.driver.memory`` from
+   ``SKEWLESS_SPARK_DRIVER_MEMORY``, default ``2g``),
+2. ``SKEWLESS_SPARK_CONF`` from the environment: comma-separated ``key=value`` pairs
+   (a value may contain ``=``; it may not contain ``,``),
+3. the ``conf`` argument.
+
+Two settings are invariants, not defaults: ``spark.sql.session.timeZone=UTC`` and
+``spark.sql.parquet.outputTimestampType=TIMESTAMP_MICROS``. Asking for anything else raises
+``ValueError``. They are also set on the returned session, so they hold even when
+``getOrCreate`` hands back a session that already existed (whose static settings, such as the
+master or the driver memory, can then no longer change: Spark's rule, not ours).
+
+Environment side effects (only when the variable is unset): ``PYSPARK_PYTHON`` and
+``PYSPARK_DRIVER_PYTHON`` become ``sys.executable`` (Spark's Python workers otherwise run
+whatever ``python3`` is on ``PATH``), and ``SPARK_LOCAL_IP`` becomes ``127.0.0.1``.
+
+Java: PySpark 4 needs Java 17 or newer. The check runs ``$JAVA_HOME/bin/java -version`` when
+``JAVA_HOME`` is set, else ``java -version`` from ``PATH``, and raises ``RuntimeError`` naming the
+fix when Java is missing, unparsable or older than 17.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from pyspark.sql import SparkSession
+
+MIN_JAVA_MAJOR = 17
+DEFAULT_MASTER = "local[2]"
+DEFAULT_DRIVER_MEMORY = "2g"
+JAVA_FIX = "install OpenJDK 17: apt-get install openjdk-17-jre-headless, or set JAVA_HOME"
+
+#: Settings that must hold for every skewless Spark job (see module docstring).
+INVARIANT_CONF: Mapping[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+}
+
+#: Overridable defaults, sized for a small machine (2 cores).
+DEFAULT_CONF: Mapping[str, str] = {
+    "spark.sql.shuffle.partitions": "8",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+    "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+}
+
+
+def parse_conf(text: str) -> dict[str, str]:
+    """Parse ``"k1=v1,k2=v2"`` into a dict.
+
+    Blank entries (``"a=1,,b=2"``, trailing commas) are ignored; keys and values are stripped.
+    An entry without ``=`` or with an empty key raises ``ValueError`` naming the fix.
+    """
+    out: dict[str, str] = {}
+    for raw in text.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(
+                f"SKEWLESS_SPARK_CONF entry {item!r} is not key=value: write it as "
+                "'spark.some.key=value' and separate entries with commas"
+            )
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _java_executable() -> str | None:
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home:
+        candidate = os.path.join(java_home, "bin", "java")
+        return candidate if os.path.exists(candidate) else None
+    return shutil.which("java")
+
+
+def parse_java_major(version_output: str) -> int | None:
+    """Major version from ``java -version`` output: ``"1.8.0_392"`` → 8, ``"17.0.15"`` → 17,
+    ``"21"`` → 21. Returns None when no quoted version string is found."""
+    match = re.search(r'version "([^"]+)"', version_output)
+    if not match:
+        return None
+    parts = re.split(r"[._+-]", match.group(1))
+    try:
+        first = int(parts[0])
+        return int(parts[1]) if first == 1 and len(parts) > 1 else first
+    except ValueError:
+        return None
+
+
+def check_java(min_major: int = MIN_JAVA_MAJOR) -> int:
+    """Return the Java major version, or raise RuntimeError naming the fix."""
+    java = _java_executable()
+    if java is None:
+        where = "JAVA_HOME/bin/java" if os.environ.get("JAVA_HOME") else "java on PATH"
+        raise RuntimeError(f"Spark needs Java {min_major}+ but found no {where}: {JAVA_FIX}")
+    try:
+        proc = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RuntimeError(f"could not run '{java} -version' ({exc}): {JAVA_FIX}") from exc
+    major = parse_java_major(proc.stderr + proc.stdout)
+    if major is None:
+        raise RuntimeError(f"could not read the version printed by '{java} -version': {JAVA_FIX}")
+    if major < min_major:
+        raise RuntimeError(f"Spark needs Java {min_major}+ but {java} is Java {major}: {JAVA_FIX}")
+    return major
+
+
+def resolve_conf(conf: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The full configuration ``get_spark`` would use (defaults < env < ``conf``).
+
+    Raises ValueError when an invariant setting is overridden with another value.
+    """
+    merged: dict[str, str] = dict(DEFAULT_CONF)
+    merged["spark.driver.memory"] = os.environ.get(
+        "SKEWLESS_SPARK_DRIVER_MEMORY", DEFAULT_DRIVER_MEMORY
+    )
+    merged.update(parse_conf(os.environ.get("SKEWLESS_SPARK_CONF", "")))
+    merged.update({str(k): str(v) for k, v in (conf or {}).items()})
+    for key, required in INVARIANT_CONF.items():
+        if key in merged and merged[key] != required:
+            raise ValueError(
+                f"{key}={merged[key]!r} is not allowed: skewless requires {key}={required} "
+                "(remove it from SKEWLESS_SPARK_CONF / conf)"
+            )
+        merged[key] = required
+    return merged
+
+
+def get_spark(
+    app_name: str = "skewless",
+    master: str | None = None,
+    conf: Mapping[str, str] | None = None,
+) -> SparkSession:
+    """Start (or reuse) a SparkSession configured for skewless.
+
+    ``master``: the argument, else ``SKEWLESS_SPARK_MASTER``, else ``local[2]``.
+    Raises RuntimeError when Java 17+ is missing, ValueError for bad configuration.
+    """
+    merged = resolve_conf(conf)
+    check_java()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+    from pyspark.sql import SparkSession
+
+    resolved_master = master or os.environ.get("SKEWLESS_SPARK_MASTER") or DEFAULT_MASTER
+    builder = SparkSession.builder.appName(app_name).master(resolved_master)
+    for key, value in merged.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    for key, value in INVARIANT_CONF.items():
+        spark.conf.set(key, value)
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Set up everything the project needs on a fresh machine, idempotently:
+#   a virtual environment in .venv with the project and its test extra installed,
+#   Java 17+ (installed with apt-get when missing and we are root),
+#   a Redis server answering at SKEWLESS_REDIS_HOST:SKEWLESS_REDIS_PORT (started if none does).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON_BIN="${PYTHON:-python3}"
+if ! "$PYTHON_BIN" -c 'import sys; sys.exit(0 if (3, 10) <= sys.version_info[:2] < (3, 14) else 1)'; then
+  echo "setup: Python 3.10-3.13 is required (found $("$PYTHON_BIN" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PYTHON_BIN" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+
+java_ok() { java -version 2>&1 | grep -qE 'version "(1[7-9]|[2-9][0-9])'; }
+if ! java_ok; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    echo "setup: Java 17+ not found; installing openjdk-17-jre-headless with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  fi
+fi
+java_ok || { echo "setup: Java 17+ is required for Spark; install OpenJDK 17 (apt-get install openjdk-17-jre-headless) or put it on PATH" >&2; exit 1; }
+
+.venv/bin/python scripts/services.py ensure-redis
