@@ -210,6 +210,11 @@ class ZScore(ScalarSpec):
     def fit(self, stats: Statistics) -> ZScoreState:
         m = self._moments(stats)
         std = math.sqrt(m.variance)
+        if not (math.isfinite(std) and math.isfinite(m.mean)):
+            raise StatisticsError(
+                f"encoder {self.name!r}: the variance of {self.input!r} overflows a double; "
+                "encode it with Log1p or Clip first, or fix the outliers in the source"
+            )
         return ZScoreState(mean=m.mean, scale=std if std > 0.0 else 1.0)
 
     def transform(self, state: EncoderState) -> Transform:

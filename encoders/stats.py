@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 StatKind = Literal["moments", "quantiles", "value_counts"]
 
@@ -166,7 +166,7 @@ class ValueCounts:
         return ValueCounts(counts, missing)
 
 
-Statistic = Union[Moments, Quantiles, ValueCounts]
+Statistic = Moments | Quantiles | ValueCounts
 
 
 @dataclass(frozen=True)

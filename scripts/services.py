@@ -27,7 +27,8 @@ def redis_address() -> tuple[str, int]:
     try:
         port = int(port_text)
     except ValueError:
-        raise SystemExit(f"SKEWLESS_REDIS_PORT={port_text!r} is not a port number; set e.g. 6379")
+        raise SystemExit(
+            f"SKEWLESS_REDIS_PORT={port_text!r} is not a port number; set e.g. 6379") from None
     return host, port
 
 

@@ -1,0 +1,59 @@
+"""Unit tests for sufficient statistics and the pure-Python collector."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from encoders import Moments, Quantiles, StatisticsError, StatRequest, ValueCounts
+from encoders.collect import collect_statistics
+
+
+def test_moments_are_exact_and_order_free() -> None:
+    values = [1e9 + v for v in (0.1, 0.2, 0.3, 0.4)]
+    m = Moments.of(values + [None])
+    assert (m.count, m.missing, m.min, m.max) == (4, 1, values[0], values[-1])
+    assert m.mean == pytest.approx(1e9 + 0.25, abs=1e-6)
+    assert m.variance == pytest.approx(np.var(np.array(values) - 1e9), rel=1e-6)
+    assert Moments.of(list(reversed(values))) == Moments.of(values)
+
+
+def test_moments_merge_equals_one_pass() -> None:
+    rng = random.Random(3)
+    values = [rng.gauss(50, 10) for _ in range(1000)]
+    merged = Moments.of(values[:300]).merge(Moments.of(values[300:]))
+    whole = Moments.of(values)
+    assert merged.count == whole.count
+    assert merged.mean == pytest.approx(whole.mean, rel=1e-12)
+    assert merged.m2 == pytest.approx(whole.m2, rel=1e-9)
+    empty = Moments.of([None])
+    assert empty.merge(whole) == Moments(whole.count, 1, whole.mean, whole.m2, whole.min, whole.max)
+
+
+def test_quantiles_follow_inverted_cdf() -> None:
+    rng = random.Random(5)
+    values = [rng.random() for _ in range(101)]
+    probs = (0.1, 0.25, 0.3, 0.5, 0.9, 1.0)
+    q = Quantiles.of(values, probs)
+    assert list(q.values) == list(np.quantile(values, probs, method="inverted_cdf"))
+    assert Quantiles.of([None], (0.5,)).count == 0
+
+
+def test_collector_coerces_like_the_encoders() -> None:
+    rows = [{"x": "2", "c": " A "}, {"x": float("inf"), "c": "a"}, {"x": True, "c": None}]
+    reqs = (StatRequest("moments", "x"), StatRequest("value_counts", "c", coerce="category"),
+            StatRequest("value_counts", "c", coerce="category", lowercase=True))
+    stats = collect_statistics(rows, reqs)
+    assert stats.get(reqs[0]) == Moments(2, 1, 1.5, 0.5, 1.0, 2.0)
+    assert stats.get(reqs[1]) == ValueCounts({"A": 1, "a": 1}, 1)
+    assert stats.get(reqs[2]) == ValueCounts({"a": 2}, 1)
+    with pytest.raises(StatisticsError, match="collect statistics for every request"):
+        stats.get(StatRequest("moments", "other"))
+
+
+@pytest.mark.parametrize("probs", [(), (0.5, 0.2), (0.2, 0.2), (1.5,)])
+def test_bad_quantile_requests(probs) -> None:
+    with pytest.raises(StatisticsError, match="sorted"):
+        StatRequest("quantiles", "x", probabilities=probs)
