@@ -1,7 +1,7 @@
-"""Benchmark: encoding one row with the demo set (19 encoders, 46 outputs) vs a plain floor.
+"""Benchmark: encoding one row with the demo set (20 encoders, 47 outputs) vs a plain floor.
 
 The floor is one hand-written function that does the same arithmetic for clean inputs with no
-missing-value policy, no coercion and no dispatch (a dict literal of the 46 expressions): the
+missing-value policy, no coercion and no dispatch (a dict literal of the 47 expressions): the
 least work any encoder could do. Both run side by side, alternating batches, on one core; we
 report the median per-row time over batches and the ratio.
 
@@ -37,6 +37,7 @@ def make_floor(enc):
     st = {e.spec.name: e.state for e in enc.encoders}
     z1, q3 = st["watch_minutes_7d_z"], st["titles_started_7d_q"].boundaries
     tz, ten = st["title_completion_rate_z"], st["tenure_days_mm"]
+    rq = st["runtime_q"].boundaries
     rng = ten.max - ten.min
 
     def onehot(tokens):
@@ -73,10 +74,11 @@ def make_floor(enc):
             0.0 if mm < 0.0 else (1.0 if mm > 1.0 else mm),
             log1p(r["title_plays_7d"]) if r["title_plays_7d"] > 0 else 0.0,
             (r["title_completion_rate_28d"] - tz.mean) / tz.scale,
+            r["title_thumbs_up_rate"], 0.0,
             bisect_right(yr, r["release_year"]),
             *mat.get(r["maturity_rating"], mat_oov),
+            bisect_right(rq, r["runtime_minutes"]),
             cross(r["country"], r["title_genre"]), dev(r["device"]),
-            1.0 if r["is_kids_profile"] else 0.0, 0.0,
             *hours[int(now // 3600) % 24], *days[(int(now // 86400) + 3) % 7],
         )
         return dict(zip(names, values))

@@ -1,6 +1,6 @@
 """The demo recommendation model's input contract, and synthetic rows shaped like its inputs.
 
-``DEMO_SPECS`` is a realistic set — 19 encoders, 46 outputs — over member features, title
+``DEMO_SPECS`` is a realistic set — 20 encoders, 47 outputs — over member features, title
 features and the request context. It is the set the benchmark, the demo job and the tests use.
 :func:`synthetic_rows` makes deterministic rows (``random.Random(seed)``, no global state) with
 the messy values real data has: nulls, NaN, unseen categories, unicode, naive datetimes,
@@ -13,13 +13,20 @@ import random
 from datetime import datetime, timedelta, timezone
 
 from encoders.base import EncoderSpec
-from encoders.boolean import Indicator
 from encoders.buckets import Buckets, QuantileBuckets
 from encoders.categorical import HashBucket, HashedCross, OneHot, VocabIndex
-from encoders.numeric import Clip, Log1p, MinMax, ZScore
+from encoders.numeric import Clip, Log1p, MinMax, Numeric, ZScore
 from encoders.temporal import Cyclical, TimeSince
 
+MEMBER_INPUTS = ("watch_minutes_7d", "watch_minutes_28d", "titles_started_7d",
+                 "completion_rate_28d", "top_genre_28d", "last_watch_ts", "thumbs_up_ratio",
+                 "country", "plan", "tenure_days")
+TITLE_INPUTS = ("title_plays_7d", "title_completion_rate_28d", "title_thumbs_up_rate",
+                "title_genre", "release_year", "maturity_rating", "runtime_minutes")
+REQUEST_INPUTS = ("device",)
+
 DEMO_SPECS: tuple[EncoderSpec, ...] = (
+    # member features
     ZScore("watch_minutes_7d_z", input="watch_minutes_7d", missing_indicator=True),
     Log1p("watch_minutes_28d_log", input="watch_minutes_28d"),
     QuantileBuckets("titles_started_7d_q", input="titles_started_7d", num_buckets=8),
@@ -33,13 +40,17 @@ DEMO_SPECS: tuple[EncoderSpec, ...] = (
     VocabIndex("country_idx", input="country", top_k=50),
     OneHot("plan_oh", input="plan"),
     MinMax("tenure_days_mm", input="tenure_days", clip=True),
+    # title features
     Log1p("title_plays_7d_log", input="title_plays_7d"),
     ZScore("title_completion_rate_z", input="title_completion_rate_28d"),
+    Numeric("title_thumbs_up_rate", input="title_thumbs_up_rate", fill=0.5,
+            missing_indicator=True),
     Buckets("release_year_b", input="release_year", boundaries=(1990.0, 2000.0, 2010.0, 2020.0)),
     OneHot("maturity_oh", input="maturity_rating"),
+    QuantileBuckets("runtime_q", input="runtime_minutes", num_buckets=5),
+    # crosses and request context
     HashedCross("country_x_genre", left="country", right="title_genre", num_buckets=1024),
     HashBucket("device_h", input="device", num_buckets=64),
-    Indicator("is_kids_profile", input="is_kids_profile", missing_indicator=True),
     Cyclical("request_hour", period="hour_of_day"),
     Cyclical("request_dow", period="day_of_week"),
 )
@@ -88,11 +99,12 @@ def synthetic_rows(n: int, seed: int = 7, messy_rate: float = 0.05) -> list[dict
             "tenure_days": messy(rng.randint(-2, 3000)),
             "title_plays_7d": messy(int(rng.paretovariate(1.1) * 10)),
             "title_completion_rate_28d": messy(rng.betavariate(3, 2)),
+            "title_thumbs_up_rate": messy(rng.betavariate(5, 2)),
+            "runtime_minutes": messy(rng.choice((22, 30, 45, 60, 95, 110, 125, 150))),
             "release_year": messy(rng.randint(1950, 2026)),
             "maturity_rating": messy(rng.choice(RATINGS)),
             "title_genre": messy(rng.choice(GENRES)),
             "device": messy(rng.choice(DEVICES)),
-            "is_kids_profile": messy(rng.random() < 0.1),
         })
     return rows
 

@@ -1,6 +1,6 @@
 """The main job, end to end on the embedded defaults.
 
-Today it covers the encoder library: fit the demo model's encoder set (19 encoders, 46 outputs)
+Today it covers the encoder library: fit the demo model's encoder set (20 encoders, 47 outputs)
 from sufficient statistics of deterministic synthetic rows, publish the state as JSON with its
 content hash, reload it, encode a clean row and a row made only of edge inputs, and time
 encoding. Later stages (facts, Spark feature tables, Feast, Redis, serving) extend this job.

@@ -31,7 +31,7 @@ def test_schema_depends_only_on_specs_and_state(demo) -> None:
         assert len(demo.encode_values(row, t)) == len(names)
         assert list(demo.encode_row(row, t)) == list(names)
     assert len(demo.encode_values({}, None)) == len(names)
-    assert demo.width == 46 and len(demo.encoders) == 19
+    assert demo.width == 47 and len(demo.encoders) == 20
 
 
 def test_vector_is_floats_in_schema_order(demo) -> None:
