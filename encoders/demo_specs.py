@@ -43,7 +43,7 @@ DEMO_SPECS: tuple[EncoderSpec, ...] = (
     # title features
     Log1p("title_plays_7d_log", input="title_plays_7d"),
     ZScore("title_completion_rate_z", input="title_completion_rate_28d"),
-    Numeric("title_thumbs_up_rate", input="title_thumbs_up_rate", fill=0.5,
+    Numeric("title_thumbs_up_rate_n", input="title_thumbs_up_rate", fill=0.5,
             missing_indicator=True),
     Buckets("release_year_b", input="release_year", boundaries=(1990.0, 2000.0, 2010.0, 2020.0)),
     OneHot("maturity_oh", input="maturity_rating"),

@@ -78,6 +78,10 @@ class EncoderSet:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise SpecError(f"duplicate output names {dupes}; give each encoder a unique name")
+        shadow = sorted(set(names) & {k for e in self.encoders for k in e.spec.inputs})
+        if shadow:
+            raise SpecError(f"output names {shadow} equal input names; rename the encoders "
+                            "(Feast on-demand views return inputs and outputs in one mapping)")
         spec_names = [e.spec.name for e in self.encoders]
         if len(set(spec_names)) != len(spec_names):
             raise SpecError("duplicate encoder names; give each encoder a unique name")

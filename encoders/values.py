@@ -26,7 +26,8 @@ and the statistics collectors). The policies, in full:
     * ``bool`` -> ``"true"`` / ``"false"`` (Spark's ``CAST(true AS STRING)``).
     * ``int`` and integral finite ``float`` -> decimal digits of the integer, so ``3``,
       ``3.0`` and ``"3"`` are one category (pandas turns nullable int columns into float64;
-      this rule keeps that from becoming skew). Non-integral finite floats -> ``repr(x)``
+      this rule keeps that from becoming skew); an int too long to print (over Python's
+      4300-digit limit) -> missing. Non-integral finite floats -> ``repr(x)``
       (shortest round-trip form, e.g. ``"2.5"``); ``±inf`` -> missing.
     * ``bytes`` -> decoded as UTF-8 then the ``str`` rule; non-UTF-8 bytes -> missing.
     * objects with ``__index__`` (numpy integers) -> the ``int`` rule; numpy floats are
@@ -121,13 +122,13 @@ def as_category(x: object) -> str | None:
     if t is bool:
         return "true" if x else "false"
     if t is int:
-        return str(x)
+        return _int_str(x)  # type: ignore[arg-type]
     if isinstance(x, float):
         v = float(x)
         if not _isfinite(v):
             return None
         if v.is_integer():
-            return str(int(v))
+            return _int_str(int(v))
         return repr(v)
     if isinstance(x, str):
         return _clean_str(str(x))
@@ -137,13 +138,21 @@ def as_category(x: object) -> str | None:
         except UnicodeDecodeError:
             return None
     if isinstance(x, int):
-        return str(int(x))
+        return _int_str(int(x))
     if hasattr(x, "__index__"):
         try:
-            return str(x.__index__())  # type: ignore[attr-defined]
+            return _int_str(x.__index__())  # type: ignore[attr-defined]
         except (TypeError, ValueError):
             return None
     return None
+
+
+def _int_str(i: int) -> str | None:
+    """Decimal digits of ``i``; ``None`` (missing) past Python's int-to-str digit limit."""
+    try:
+        return str(i)
+    except ValueError:
+        return None
 
 
 def _datetime_seconds(d: datetime) -> float:
@@ -189,8 +198,11 @@ def as_epoch_seconds(x: object) -> float | None:
 
 
 def as_category_cased(x: object, lowercase: bool) -> str | None:
-    """:func:`as_category`, then ``str.lower()`` when ``lowercase`` is set."""
+    """:func:`as_category`, then ``str.lower()`` and NFC again when ``lowercase`` is set
+    (lower-casing can un-normalise: the result must itself be a canonical category)."""
     s = as_category(x)
     if s is not None and lowercase:
-        return s.lower()
+        s = s.lower()
+        if not s.isascii():
+            s = unicodedata.normalize("NFC", s)
     return s

@@ -69,6 +69,8 @@ def test_duplicate_names_are_rejected() -> None:
     with pytest.raises(SpecError, match="duplicate output names"):
         EncoderSet.of((Numeric("n", input="x", missing_indicator=True), NoState()),
                       (clash, NoState()))
+    with pytest.raises(SpecError, match="equal input names"):
+        EncoderSet.of((Numeric("x", input="x"), NoState()))
     with pytest.raises(SpecError, match="tuple of FittedEncoder"):
         EncoderSet([FittedEncoder(a, NoState())])  # type: ignore[arg-type]
 

@@ -1,0 +1,145 @@
+"""Spark statistics collector: the encoders' sufficient statistics with Spark built-ins.
+
+The same answers as :func:`encoders.collect.collect_statistics`, at scale. Coercion is *not*
+re-implemented in Spark SQL: one ``mapInArrow`` pass runs the library's own
+:func:`~encoders.values.as_number` / :func:`~encoders.values.as_category_cased` on every needed
+column (invariant 1), then built-in aggregations do the counting:
+
+* moments: ``count``, ``count(*) - count``, ``avg``, ``var_pop * count`` (= ``m2``), ``min``,
+  ``max`` — one aggregation job for all numeric requests;
+* quantiles: ``percentile_approx(col, probabilities, accuracy)`` — same definition as
+  :class:`~encoders.stats.Quantiles` (exact when ``accuracy`` exceeds the row count);
+* value counts: ``groupBy(col).count()``; only the (small) table of distinct values and their
+  counts reaches the driver, never rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from encoders.stats import Moments, Quantiles, Statistics, StatRequest, ValueCounts
+from encoders.values import as_category_cased, as_number
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+    from pyspark.sql import DataFrame
+
+DEFAULT_ACCURACY = 1_000_000
+
+
+def _coerced_columns(requests: tuple[StatRequest, ...]) -> dict[tuple, str]:
+    """One coerced column per distinct (input, coerce, lowercase), named ``__c<i>``."""
+    keys: dict[tuple, str] = {}
+    for r in requests:
+        key = (r.input, r.coerce, r.lowercase if r.coerce == "category" else False)
+        keys.setdefault(key, f"__c{len(keys)}")
+    return keys
+
+
+def coerce_frame(df: DataFrame, requests: Iterable[StatRequest]) -> DataFrame:
+    """A DataFrame of the requests' inputs coerced by the encoders' own Python code."""
+    import pyarrow as pa
+    from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+
+    reqs = tuple(requests)
+    cols = _coerced_columns(reqs)
+    missing = sorted({k[0] for k in cols} - set(df.columns))
+    if missing:
+        raise ValueError(
+            f"statistics need columns {missing} that the DataFrame lacks "
+            f"(it has {sorted(df.columns)}); add them or drop those encoders"
+        )
+    schema = StructType(
+        [
+            StructField(name, StringType() if key[1] == "category" else DoubleType(), True)
+            for key, name in cols.items()
+        ]
+    )
+    arrow_types = {
+        name: (pa.string() if key[1] == "category" else pa.float64()) for key, name in cols.items()
+    }
+    plan = [(key[0], key[1], key[2], name) for key, name in cols.items()]
+    inputs = sorted({k[0] for k in cols})
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            data = {}
+            for src, coerce, lower, name in plan:
+                values = batch.column(batch.schema.get_field_index(src)).to_pylist()
+                if coerce == "category":
+                    data[name] = pa.array(
+                        [as_category_cased(v, lower) for v in values], arrow_types[name]
+                    )
+                else:
+                    data[name] = pa.array([as_number(v) for v in values], arrow_types[name])
+            yield pa.RecordBatch.from_pydict(data)
+
+    return df.select(*inputs).mapInArrow(run, schema)
+
+
+def spark_statistics(
+    df: DataFrame, requests: Iterable[StatRequest], accuracy: int = DEFAULT_ACCURACY
+) -> Statistics:
+    """Answer every request over ``df`` (see module docstring). Only aggregates are collected."""
+    from pyspark.sql import functions as F
+
+    reqs = tuple(requests)
+    if not reqs:
+        return Statistics({})
+    cols = _coerced_columns(reqs)
+    coerced = coerce_frame(df, reqs).cache()
+    try:
+        out: dict[StatRequest, object] = {}
+        aggs, slots = [], []
+        for r in reqs:
+            col = cols[(r.input, r.coerce, r.lowercase if r.coerce == "category" else False)]
+            c = F.col(col)
+            if r.kind == "moments":
+                aggs += [
+                    F.count(c),
+                    F.count(F.lit(1)) - F.count(c),
+                    F.avg(c),
+                    F.var_pop(c) * F.count(c),
+                    F.min(c),
+                    F.max(c),
+                ]
+                slots.append((r, 6))
+            elif r.kind == "quantiles":
+                aggs += [F.percentile_approx(c, list(r.probabilities), accuracy), F.count(c)]
+                slots.append((r, 2))
+        if aggs:
+            row = coerced.agg(*aggs).collect()[0]
+            i = 0
+            for r, width in slots:
+                vals = row[i : i + width]
+                i += width
+                if r.kind == "moments":
+                    n, miss, mean, m2, lo, hi = vals
+                    out[r] = (
+                        Moments(int(n), int(miss), float(mean), float(m2), float(lo), float(hi))
+                        if n
+                        else Moments(0, int(miss), 0.0, 0.0, 0.0, 0.0)
+                    )
+                else:
+                    qs, n = vals
+                    out[r] = Quantiles(
+                        r.probabilities,
+                        tuple(float(v) for v in qs) if n else tuple(0.0 for _ in r.probabilities),
+                        int(n),
+                    )
+        for r in reqs:
+            if r.kind != "value_counts":
+                continue
+            col = cols[(r.input, r.coerce, r.lowercase)]
+            counts: dict[str, int] = {}
+            missing = 0
+            for value, n in coerced.groupBy(col).count().collect():
+                if value is None:
+                    missing = int(n)
+                else:
+                    counts[value] = int(n)
+            out[r] = ValueCounts(counts, missing)
+        return Statistics(out)
+    finally:
+        coerced.unpersist()
