@@ -16,6 +16,8 @@ from typing import Any
 from encoders.encoder_set import EncoderSet
 
 REQUEST_TIME = "request_time"
+#: Tag on the Feast encoded view (and feature service) holding the published state's hash.
+STATE_HASH_TAG = "skewless.state_hash"
 _CACHE: dict[str, EncoderSet] = {}
 
 

@@ -23,13 +23,12 @@ from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import 
 from feast.on_demand_feature_view import OnDemandFeatureView
 from feast.types import Float64, Int64, String, UnixTimestamp
 
-from encoders.columns import encoder_set_from_text, feast_udf_source
+from encoders.columns import STATE_HASH_TAG, encoder_set_from_text, feast_udf_source
 
 HERE = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("SKEWLESS_DATA_DIR", HERE.parent / "data")).resolve()
 STATE_PATH = Path(os.environ.get("SKEWLESS_STATE_PATH", HERE / "encoder_state.json")).resolve()
 FEATURE_TTL = timedelta(days=int(os.environ.get("SKEWLESS_FEATURE_TTL_DAYS", "2")))
-STATE_HASH_TAG = "skewless.state_hash"
 
 member = Entity(name="member", join_keys=["member_id"], value_type=ValueType.INT64,
                 description="A streaming-service member")

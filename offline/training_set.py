@@ -4,8 +4,11 @@
 
 1. labels (a Spark DataFrame: entity keys, ``event_timestamp``, label and request columns) go
    to Feast's Spark offline store point-in-time join for the raw feature service
-   (``get_historical_features(...).to_spark_df()``): ttl and created-timestamp ties follow
-   Feast's rules;
+   (``get_historical_features(...).to_spark_df()``): a feature row counts for a label at time
+   ``T`` when ``T - ttl <= event_timestamp <= T`` and — by default, ``as_known=True`` —
+   ``created_timestamp <= T`` (Feast's ``filter_by_created_timestamp``: a late-arriving
+   correction is used only from the moment it existed, as the online store could serve it);
+   among rows with equal ``event_timestamp`` the latest ``created_timestamp`` wins;
 2. the joined frame is encoded in Spark by :func:`offline.spark_encode.encode_frame` — the same
    encoders with the published state, the label time as the request time;
 3. Parquet is written to a temporary folder beside the target, the manifest is written last,
@@ -113,6 +116,7 @@ def build_training_set(
     label_columns: Sequence[str] = ("label",),
     request_columns: Sequence[str] = ("device",),
     overwrite: bool = False,
+    as_known: bool = True,
     inputs: dict[str, Any] | None = None,
 ) -> Manifest:
     """Join, encode and write a training set; return its manifest (see module docstring)."""
@@ -122,7 +126,7 @@ def build_training_set(
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) or another path")
     check_labels(labels, label_columns, request_columns)
-    joined, refs = joined_features(store, labels, feature_service)
+    joined, refs = joined_features(store, labels, feature_service, as_known)
     keep = [*ENTITY_KEYS, "event_timestamp", *label_columns, *request_columns]
     encoded = encode_frame(joined, enc, keep)
 
@@ -147,7 +151,7 @@ def build_training_set(
             label_columns=tuple(label_columns),
             request_columns=tuple(request_columns),
             schema=tuple((f.name, f.dtype) for f in enc.schema),
-            inputs=dict(inputs or {}),
+            inputs={**(inputs or {}), "filter_by_created_timestamp": as_known},
             created_at=datetime.now(timezone.utc).isoformat(),
         )
         (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
@@ -162,3 +166,21 @@ def build_training_set(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def read_labels(spark: Any, path: str | os.PathLike[str]) -> DataFrame:
+    """Generated labels as the training-set builder wants them: ``impression_ts`` becomes
+    ``event_timestamp`` (the request time) and ``played_within_7d`` becomes ``label``."""
+    from pyspark.sql import functions as F
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"no labels at {p}; generate them (scripts/generate_labels.py)")
+    df = spark.read.parquet(str(p))
+    need = {"member_id", "title_id", "impression_ts", "played_within_7d", "device"}
+    missing = sorted(need - set(df.columns))
+    if missing:
+        raise ValueError(f"labels at {p} lack {missing}; regenerate them with "
+                         "scripts/generate_labels.py")
+    return df.select("member_id", "title_id", F.col("impression_ts").alias("event_timestamp"),
+                     F.col("played_within_7d").alias("label"), "device")

@@ -42,12 +42,23 @@ def main() -> None:
 
     when = datetime(2026, 11, 3, 20, 15, tzinfo=timezone.utc)
     sample = synthetic_rows(1, seed=99, messy_rate=0.0)[0]
-    edge = {"watch_minutes_7d": float("nan"), "watch_minutes_28d": -5, "titles_started_7d": "3",
-            "completion_rate_28d": float("inf"), "top_genre_28d": "Te\u0301le\u0301novela",
-            "last_watch_ts": datetime(2026, 11, 2), "thumbs_up_ratio": True, "country": "",
-            "plan": b"\xff", "tenure_days": None, "title_plays_7d": 10**400,
-            "release_year": "1999.0", "maturity_rating": "NC-17", "device": "  tv ",
-            "is_kids_profile": "yes"}
+    edge = {
+        "watch_minutes_7d": float("nan"),
+        "watch_minutes_28d": -5,
+        "titles_started_7d": "3",
+        "completion_rate_28d": float("inf"),
+        "top_genre_28d": "Te\u0301le\u0301novela",
+        "last_watch_ts": datetime(2026, 11, 2),
+        "thumbs_up_ratio": True,
+        "country": "",
+        "plan": b"\xff",
+        "tenure_days": None,
+        "title_plays_7d": 10**400,
+        "release_year": "1999.0",
+        "maturity_rating": "NC-17",
+        "device": "  tv ",
+        "is_kids_profile": "yes",
+    }
 
     times = request_times(2000)
     bench_rows = synthetic_rows(2000, seed=3)
@@ -58,17 +69,23 @@ def main() -> None:
             again.encode_vector(r, t)
         per_row.append((time.perf_counter() - s) / len(bench_rows) * 1e6)
 
-    print(f"encoder set : {len(enc.encoders)} encoders, {enc.width} outputs, "
-          f"fitted from {args.rows} rows in {fit_s:.2f}s")
+    print(
+        f"encoder set : {len(enc.encoders)} encoders, {enc.width} outputs, "
+        f"fitted from {args.rows} rows in {fit_s:.2f}s"
+    )
     print(f"state       : {path}  {enc.content_hash}")
     print(f"sample row  @ {when.isoformat()}:")
     for name, value in again.encode_row(sample, when).items():
         print(f"  {name:32s} {value!r}")
-    print("edge-input row (NaN, -5, '3', inf, NFD unicode, naive datetime, True, '', non-UTF-8, "
-          "None, 10**400, '1999.0', unseen, padded):")
+    print(
+        "edge-input row (NaN, -5, '3', inf, NFD unicode, naive datetime, True, '', non-UTF-8, "
+        "None, 10**400, '1999.0', unseen, padded):"
+    )
     print("  " + ", ".join(f"{v:g}" for v in again.encode_vector(edge, when)))
-    print(f"encode_vector: median {statistics.median(per_row):.2f} µs/row over 5 x 2000 rows "
-          "(bench/bench_encoders.py compares it with a hand-written floor)")
+    print(
+        f"encode_vector: median {statistics.median(per_row):.2f} µs/row over 5 x 2000 rows "
+        "(bench/bench_encoders.py compares it with a hand-written floor)"
+    )
 
 
 if __name__ == "__main__":

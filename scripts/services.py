@@ -28,7 +28,8 @@ def redis_address() -> tuple[str, int]:
         port = int(port_text)
     except ValueError:
         raise SystemExit(
-            f"SKEWLESS_REDIS_PORT={port_text!r} is not a port number; set e.g. 6379") from None
+            f"SKEWLESS_REDIS_PORT={port_text!r} is not a port number; set e.g. 6379"
+        ) from None
     return host, port
 
 
@@ -36,8 +37,9 @@ def redis_answers(host: str, port: int) -> bool:
     import redis
 
     try:
-        return bool(redis.Redis(host=host, port=port, socket_connect_timeout=1,
-                                socket_timeout=2).ping())
+        return bool(
+            redis.Redis(host=host, port=port, socket_connect_timeout=1, socket_timeout=2).ping()
+        )
     except (redis.exceptions.RedisError, OSError):
         return False
 
@@ -58,14 +60,30 @@ def ensure_redis(wait_s: float = 10.0) -> str:
     if redis_answers(host, port):
         return f"Redis answers at {host}:{port}"
     if host not in ("127.0.0.1", "localhost", "::1"):
-        raise SystemExit(f"no Redis answers at {host}:{port}; start it, or unset "
-                         "SKEWLESS_REDIS_HOST to use a local one")
+        raise SystemExit(
+            f"no Redis answers at {host}:{port}; start it, or unset "
+            "SKEWLESS_REDIS_HOST to use a local one"
+        )
     binary, origin = redis_server_binary()
     workdir = tempfile.mkdtemp(prefix="skewless-redis-")
     subprocess.run(
-        [binary, "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(port),
-         "--save", "", "--appendonly", "no", "--dir", workdir,
-         "--logfile", os.path.join(workdir, "redis.log")],
+        [
+            binary,
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+            "--logfile",
+            os.path.join(workdir, "redis.log"),
+        ],
         check=True,
     )
     deadline = time.monotonic() + wait_s
@@ -73,14 +91,19 @@ def ensure_redis(wait_s: float = 10.0) -> str:
         if redis_answers(host, port):
             return f"no Redis answered at {host}:{port}; started the {origin} there"
         time.sleep(0.1)
-    raise SystemExit(f"started {binary} but nothing answers at {host}:{port} after {wait_s}s; "
-                     f"see {workdir}/redis.log")
+    raise SystemExit(
+        f"started {binary} but nothing answers at {host}:{port} after {wait_s}s; "
+        f"see {workdir}/redis.log"
+    )
 
 
 def java_major() -> int | None:
     """Major version of ``java`` on PATH (or under JAVA_HOME), None when absent."""
-    java = os.path.join(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get(
-        "JAVA_HOME") else shutil.which("java")
+    java = (
+        os.path.join(os.environ["JAVA_HOME"], "bin", "java")
+        if os.environ.get("JAVA_HOME")
+        else shutil.which("java")
+    )
     if not java or not os.path.exists(java):
         return None
     out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
@@ -94,8 +117,10 @@ def java_major() -> int | None:
 def check_java() -> str:
     major = java_major()
     if major is None or major < 17:
-        raise SystemExit(f"Java 17+ is required for Spark (found {major}); install OpenJDK 17 "
-                         "(apt-get install openjdk-17-jre-headless) or set JAVA_HOME")
+        raise SystemExit(
+            f"Java 17+ is required for Spark (found {major}); install OpenJDK 17 "
+            "(apt-get install openjdk-17-jre-headless) or set JAVA_HOME"
+        )
     return f"Java {major}"
 
 
@@ -103,8 +128,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="check and start the project's services")
     ap.add_argument("command", choices=["ensure-redis", "check-java"])
     args = ap.parse_args()
-    print(("services: " + ensure_redis()) if args.command == "ensure-redis"
-          else ("services: " + check_java()))
+    print(
+        ("services: " + ensure_redis())
+        if args.command == "ensure-redis"
+        else ("services: " + check_java())
+    )
 
 
 if __name__ == "__main__":
