@@ -30,8 +30,10 @@ and the statistics collectors). The policies, in full:
       4300-digit limit) -> missing. Non-integral finite floats -> ``repr(x)``
       (shortest round-trip form, e.g. ``"2.5"``); ``±inf`` -> missing.
     * ``bytes`` -> decoded as UTF-8 then the ``str`` rule; non-UTF-8 bytes -> missing.
-    * objects with ``__index__`` (numpy integers) -> the ``int`` rule; numpy floats are
-      ``float`` subclasses and take the ``float`` rule; anything else -> missing.
+    * numpy booleans -> as ``bool``; objects with ``__index__`` (numpy integers) -> the ``int``
+      rule; other objects with ``__float__`` (``numpy.float32``, ``Decimal``) -> converted
+      to ``float``, then the ``float`` rule; anything else -> missing.
+    * strings with lone surrogates (not encodable as UTF-8) -> missing.
 
 ``as_epoch_seconds(x) -> float | None``  (a point in time, as POSIX seconds, UTC)
     * aware ``datetime`` (incl. ``pandas.Timestamp``) -> its instant.
@@ -39,8 +41,8 @@ and the statistics collectors). The policies, in full:
     * ``date`` (not datetime) -> midnight UTC of that day.
     * ``str`` -> ISO-8601 via ``datetime.fromisoformat`` (a trailing ``Z`` is accepted), then
       the rules above; unparseable -> missing.
-    * ``int`` / ``float`` (not ``bool``) -> POSIX seconds when finite; ``bool``, ``NaN``,
-      ``±inf`` -> missing.
+    * numbers (``int``, ``float``, numpy scalars, ``Decimal``; not ``bool`` or numpy bool)
+      -> POSIX seconds, read by :func:`as_number`; ``bool``, ``NaN``, ``±inf`` -> missing.
     * anything else -> missing.
 
 These functions never raise.
@@ -105,8 +107,26 @@ def _clean_str(s: str) -> str | None:
     if not s:
         return None
     if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: not text any store can hold
+            return None
         s = unicodedata.normalize("NFC", s)
     return s
+
+
+def _is_boolish(x: object) -> bool:
+    """``bool`` or a numpy boolean scalar (which is not a ``bool`` subclass)."""
+    return type(x) is bool or (type(x).__name__ in ("bool_", "bool")
+                               and type(x).__module__ == "numpy")
+
+
+def _float_rule(v: float) -> str | None:
+    if not _isfinite(v):
+        return None
+    if v.is_integer():
+        return _int_str(int(v))
+    return repr(v)
 
 
 def as_category(x: object) -> str | None:
@@ -124,12 +144,7 @@ def as_category(x: object) -> str | None:
     if t is int:
         return _int_str(x)  # type: ignore[arg-type]
     if isinstance(x, float):
-        v = float(x)
-        if not _isfinite(v):
-            return None
-        if v.is_integer():
-            return _int_str(int(v))
-        return repr(v)
+        return _float_rule(float(x))
     if isinstance(x, str):
         return _clean_str(str(x))
     if isinstance(x, (bytes, bytearray)):
@@ -137,12 +152,19 @@ def as_category(x: object) -> str | None:
             return _clean_str(bytes(x).decode("utf-8"))
         except UnicodeDecodeError:
             return None
+    if _is_boolish(x):
+        return "true" if x else "false"
     if isinstance(x, int):
         return _int_str(int(x))
     if hasattr(x, "__index__"):
         try:
             return _int_str(x.__index__())  # type: ignore[attr-defined]
         except (TypeError, ValueError):
+            return None
+    if hasattr(x, "__float__") and not isinstance(x, (complex, datetime, date)):
+        try:
+            return _float_rule(float(x))  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError):
             return None
     return None
 
@@ -171,16 +193,10 @@ def as_epoch_seconds(x: object) -> float | None:
         except (OverflowError, ValueError, OSError):
             return None
         return v if _isfinite(v) else None
-    if x is None or type(x) is bool:
+    if x is None or _is_boolish(x):
         return None
     if isinstance(x, date):
         return datetime(x.year, x.month, x.day, tzinfo=_UTC).timestamp()
-    if isinstance(x, (int, float)):
-        try:
-            v = float(x)
-        except OverflowError:
-            return None
-        return v if _isfinite(v) else None
     if isinstance(x, (bytes, bytearray)):
         try:
             x = bytes(x).decode("utf-8")
@@ -194,7 +210,7 @@ def as_epoch_seconds(x: object) -> float | None:
             return as_epoch_seconds(datetime.fromisoformat(s))
         except ValueError:
             return None
-    return None
+    return as_number(x)  # ints, floats, numpy scalars, Decimal: POSIX seconds
 
 
 def as_category_cased(x: object, lowercase: bool) -> str | None:
