@@ -97,11 +97,13 @@ def check_labels(
 
 
 def joined_features(
-    store: FeatureStore, labels: DataFrame, feature_service: str
+    store: FeatureStore, labels: DataFrame, feature_service: str, as_known: bool = True
 ) -> tuple[DataFrame, tuple[str, ...]]:
     """Feast's Spark point-in-time join of the raw features onto the labels."""
     service = store.get_feature_service(feature_service)
-    job = store.get_historical_features(entity_df=labels, features=service)
+    job = store.get_historical_features(
+        entity_df=labels, features=service, filter_by_created_timestamp=as_known
+    )
     refs = tuple(f"{p.name}:{f.name}" for p in service.feature_view_projections for f in p.features)
     return job.to_spark_df(), refs
 

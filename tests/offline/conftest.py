@@ -1,0 +1,92 @@
+"""Shared fixtures for the offline tests: one SparkSession, one tiny facts/features build, and
+one published pipeline (private Feast repo, fitted state, training set) over it.
+
+No skips: when Java 17+ is missing the ``spark`` fixture fails with the fix in its message.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from encoders import load
+from encoders.demo_specs import DEMO_SPECS
+from offline.facts import FactsSummary, generate_facts, preset
+from offline.feast_store import feast_cli, open_store
+from offline.feature_tables import FeatureTablesResult, build_feature_tables
+from offline.fit_publish import fit_and_publish
+from offline.labels import generate_labels, labels_preset
+from offline.published import registry_state_hash
+from offline.spark_session import get_spark
+from offline.training_set import build_training_set, read_labels
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    """The one SparkSession of the test run (local[2], small shuffle)."""
+    try:
+        session = get_spark("skewless-tests", conf={"spark.sql.shuffle.partitions": "4"})
+    except RuntimeError as exc:
+        pytest.fail(f"Spark could not start: {exc}", pytrace=False)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_facts(tmp_path_factory: pytest.TempPathFactory) -> FactsSummary:
+    """The ``tiny`` preset, generated once per run."""
+    return generate_facts(preset("tiny"), tmp_path_factory.mktemp("facts") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_features(
+    spark: object, tiny_facts: FactsSummary, tmp_path_factory: pytest.TempPathFactory
+) -> FeatureTablesResult:
+    """Feature tables for every snapshot day of the tiny facts."""
+    out: Path = tmp_path_factory.mktemp("features")
+    return build_feature_tables(spark, tiny_facts.out_dir, out)  # type: ignore[arg-type]
+
+
+GAP = (date(2024, 1, 15), date(2024, 1, 18))  # snapshot days removed: ttl expiry inside
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def pipeline(spark, tiny_facts, tiny_features, tmp_path_factory):
+    """A private Feast repo over the tiny feature tables (with a gap), fitted and published."""
+    from pyspark.sql import functions as F
+
+    base = tmp_path_factory.mktemp("pipeline")
+    data = base / "data"
+    for table, path in (("member_features", tiny_features.member_path),
+                        ("title_features", tiny_features.title_path)):
+        df = spark.read.parquet(str(path))
+        df = df.where(~F.col("snapshot_date").between(*GAP))
+        df.write.partitionBy("snapshot_date").parquet(str(data / "features" / table))
+    labels_dir = base / "labels"
+    generate_labels(tiny_facts.out_dir, labels_dir, labels_preset("tiny"))
+    repo = base / "feature_repo"
+    repo.mkdir()
+    for name in ("feature_store.yaml", "definitions.py"):
+        shutil.copy(ROOT / "feature_repo" / name, repo / name)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SKEWLESS_DATA_DIR", str(data))
+    mp.setenv("SKEWLESS_FEATURE_REPO", str(repo))
+    mp.setenv("SKEWLESS_STATE_PATH", str(repo / "encoder_state.json"))
+    raw_apply = feast_cli("apply", repo=repo)  # before any state: raw views only
+    pub = fit_and_publish(spark, data / "features", datetime(2024, 1, 1, tzinfo=timezone.utc),
+                          datetime(2024, 1, 29, tzinfo=timezone.utc), DEMO_SPECS,
+                          repo / "encoder_state.json", repo=repo)
+    store = open_store(repo)
+    enc = load(pub.state_path, expected_hash=registry_state_hash(store))
+    labels = read_labels(spark, labels_dir)
+    out = base / "training" / "v1"
+    manifest = build_training_set(store, labels, enc, out)
+    yield {"store": store, "enc": enc, "labels": labels, "labels_dir": labels_dir, "out": out,
+           "manifest": manifest, "data": data, "raw_apply": raw_apply, "repo": repo,
+           "spark": spark}
+    mp.undo()

@@ -1,0 +1,86 @@
+"""get_spark: configuration layering, invariants, the Java check and its message."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from offline.spark_session import (
+    JAVA_FIX,
+    check_java,
+    parse_conf,
+    parse_java_major,
+    resolve_conf,
+)
+
+
+def test_parse_conf_splits_on_first_equals_and_skips_blanks() -> None:
+    assert parse_conf("a=1, b = x=y ,,") == {"a": "1", "b": "x=y"}
+    assert parse_conf("") == {}
+
+
+@pytest.mark.parametrize("bad", ["novalue", "=1", "a=1,oops"])
+def test_parse_conf_rejects_entries_without_key_value(bad: str) -> None:
+    with pytest.raises(ValueError, match="key=value"):
+        parse_conf(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "major"),
+    [
+        ('openjdk version "17.0.15" 2025-04-15', 17),
+        ('java version "1.8.0_392"', 8),
+        ('openjdk version "21" 2023-09-19', 21),
+        ("no version here", None),
+    ],
+)
+def test_parse_java_major(text: str, major: int | None) -> None:
+    assert parse_java_major(text) == major
+
+
+def test_conf_layers_env_then_argument(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SKEWLESS_SPARK_CONF", "spark.sql.shuffle.partitions=3,x.y=env")
+    monkeypatch.setenv("SKEWLESS_SPARK_DRIVER_MEMORY", "1g")
+    conf = resolve_conf({"x.y": "arg"})
+    assert conf["spark.sql.shuffle.partitions"] == "3"
+    assert conf["x.y"] == "arg"
+    assert conf["spark.driver.memory"] == "1g"
+    assert conf["spark.sql.session.timeZone"] == "UTC"
+    assert conf["spark.sql.parquet.outputTimestampType"] == "TIMESTAMP_MICROS"
+    assert conf["spark.ui.enabled"] == "false"
+
+
+def test_time_zone_is_an_invariant(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SKEWLESS_SPARK_CONF", raising=False)
+    with pytest.raises(ValueError, match="requires spark.sql.session.timeZone=UTC"):
+        resolve_conf({"spark.sql.session.timeZone": "Europe/Paris"})
+
+
+def test_missing_java_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-such-jdk"))
+    with pytest.raises(RuntimeError) as info:
+        check_java()
+    assert JAVA_FIX in str(info.value)
+    assert "apt-get install openjdk-17-jre-headless" in str(info.value)
+
+
+def test_old_java_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    fake = tmp_path / "jdk" / "bin" / "java"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\necho 'java version \"1.8.0_392\"' >&2\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "jdk"))
+    with pytest.raises(RuntimeError, match="is Java 8: install OpenJDK 17"):
+        check_java()
+
+
+def test_session_is_utc_micros_and_uses_this_python(spark) -> None:
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    assert spark.conf.get("spark.sql.parquet.outputTimestampType") == "TIMESTAMP_MICROS"
+    assert os.environ["PYSPARK_PYTHON"]
+    assert os.environ.get("SPARK_LOCAL_IP")
+    worker_python = (
+        spark.sparkContext.parallelize([0], 1).map(lambda _: __import__("sys").executable).first()
+    )
+    assert os.path.realpath(worker_python) == os.path.realpath(os.environ["PYSPARK_PYTHON"])

@@ -1,0 +1,68 @@
+"""The Spark statistics collector gives the pure-Python collector's answers, so both fit the
+same state."""
+
+from __future__ import annotations
+
+import math
+
+import pyarrow as pa
+import pytest
+
+from encoders import collect_statistics, fit, stat_requests
+from encoders.demo_specs import DEMO_SPECS, synthetic_rows
+from encoders.stats import Moments, Quantiles, ValueCounts
+from offline.spark_stats import spark_statistics
+
+NUMERIC = ["watch_minutes_7d", "watch_minutes_28d", "titles_started_7d", "completion_rate_28d",
+           "thumbs_up_ratio", "tenure_days", "title_plays_7d", "title_completion_rate_28d",
+           "title_thumbs_up_rate", "release_year", "runtime_minutes"]
+CATEGORY = ["top_genre_28d", "country", "plan", "maturity_rating", "title_genre", "device"]
+
+
+def _column(values: list) -> pa.Array:
+    """Numbers as doubles, or as text when the column holds numeric strings (as a CSV-born
+    source would); both reach the coercion, as they would from Parquet."""
+    if any(isinstance(v, str) for v in values):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+    return pa.array([None if v is None else float(v) for v in values], pa.float64())
+
+
+def _frame(spark, rows):
+    cols = {k: _column([r[k] for r in rows]) for k in NUMERIC}
+    for k in CATEGORY:
+        cols[k] = pa.array([None if r[k] is None or r[k] != r[k] else r[k] for r in rows],
+                           pa.string())
+    table = pa.table(cols)
+    return spark.createDataFrame(table.to_pandas()), table.to_pylist()
+
+
+def test_spark_and_python_collectors_agree(spark) -> None:
+    rows = synthetic_rows(3000, seed=21)
+    for r in rows:  # messy categories the coercion must clean on both paths
+        if r["country"] == "US":
+            r["country"] = " US "
+    df, same_rows = _frame(spark, rows)
+    reqs = stat_requests(DEMO_SPECS)
+    py = collect_statistics(same_rows, reqs)
+    sp = spark_statistics(df, reqs)
+    for r in reqs:
+        a, b = py.get(r), sp.get(r)
+        if isinstance(a, Moments):
+            assert (a.count, a.missing, a.min, a.max) == (b.count, b.missing, b.min, b.max), r
+            assert math.isclose(a.mean, b.mean, rel_tol=1e-12), r
+            assert math.isclose(a.m2, b.m2, rel_tol=1e-9), r
+        elif isinstance(a, Quantiles):
+            assert a == b, r
+        else:
+            assert isinstance(a, ValueCounts) and a == b, r
+    enc_py, enc_sp = fit(DEMO_SPECS, py), fit(DEMO_SPECS, sp)
+    assert enc_py.schema == enc_sp.schema
+    for e1, e2 in zip(enc_py.encoders, enc_sp.encoders):
+        if e1.spec.kind in ("vocab_index", "one_hot", "quantile_buckets"):
+            assert e1.state == e2.state, e1.spec.name
+
+
+def test_missing_column_names_the_fix(spark) -> None:
+    df = spark.createDataFrame([(1.0,)], "x double")
+    with pytest.raises(ValueError, match="lacks"):
+        spark_statistics(df, stat_requests(DEMO_SPECS[:1]))
