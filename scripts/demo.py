@@ -1,91 +1,128 @@
 """The main job, end to end on the embedded defaults.
 
-Today it covers the encoder library: fit the demo model's encoder set (20 encoders, 47 outputs)
-from sufficient statistics of deterministic synthetic rows, publish the state as JSON with its
-content hash, reload it, encode a clean row and a row made only of edge inputs, and time
-encoding. Later stages (facts, Spark feature tables, Feast, Redis, serving) extend this job.
+Stages (each a library call; data under ``SKEWLESS_DATA_DIR``, default ``data/``):
 
-    .venv/bin/python scripts/demo.py [--out artifacts] [--rows 5000]
+1. facts: seeded streaming-service facts (``--preset``, default ``tiny``);
+2. labels: impressions labelled "played within 7 days";
+3. feature tables: daily member and title snapshots on Spark (time travel);
+4. ``feast apply`` of ``feature_repo/`` (raw views);
+5. fit on Spark over the first 28 days and publish the state (``feast apply`` again: the encoded
+   on-demand view now carries the state, tagged with its hash);
+6. training set: Feast's Spark point-in-time join + the same encoders in Spark, Parquet and a
+   manifest;
+7. a sample encoded row and the per-row encoding speed.
+
+Existing facts, labels and feature tables are reused unless ``--fresh`` is given.
+
+    .venv/bin/python scripts/demo.py [--preset tiny] [--fresh]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+import warnings
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from encoders import collect_statistics, fit, load, save, stat_requests  # noqa: E402
+from encoders import load  # noqa: E402
 from encoders.demo_specs import DEMO_SPECS, request_times, synthetic_rows  # noqa: E402
+from offline.facts import PRESETS, generate_facts, preset, read_manifest  # noqa: E402
+from offline.feast_store import PROJECT_ROOT, feast_cli, open_store, repo_path  # noqa: E402
+from offline.feature_tables import build_feature_tables  # noqa: E402
+from offline.fit_publish import fit_and_publish  # noqa: E402
+from offline.labels import generate_labels, labels_preset  # noqa: E402
+from offline.published import registry_state_hash  # noqa: E402
+from offline.spark_session import get_spark  # noqa: E402
+from offline.training_set import build_training_set, read_labels  # noqa: E402
+
+TIMINGS: dict[str, float] = {}
+warnings.filterwarnings("ignore", message=".*is an experimental feature", category=RuntimeWarning)
+
+
+class stage:  # noqa: N801 - reads as a statement
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> None:
+        print(f"[{self.name}] ...", flush=True)
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        TIMINGS[self.name] = time.perf_counter() - self.t0
+        if exc[0] is None:
+            print(f"[{self.name}] done in {TIMINGS[self.name]:.1f}s", flush=True)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description="run the skewless demo job")
-    ap.add_argument("--out", type=Path, default=Path("artifacts"), help="output folder")
-    ap.add_argument("--rows", type=int, default=5000, help="synthetic training rows")
+    ap = argparse.ArgumentParser(description="run the skewless main job end to end")
+    ap.add_argument("--preset", default="tiny", choices=sorted(PRESETS),
+                    help="size of the generated facts (tiny: seconds; large: 10M events)")
+    ap.add_argument("--fresh", action="store_true", help="regenerate facts, labels and tables")
     args = ap.parse_args()
-    if args.rows < 10:
-        ap.error("--rows must be at least 10 so every encoder sees present values")
 
-    t0 = time.perf_counter()
-    rows = synthetic_rows(args.rows, seed=1)
-    stats = collect_statistics(rows, stat_requests(DEMO_SPECS))
-    enc = fit(DEMO_SPECS, stats)
-    path = save(enc, args.out / "encoder_set.json")
-    again = load(path, expected_hash=enc.content_hash)
-    assert again == enc
-    fit_s = time.perf_counter() - t0
+    data = Path(os.environ.get("SKEWLESS_DATA_DIR", PROJECT_ROOT / "data")).resolve()
+    repo = repo_path()
+    state_path = Path(os.environ.get("SKEWLESS_STATE_PATH", repo / "encoder_state.json"))
+    facts_dir, labels_dir = data / "facts", data / "labels"
+    features_dir, training_dir = data / "features", data / "training" / "v1"
+    config = preset(args.preset)
+    reuse = (not args.fresh and (facts_dir / "_facts_manifest.json").exists()
+             and read_manifest(facts_dir) == config and (features_dir / "title_features").exists()
+             and labels_dir.exists())
 
-    when = datetime(2026, 11, 3, 20, 15, tzinfo=timezone.utc)
-    sample = synthetic_rows(1, seed=99, messy_rate=0.0)[0]
-    edge = {
-        "watch_minutes_7d": float("nan"),
-        "watch_minutes_28d": -5,
-        "titles_started_7d": "3",
-        "completion_rate_28d": float("inf"),
-        "top_genre_28d": "Te\u0301le\u0301novela",
-        "last_watch_ts": datetime(2026, 11, 2),
-        "thumbs_up_ratio": True,
-        "country": "",
-        "plan": b"\xff",
-        "tenure_days": None,
-        "title_plays_7d": 10**400,
-        "release_year": "1999.0",
-        "maturity_rating": "NC-17",
-        "device": "  tv ",
-        "is_kids_profile": "yes",
-    }
+    spark = get_spark("skewless-main-job")
+    if reuse:
+        print(f"reusing facts, labels and feature tables in {data} (--fresh to rebuild)")
+    else:
+        with stage("facts"):
+            generate_facts(config, facts_dir, overwrite=True)
+        with stage("labels"):
+            generate_labels(facts_dir, labels_dir, labels_preset(args.preset), overwrite=True)
+        with stage("feature tables"):
+            build_feature_tables(spark, facts_dir, features_dir)
+    with stage("feast apply"):
+        feast_cli("apply", repo=repo)
+    start = datetime(config.start.year, config.start.month, config.start.day,
+                     tzinfo=timezone.utc)
+    with stage("fit + publish"):
+        pub = fit_and_publish(spark, features_dir, start, start + timedelta(days=28),
+                              DEMO_SPECS, state_path, repo=repo)
+    store = open_store(repo)
+    enc = load(state_path, expected_hash=registry_state_hash(store))
+    with stage("training set"):
+        manifest = build_training_set(store, read_labels(spark, labels_dir), enc, training_dir,
+                                      overwrite=True, inputs={"labels": str(labels_dir)})
 
-    times = request_times(2000)
-    bench_rows = synthetic_rows(2000, seed=3)
+    sample = spark.read.parquet(str(training_dir / "data")).limit(1).collect()[0].asDict()
     per_row = []
+    rows, times = synthetic_rows(2000, seed=3), request_times(2000)
     for _ in range(5):
-        s = time.perf_counter()
-        for r, t in zip(bench_rows, times):
-            again.encode_vector(r, t)
-        per_row.append((time.perf_counter() - s) / len(bench_rows) * 1e6)
+        t0 = time.perf_counter()
+        for r, t in zip(rows, times):
+            enc.encode_vector(r, t)
+        per_row.append((time.perf_counter() - t0) / len(rows) * 1e6)
 
-    print(
-        f"encoder set : {len(enc.encoders)} encoders, {enc.width} outputs, "
-        f"fitted from {args.rows} rows in {fit_s:.2f}s"
-    )
-    print(f"state       : {path}  {enc.content_hash}")
-    print(f"sample row  @ {when.isoformat()}:")
-    for name, value in again.encode_row(sample, when).items():
-        print(f"  {name:32s} {value!r}")
-    print(
-        "edge-input row (NaN, -5, '3', inf, NFD unicode, naive datetime, True, '', non-UTF-8, "
-        "None, 10**400, '1999.0', unseen, padded):"
-    )
-    print("  " + ", ".join(f"{v:g}" for v in again.encode_vector(edge, when)))
-    print(
-        f"encode_vector: median {statistics.median(per_row):.2f} µs/row over 5 x 2000 rows "
-        "(bench/bench_encoders.py compares it with a hand-written floor)"
-    )
+    print("\n=== skewless main job ===")
+    print(f"data           {data}")
+    print(f"feature repo   {repo}")
+    print(f"encoder state  {pub.state_path}  {pub.content_hash}")
+    print(f"               fitted on {pub.rows_per_table}")
+    print(f"training set   {training_dir}  {manifest.row_count} rows, "
+          f"{manifest.time_range[0]} .. {manifest.time_range[1]}")
+    print(f"sample row     member {sample['member_id']} title {sample['title_id']} at "
+          f"{sample['event_timestamp']} label {sample['label']}")
+    vector = [sample[n] for n in enc.names]
+    print("               " + ", ".join(f"{v:.4g}" for v in vector[:16]) + ", …"
+          f" ({enc.width} values)")
+    print(f"encode speed   median {statistics.median(per_row):.2f} µs/row "
+          f"({len(enc.encoders)} encoders, {enc.width} outputs)")
+    print("timings        " + ", ".join(f"{k} {v:.1f}s" for k, v in TIMINGS.items()))
 
 
 if __name__ == "__main__":
