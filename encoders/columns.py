@@ -16,8 +16,6 @@ from typing import Any
 from encoders.encoder_set import EncoderSet
 
 REQUEST_TIME = "request_time"
-#: Tag on the Feast encoded view (and feature service) holding the published state's hash.
-STATE_HASH_TAG = "skewless.state_hash"
 _CACHE: dict[str, EncoderSet] = {}
 
 
@@ -62,22 +60,3 @@ def encode_columns_with_state(state_json: str, columns: Mapping[str, Sequence[An
                               request_time_key: str = REQUEST_TIME) -> dict[str, list]:
     """:func:`encode_columns` with the set given as published JSON text."""
     return encode_columns(encoder_set_from_text(state_json), columns, request_time_key)
-
-
-def feast_udf_source(function_name: str, state_json: str) -> str:
-    """Self-contained Python source of a Feast python-mode on-demand view function that
-    encodes with exactly ``state_json``.
-
-    Feast 0.67 rebuilds on-demand view functions from their *source text* stored in the
-    registry (``exec`` in a bare namespace), so the function can rely on no global of the file
-    that defined it: the state travels inside the source as a string literal, and the
-    registry therefore holds the very state the view computes with.
-    """
-    if not function_name.isidentifier():
-        raise ValueError(f"{function_name!r} is not a Python identifier; pick a view name "
-                         "made of letters, digits and underscores")
-    return (
-        f"def {function_name}(inputs):\n"
-        f"    from encoders.columns import encode_columns_with_state\n"
-        f"    return encode_columns_with_state(STATE, inputs)\n"
-    ).replace("STATE", repr(state_json))

@@ -23,7 +23,8 @@ from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import 
 from feast.on_demand_feature_view import OnDemandFeatureView
 from feast.types import Float64, Int64, String, UnixTimestamp
 
-from encoders.columns import STATE_HASH_TAG, encoder_set_from_text, feast_udf_source
+from encoders.columns import encoder_set_from_text
+from encoders.feast_adapter import STATE_HASH_TAG, feast_udf_source
 
 HERE = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("SKEWLESS_DATA_DIR", HERE.parent / "data")).resolve()

@@ -31,7 +31,9 @@ version's fact set):
     ``top_genre_28d``: genre with the most watched minutes over 28 days; ties go to the
     smallest genre name (code-point order, same as UTF-8 byte order); null-genre titles
     are ignored; null when no view has a genre.
-    ``last_watch_ts``: latest ``start_ts`` all-time (null when never watched).
+    ``last_watch_ts``: latest ``start_ts`` all-time, truncated to whole seconds (null when never
+    watched). Feast keeps timestamp features online as whole POSIX seconds; truncating here
+    makes the offline value the one the online store can hold, so both paths agree.
     ``thumbs_up_ratio``: thumbs up / thumbs, all-time (null when no thumbs).
     ``country``: from ``members`` (static). ``plan``: the plan row with the latest
     ``event_ts`` among rows with ``event_ts < D`` and ``created_ts <= created_timestamp``
@@ -294,7 +296,7 @@ def _member_features(spark: SparkSession, facts: _Facts, days: Sequence[date]) -
             _or_zero("titles7", zero).cast("long").alias("titles_started_7d"),
             _ratio("done28", "views28").alias("completion_rate_28d"),
             "top_genre_28d",
-            "last_watch_ts",
+            F.date_trunc("second", "last_watch_ts").alias("last_watch_ts"),
             _ratio("thumbs_up", "thumbs").alias("thumbs_up_ratio"),
             "country",
             "plan",

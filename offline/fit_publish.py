@@ -106,7 +106,7 @@ def publish(enc: EncoderSet, state_path: Path, repo: Path | None = None) -> Path
     view embeds the state and tags its hash."""
     path = save(enc, state_path)
     if repo is not None:
-        from offline.feast_store import feast_cli
+        from encoders.feast_adapter import feast_cli
 
         feast_cli("apply", repo=repo)
     return path

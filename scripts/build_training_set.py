@@ -26,8 +26,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from encoders import load
-    from offline.feast_store import open_store, repo_path
-    from offline.published import registry_state_hash
+    from encoders.feast_adapter import open_store, registry_state_hash, repo_path
     from offline.spark_session import get_spark
     from offline.training_set import build_training_set, read_labels
 

@@ -10,7 +10,11 @@ Stages (each a library call; data under ``SKEWLESS_DATA_DIR``, default ``data/``
    on-demand view now carries the state, tagged with its hash);
 6. training set: Feast's Spark point-in-time join + the same encoders in Spark, Parquet and a
    manifest;
-7. a sample encoded row and the per-row encoding speed.
+7. train the ranking model (logistic regression, JSON, with the state hash);
+8. ``feast materialize`` into Redis — the configured one, or an embedded real Redis started on
+   loopback when none answers;
+9. serve a few requests through the HTTP app (in-process): ``/features``, ``/rank``,
+   ``/health``; print a sample vector, the ranking and timings.
 
 Existing facts, labels and feature tables are reused unless ``--fresh`` is given.
 
@@ -32,13 +36,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from encoders import load  # noqa: E402
 from encoders.demo_specs import DEMO_SPECS, request_times, synthetic_rows  # noqa: E402
+from encoders.feast_adapter import (  # noqa: E402
+    PROJECT_ROOT,
+    feast_cli,
+    open_store,
+    registry_state_hash,  # noqa: E402
+    repo_path,
+)
 from offline.facts import PRESETS, generate_facts, preset, read_manifest  # noqa: E402
-from offline.feast_store import PROJECT_ROOT, feast_cli, open_store, repo_path  # noqa: E402
 from offline.feature_tables import build_feature_tables  # noqa: E402
 from offline.fit_publish import fit_and_publish  # noqa: E402
 from offline.labels import generate_labels, labels_preset  # noqa: E402
-from offline.published import registry_state_hash  # noqa: E402
 from offline.spark_session import get_spark  # noqa: E402
+from offline.train_model import train  # noqa: E402
 from offline.training_set import build_training_set, read_labels  # noqa: E402
 
 TIMINGS: dict[str, float] = {}
@@ -99,6 +109,18 @@ def main() -> None:
         manifest = build_training_set(store, read_labels(spark, labels_dir), enc, training_dir,
                                       overwrite=True, inputs={"labels": str(labels_dir)})
 
+    model_path = data / "models" / "ranker.json"
+    with stage("train model"):
+        model = train(training_dir, model_path)
+    from services import ensure_redis
+
+    with stage("redis"):
+        print("  " + ensure_redis())
+    end = start + timedelta(days=config.days + 1)
+    with stage("materialize"):
+        store.materialize(start - timedelta(days=365 * 4), end)
+    served = serve_a_few(spark, labels_dir, end - timedelta(days=1, hours=12), data)
+
     sample = spark.read.parquet(str(training_dir / "data")).limit(1).collect()[0].asDict()
     per_row = []
     rows, times = synthetic_rows(2000, seed=3), request_times(2000)
@@ -120,9 +142,42 @@ def main() -> None:
     vector = [sample[n] for n in enc.names]
     print("               " + ", ".join(f"{v:.4g}" for v in vector[:16]) + ", …"
           f" ({enc.width} values)")
+    print(f"model          {model['model_id']}: {model['rows']} rows, hold-out AUC "
+          f"{model['holdout_auc']:.3f} -> {model_path}")
+    print(f"served         /features member {served['member']} at {served['when']}: "
+          f"statuses {served['statuses']}")
+    print("               " + ", ".join(f"{v:.4g}" for v in served["vector"][:16])
+          + f", … ({len(served['vector'])} values)")
+    print(f"               /rank top 5 of {served['candidates']}: "
+          + ", ".join(f"{r['title_id']} ({r['score']:.3f})" for r in served["ranking"][:5]))
+    print(f"               /health ok={served['health']['ok']}; vector log {served['log']}")
     print(f"encode speed   median {statistics.median(per_row):.2f} µs/row "
           f"({len(enc.encoders)} encoders, {enc.width} outputs)")
     print("timings        " + ", ".join(f"{k} {v:.1f}s" for k, v in TIMINGS.items()))
+
+
+def serve_a_few(spark, labels_dir: Path, when: datetime, data: Path) -> dict:
+    """Start the HTTP app in-process and send it a few requests."""
+    from fastapi.testclient import TestClient
+
+    from serving.api import create_app
+    from serving.settings import Settings
+
+    member = spark.read.parquet(str(labels_dir)).where("member_id < 2000000").orderBy(
+        "impression_ts").first()["member_id"]
+    settings = Settings.from_env()
+    with stage("serve"), TestClient(create_app(settings)) as client:
+        feats = client.post("/features", json={
+            "entities": [{"member_id": member, "title_id": 500000}],
+            "request_time": when.isoformat(), "device": "tv"}).json()
+        cands = list(range(500000, 500100))
+        rank = client.post("/rank", json={"member_id": member, "candidates": cands,
+                                          "request_time": when.isoformat(),
+                                          "device": "tv"}).json()
+        health = client.get("/health").json()
+    return {"member": member, "when": when.isoformat(), "vector": feats["vectors"][0],
+            "statuses": feats["statuses"][0], "ranking": rank["ranking"],
+            "candidates": len(cands), "health": health, "log": settings.log_dir}
 
 
 if __name__ == "__main__":

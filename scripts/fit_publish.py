@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from encoders.demo_specs import DEMO_SPECS  # noqa: E402
-from offline.feast_store import repo_path  # noqa: E402
+from encoders.feast_adapter import repo_path  # noqa: E402
 
 
 def day(text: str) -> datetime:

@@ -72,7 +72,7 @@ SELECT q.k AS member_id, q.d AS event_timestamp, q.c AS created_timestamp,
       AND x.genre IS NOT NULL
     GROUP BY x.genre
     ORDER BY SUM(x.minutes_watched::DECIMAL(18, 6)) DESC, x.genre ASC LIMIT 1) AS top_genre_28d,
-  (SELECT MAX(x.ts) FROM (SELECT start_ts AS ts, * FROM views) x
+  (SELECT date_trunc('second', MAX(x.ts)) FROM (SELECT start_ts AS ts, * FROM views) x
     WHERE x.member_id = q.k AND {_KNOWN}) AS last_watch_ts,
   (SELECT SUM((x.thumb = 1)::BIGINT)::DOUBLE / NULLIF(COUNT(*), 0)
      FROM (SELECT event_ts AS ts, * FROM thumbs) x

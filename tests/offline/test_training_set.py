@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from encoders.demo_specs import MEMBER_INPUTS, TITLE_INPUTS
+from encoders.feast_adapter import registry_state_hash
 from offline.labels import COLD_START_MEMBER_ID_BASE
-from offline.published import registry_state_hash
 from offline.training_set import Manifest, build_training_set, joined_features
-from tests.offline.conftest import GAP
+from tests.conftest import GAP
 
 TTL = timedelta(days=2)
 

@@ -15,12 +15,11 @@ import pytest
 
 from encoders import load
 from encoders.demo_specs import DEMO_SPECS
+from encoders.feast_adapter import feast_cli, open_store, registry_state_hash
 from offline.facts import FactsSummary, generate_facts, preset
-from offline.feast_store import feast_cli, open_store
 from offline.feature_tables import FeatureTablesResult, build_feature_tables
 from offline.fit_publish import fit_and_publish
 from offline.labels import generate_labels, labels_preset
-from offline.published import registry_state_hash
 from offline.spark_session import get_spark
 from offline.training_set import build_training_set, read_labels
 

@@ -1,0 +1,79 @@
+"""The ranking model: a logistic regression over the encoded vector, stored as JSON (standard
+library only, so training, serving and the skew checks share one definition of scoring).
+
+A model is only as good as the inputs it was trained on, so it records the encoder-state hash
+of its training set (``state_hash``) and the vector's column names; the server refuses a model
+whose hash differs from the published state. Scoring is a dot product in plain Python — no
+scikit-learn at serving time, and no pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from encoders import StateError
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """``sigmoid(intercept + Σ coef_i · x_i)`` over the vector columns ``names`` (the float64
+    columns of the encoded vector: index outputs — vocabulary, hash and bucket ids — are
+    categories, not magnitudes, so a linear model leaves them out)."""
+
+    model_id: str
+    state_hash: str
+    names: tuple[str, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    trained_on: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.names) != len(self.coef):
+            raise StateError(f"model {self.model_id!r} has {len(self.coef)} coefficients for "
+                             f"{len(self.names)} columns; retrain it")
+        if not all(math.isfinite(c) for c in (*self.coef, self.intercept)):
+            raise StateError(f"model {self.model_id!r} has non-finite coefficients; retrain it")
+
+    def score(self, vector: Sequence[float]) -> float:
+        """Probability for a vector holding exactly the model's columns, in order."""
+        z = self.intercept + math.fsum(c * x for c, x in zip(self.coef, vector))
+        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+    def bind(self, schema_names: Sequence[str]) -> Callable[[Sequence[float]], float]:
+        """A scorer for full encoded vectors laid out as ``schema_names``; raises naming the
+        fix when a model column is absent (the model was trained on another encoder set)."""
+        index = {n: i for i, n in enumerate(schema_names)}
+        absent = [n for n in self.names if n not in index]
+        if absent:
+            raise StateError(f"model {self.model_id!r} uses columns {absent[:5]} that the "
+                             "encoder set does not produce; retrain it on a current training set")
+        positions = [index[n] for n in self.names]
+        score = self.score
+        return lambda vector: score([vector[i] for i in positions])
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(p.suffix + ".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        os.replace(tmp, p)
+        return p
+
+    @staticmethod
+    def load(path: str | os.PathLike[str]) -> LinearModel:
+        p = Path(path)
+        try:
+            d = json.loads(p.read_text(encoding="utf-8"))
+            return LinearModel(model_id=d["model_id"], state_hash=d["state_hash"],
+                               names=tuple(d["names"]), coef=tuple(float(c) for c in d["coef"]),
+                               intercept=float(d["intercept"]), trained_on=d.get("trained_on", ""))
+        except FileNotFoundError:
+            raise StateError(f"no model at {p}; train one: scripts/train_model.py") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateError(f"model file {p} is not a skewless model ({exc}); retrain it with "
+                             "scripts/train_model.py") from None
