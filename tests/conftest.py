@@ -51,7 +51,7 @@ def tiny_features(
 
 
 GAP = (date(2024, 1, 15), date(2024, 1, 18))  # snapshot days removed: ttl expiry inside
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,56 @@
+"""Online fixtures: the tiny pipeline materialized into a real Redis server (a dedicated
+database index, flushed first), a trained model, and server settings pointing at them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import redis
+
+from encoders.feast_adapter import open_store
+from offline.train_model import train
+from serving.settings import Settings
+
+REDIS_DB = 11
+END = datetime(2024, 2, 5, tzinfo=timezone.utc)  # after the last snapshot of the tiny preset
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> redis.Redis:
+    """A real Redis server (scripts/setup.sh starts one); fails loudly when none answers."""
+    client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:
+        pytest.fail(f"no Redis server at 127.0.0.1:6379 ({exc}); run scripts/setup.sh, which "
+                    "starts one", pytrace=False)
+    client.flushdb()
+    return client
+
+
+@pytest.fixture(scope="session")
+def online(pipeline, redis_server, tmp_path_factory):
+    """The pipeline's feature tables materialized into Redis DB ``REDIS_DB``."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SKEWLESS_REDIS_DB", str(REDIS_DB))
+    mp.setenv("SKEWLESS_REDIS_HOST", "127.0.0.1")
+    mp.setenv("SKEWLESS_REDIS_PORT", "6379")
+    store = open_store(pipeline["repo"])
+    store.materialize(datetime(2023, 12, 1, tzinfo=timezone.utc), END)
+    work = tmp_path_factory.mktemp("serving")
+    model_info = train(pipeline["out"], work / "model.json")
+    settings = Settings(repo=pipeline["repo"], state_path=pipeline["repo"] / "encoder_state.json",
+                        model_path=work / "model.json", log_dir=work / "vector_log",
+                        max_batch=50, max_candidates=200, hash_check_seconds=0.0,
+                        redis_db=REDIS_DB)
+    from pyspark.sql import functions as F
+
+    last_text = pipeline["spark"].read.parquet(
+        str(pipeline["data"] / "features" / "member_features")).agg(
+        F.date_format(F.max("event_timestamp"), "yyyy-MM-dd'T'HH:mm:ss")).collect()[0][0]
+    last_snapshot = datetime.fromisoformat(last_text)
+    yield {**pipeline, "store": store, "settings": settings, "model_info": model_info,
+           "last_snapshot": last_snapshot.replace(tzinfo=timezone.utc), "redis": redis_server,
+           "ttl": timedelta(days=2)}
+    mp.undo()
