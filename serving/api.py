@@ -141,6 +141,20 @@ class _Service:
             raise
 
 
+    def serve(self, endpoint: str, rows: list[dict[str, Any]], body: _Context,
+              model_id: str | None) -> tuple[str, list]:
+        """Guard, encode at the request time, log every vector; return (request id, rows)."""
+        self.guard()
+        when = body.request_time or utc_now()
+        encoded = self.encode(rows, when, body.device)
+        rid = uuid.uuid4().hex
+        self.log.write(request_id=rid, request_time=when, endpoint=endpoint,
+                       state_hash=self.state_hash, model_id=model_id, names=self.enc.names,
+                       rows=[{**row, "device": body.device, "statuses": r.statuses,
+                              "values": list(r.values)} for row, r in zip(rows, encoded)])
+        return rid, encoded
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The FastAPI app; start-up fails (with the fix) on a state or model mismatch."""
     settings = settings or Settings.from_env()
@@ -164,16 +178,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if len(body.entities) > settings.max_batch:
             raise HTTPException(413, f"entities has {len(body.entities)} rows; the limit is "
                                      f"{settings.max_batch} (SKEWLESS_MAX_BATCH): split the batch")
-        svc.guard()
-        when = body.request_time or utc_now()
         rows = [e.model_dump() for e in body.entities]
-        encoded = svc.encode(rows, when, body.device)
-        rid = uuid.uuid4().hex
+        rid, encoded = svc.serve("/features", rows, body, model_id=None)
         vectors = [[float(v) for v in r.values] for r in encoded]
-        svc.log.write(request_id=rid, request_time=when, endpoint="/features",
-                      state_hash=svc.state_hash, model_id=None, names=svc.enc.names,
-                      rows=[{**row, "device": body.device, "statuses": r.statuses,
-                             "values": list(r.values)} for row, r in zip(rows, encoded)])
         return FeaturesResponse(request_id=rid, state_hash=svc.state_hash,
                                 names=list(svc.enc.names), vectors=vectors,
                                 statuses=[dict(r.statuses) for r in encoded])
@@ -184,18 +191,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if len(body.candidates) > settings.max_candidates:
             raise HTTPException(413, f"candidates has {len(body.candidates)} titles; the limit "
                                      f"is {settings.max_candidates} (SKEWLESS_MAX_CANDIDATES)")
-        svc.guard()
-        when = body.request_time or utc_now()
         rows = [{"member_id": body.member_id, "title_id": t} for t in body.candidates]
-        encoded = svc.encode(rows, when, body.device)
+        rid, encoded = svc.serve("/rank", rows, body, model_id=svc.model.model_id)
         scores = [svc.score(r.values) for r in encoded]
         order = sorted(range(len(rows)), key=lambda i: (-scores[i], rows[i]["title_id"]))
-        rid = uuid.uuid4().hex
-        svc.log.write(request_id=rid, request_time=when, endpoint="/rank",
-                      state_hash=svc.state_hash, model_id=svc.model.model_id,
-                      names=svc.enc.names,
-                      rows=[{**row, "device": body.device, "statuses": r.statuses,
-                             "values": list(r.values)} for row, r in zip(rows, encoded)])
         return RankResponse(request_id=rid, state_hash=svc.state_hash,
                             model_id=svc.model.model_id,
                             ranking=[Ranked(title_id=rows[i]["title_id"], score=scores[i])
