@@ -16,6 +16,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import gc
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -162,6 +163,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.service = _Service(settings)
+        gc.collect()
+        gc.freeze()  # start-up objects (Feast registry, encoders) leave the GC's scans
         yield
         app.state.service.log.close()
 
