@@ -16,6 +16,6 @@ for n in $(grep -oE '[0-9]+ (failed|errors?)' <<<"$summary" | grep -oE '[0-9]+' 
   failed=$((failed + n))
 done
 rm -f "$log"
-echo "tests: ${passed} passed, ${failed} failed"
+printf "\ntests: %s passed, %s failed\n" "$passed" "$failed"
 if [ "$rc" = "5" ]; then echo "test: pytest collected no tests" >&2; exit 1; fi
 exit "$rc"
