@@ -8,7 +8,8 @@ the offline store's ``spark_conf``: local[2], 8 shuffle partitions):
 * ``local`` - the project's ``feature_store.yaml`` (Feast's default local batch engine: the Spark
   offline store's rows are collected to the driver, deduplicated with pandas, written by Feast);
 * ``spark`` - ``batch_engine: {type: spark.engine, partitions: 2}`` (dedup in Spark, writes from
-  Spark's Python workers via ``mapInArrow``);
+  Spark's Python workers via ``mapInArrow``; Feast 0.67 reads ``partitions`` only on its legacy
+  path, so the write tasks are the shuffle partitions left after AQE coalescing);
 * optional (``--variants``): ``local+latest`` (``materialization: {pull_latest_features: true}``:
   the latest row per entity is picked in Spark SQL before the collect), ``+nodedup`` suffixes
   (``online_store: {skip_dedup: true}``: no read-before-write of the stored timestamps).

@@ -10,12 +10,15 @@ What Feast writes (``feast/infra/online_stores/redis.py``). One Redis hash per e
 the key is ``serialize_entity_key(entity) + project`` (so keys *end* with the project name);
 its fields are ``_ts:<view>`` (a protobuf ``Timestamp``, the row's event time) and, per feature,
 the 4-byte murmur3 hash of ``"<view>:<feature>"`` mapped to a serialized ``ValueProto`` (a null
-is the empty message, ``b""``). Per view and entity Feast writes the latest row of the interval
-(largest event timestamp, ties broken by the created timestamp), and by default only when that
-event timestamp is strictly newer than the one already stored: re-running an interval, or an
-older one, changes nothing. ``online_store: {skip_dedup: true}`` drops that read-before-write
-(one Redis round trip per batch instead of two) and with it the protection: an older interval
-materialized after a newer one then overwrites newer values.
+is the empty message, ``b""``; ``UnixTimestamp`` values keep whole seconds only). Per view and
+entity Feast writes the latest row of the interval (largest event timestamp, ties broken by the
+created timestamp), and by default only when that event timestamp is strictly newer than the
+one already stored: re-running an interval, or an older one, changes nothing. The check ignores
+the created timestamp, so a late restatement row (same event time, later created time) added to
+the table after its day was materialized never reaches Redis, while the offline point-in-time
+join picks it. ``online_store: {skip_dedup: true}`` drops that read-before-write (one Redis
+round trip per batch instead of two): restatements then land, but an older interval materialized
+after a newer one overwrites newer values.
 
 Edge cases (decided here, tested in ``tests/online/test_materialize.py``):
 
@@ -26,11 +29,12 @@ Edge cases (decided here, tested in ``tests/online/test_materialize.py``):
   view), so ``start`` must be ``None``. A view never materialized before would start at
   ``now - ttl``, which for historical data lies after ``end``: Feast would silently load
   nothing. That raises ``ValueError`` here (run a full :func:`materialize` first).
-* ``rows_written`` counts entity rows whose stored ``_ts:<view>`` is new or changed by this run,
-  i.e. what actually landed, read back from Redis (a ``SCAN`` of the project's keys before and
-  after, outside the timed section). With ``skip_dedup`` Feast also rewrites rows it had already
-  written; those leave Redis unchanged and are not counted. ``count_rows=False`` skips the
-  scans (then ``rows_written`` is ``None``).
+* ``rows_written`` counts entity rows whose stored fields for the view (``_ts:<view>`` and
+  its feature values) are new or changed by this run, i.e. what actually landed, read back from
+  Redis (a ``SCAN`` of the project's keys plus pipelined ``HMGET`` before and after, outside the
+  timed section). Rows Feast rewrites with identical bytes (``skip_dedup``, re-runs) change
+  nothing and are not counted. ``count_rows=False`` skips the scans (``rows_written`` is then
+  ``None``).
 * Spark: when the offline store is Spark, a SparkSession is started first with the offline
   store's ``spark_conf`` through :func:`offline.spark_session.get_spark` (UTC session time
   zone, ``PYSPARK_PYTHON`` = this interpreter). Feast's Spark batch engine would otherwise
@@ -44,6 +48,7 @@ Edge cases (decided here, tested in ``tests/online/test_materialize.py``):
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -192,8 +197,8 @@ def materialize(
     _prepare_spark(store)
 
     project = store.config.project
-    ts_fields = _ts_fields(store, view_list)
-    before = _view_timestamps(client, project, ts_fields) if count_rows else None
+    view_fields = _view_fields(store, view_list)
+    before = _view_states(client, project, view_fields) if count_rows else None
     t0 = time.perf_counter()
     if incremental:
         store.materialize_incremental(end_date=end, feature_views=names)
@@ -203,10 +208,10 @@ def materialize(
 
     rows_by_view = rows_written = rate = None
     if before is not None:
-        after = _view_timestamps(client, project, ts_fields)
+        after = _view_states(client, project, view_fields)
         rows_by_view = tuple(
             (view, sum(1 for key, ts in after[view].items() if before[view].get(key) != ts))
-            for view in ts_fields
+            for view in view_fields
         )
         rows_written = sum(n for _, n in rows_by_view)
         rate = rows_written / seconds if seconds > 0 else 0.0
@@ -215,7 +220,7 @@ def materialize(
         incremental=incremental,
         start=start,
         end=end,
-        views=tuple(ts_fields),
+        views=tuple(view_fields),
         rows_written=rows_written,
         rows_by_view=rows_by_view,
         seconds=seconds,
@@ -305,24 +310,32 @@ def _prepare_spark(store: Any) -> None:
     get_spark("skewless-materialize", conf=dict(offline.spark_conf or {}))
 
 
-def _ts_fields(store: Any, view_list: list[Any]) -> dict[str, bytes]:
-    from feast.infra.online_stores.helpers import compute_versioned_name
+def _view_fields(store: Any, view_list: list[Any]) -> dict[str, list[bytes]]:
+    """view → the Redis hash fields Feast writes for it: ``_ts:<view>``, then one
+    ``murmur3("<view>:<feature>")`` per feature (Feast's own helper, so the same bytes)."""
+    from feast.infra.online_stores.helpers import _mmh3, compute_versioned_name
 
     versioning = bool(getattr(store.config.registry, "enable_online_feature_view_versioning",
                               False))
-    return {view.name: f"_ts:{compute_versioned_name(view, versioning)}".encode()
-            for view in view_list}
+    out = {}
+    for view in view_list:
+        name = compute_versioned_name(view, versioning)
+        out[view.name] = [f"_ts:{name}".encode()] + [
+            _mmh3(f"{name}:{feature.name}") for feature in view.features
+        ]
+    return out
 
 
-def _view_timestamps(
-    client: Any, project: str, ts_fields: Mapping[str, bytes]
+def _view_states(
+    client: Any, project: str, view_fields: Mapping[str, list[bytes]]
 ) -> dict[str, dict[bytes, bytes]]:
-    """view → {key: stored ``_ts:<view>`` bytes} for the project's keys that have one."""
-    out: dict[str, dict[bytes, bytes]] = {view: {} for view in ts_fields}
-    if not ts_fields:
+    """view → {key: digest of the view's stored fields} for the project's keys holding the
+    view's ``_ts`` field (a 16-byte BLAKE2b digest keeps memory small on big stores)."""
+    out: dict[str, dict[bytes, bytes]] = {view: {} for view in view_fields}
+    if not view_fields:
         return out
     names = sorted(set(client.scan_iter(match=feast_key_pattern(project), count=_SCAN_COUNT)))
-    fields = list(ts_fields.values())
+    fields = [f for per_view in view_fields.values() for f in per_view]
     for i in range(0, len(names), _PIPELINE_CHUNK):
         chunk = names[i : i + _PIPELINE_CHUNK]
         with client.pipeline(transaction=False) as pipe:
@@ -332,7 +345,17 @@ def _view_timestamps(
         for name, row in zip(chunk, values):
             if isinstance(row, Exception):
                 continue  # not a hash: not Feast's
-            for view, ts in zip(ts_fields, row):
-                if ts is not None:
-                    out[view][name] = ts
+            pos = 0
+            for view, per_view in view_fields.items():
+                part = row[pos : pos + len(per_view)]
+                pos += len(per_view)
+                if part[0] is None:  # no _ts: the view never wrote this key
+                    continue
+                h = hashlib.blake2b(digest_size=16)
+                for value in part:
+                    if value is None:
+                        h.update(b"\x00")
+                    else:
+                        h.update(b"\x01" + len(value).to_bytes(4, "little") + value)
+                out[view][name] = h.digest()
     return out
