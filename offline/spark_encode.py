@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from encoders import EncoderSet, dumps
 from encoders.columns import encode_columns, encoder_set_from_text
+from offline.arrow_values import column_values
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -64,7 +65,7 @@ def encode_frame(
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         local = encoder_set_from_text(state_json)
         for batch in batches:
-            cols = {c: batch.column(batch.schema.get_field_index(c)).to_pylist() for c in reads}
+            cols = {c: column_values(batch.column(batch.schema.get_field_index(c))) for c in reads}
             encoded = encode_columns(local, cols, request_time_column)
             arrays = [batch.column(batch.schema.get_field_index(c)) for c in keep]
             arrays += [pa.array(encoded[n], t) for n, t in zip(names, arrow_types)]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from encoders.stats import Moments, Quantiles, Statistics, StatRequest, ValueCounts
 from encoders.values import as_category_cased, as_number
+from offline.arrow_values import column_values
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -66,7 +67,7 @@ def coerce_frame(df: DataFrame, requests: Iterable[StatRequest]) -> DataFrame:
         for batch in batches:
             data = {}
             for src, coerce, lower, name in plan:
-                values = batch.column(batch.schema.get_field_index(src)).to_pylist()
+                values = column_values(batch.column(batch.schema.get_field_index(src)))
                 if coerce == "category":
                     data[name] = pa.array(
                         [as_category_cased(v, lower) for v in values], arrow_types[name]
