@@ -90,8 +90,8 @@ def run(quick: bool = False, rows: int | None = None, repeats: int | None = None
     """Measure and return the figures (see the module docstring)."""
     from offline.spark_session import get_spark
 
-    n = rows or (50_000 if quick else 200_000)
-    reps = repeats or (3 if quick else 5)
+    n = rows or (20_000 if quick else 200_000)
+    reps = repeats or (2 if quick else 5)
     if n < 1 or reps < 1:
         raise ValueError("rows and repeats must be >= 1")
     enc = fit(DEMO_SPECS, collect_statistics(synthetic_rows(5000, seed=1),
@@ -138,8 +138,8 @@ def run(quick: bool = False, rows: int | None = None, repeats: int | None = None
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, default=None, help="rows per timed run (200k; 50k quick)")
-    ap.add_argument("--repeats", type=int, default=None, help="alternating repeats (5; 3 quick)")
+    ap.add_argument("--rows", type=int, default=None, help="rows per timed run (200k; 20k quick)")
+    ap.add_argument("--repeats", type=int, default=None, help="alternating repeats (5; 2 quick)")
     ap.add_argument("--quick", action="store_true", help="fewer rows and repeats")
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = ap.parse_args()

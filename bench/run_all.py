@@ -1,0 +1,132 @@
+"""One benchmark command: every path side by side with its peer and its floor.
+
+    .venv/bin/python bench/run_all.py --quick     # routine check, under ~5 minutes
+    .venv/bin/python bench/run_all.py             # 100k and 1M training-set rows
+    .venv/bin/python bench/run_all.py --full      # adds 10M training-set rows (long)
+
+Each benchmark module under ``bench/`` exposes ``run(quick: bool) -> dict`` and generates (or
+reuses, from its cache) its own data; here each runs in a fresh subprocess (one JVM, one Redis
+client set per benchmark; a crash or out-of-memory in one does not take the others down), one
+after the other, so they do not compete for the two cores. Inside each benchmark, runs that
+measure the same thing alternate. The results land in ``bench/results.json`` and a readable
+``BENCHMARKS.md`` (:mod:`bench.report`), with the machine, versions, medians, p99, the ratios
+to peer and floor, and every target next to its figure, met or not.
+
+Edge cases: a benchmark that fails is recorded with its error and the exit code (and the rest
+still run); the command exits 1 when any benchmark failed, 0 otherwise (a missed target is a
+finding written to the report, not a failure of the command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+
+#: name -> (module file, keyword arguments of ``run`` per mode)
+BENCHMARKS: dict[str, tuple[str, dict[str, dict]]] = {
+    "online": ("bench_online.py", {"quick": {"quick": True}, "default": {"quick": False},
+                                   "full": {"quick": False}}),
+    "training_set": ("bench_training_set.py", {"quick": {"quick": True},
+                                               "default": {"quick": False},
+                                               "full": {"quick": False, "full": True}}),
+    "materialization": ("bench_materialize.py", {"quick": {"quick": True},
+                                                 "default": {"quick": False},
+                                                 "full": {"quick": False}}),
+    "encoding": ("bench_encoding_throughput.py", {"quick": {"quick": True},
+                                                  "default": {"quick": False},
+                                                  "full": {"quick": False}}),
+    "parity": ("bench_parity.py", {"quick": {"quick": True}, "default": {"quick": False},
+                                   "full": {"quick": False}}),
+}
+
+
+def _load(file: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{Path(file).stem}", BENCH / file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load bench/{file}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _child(name: str, mode: str, out: Path) -> None:
+    """Run one benchmark in this (child) process and write its result to ``out``."""
+    file, kwargs = BENCHMARKS[name]
+    result = _load(file).run(**kwargs[mode])
+    out.write_text(json.dumps(result, indent=2, default=str))
+
+
+def run_one(name: str, mode: str, timeout: float, workdir: Path) -> dict:
+    """One benchmark in a subprocess: ``{"ok", "seconds", "result" | "error"}``."""
+    out = workdir / f"{name}.json"
+    out.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--mode", mode,
+           "--child-out", str(out)]
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, timeout=timeout, capture_output=True, text=True)
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "seconds": round(time.perf_counter() - t0, 1),
+                "error": f"timed out after {timeout:.0f} s"}
+    seconds = round(time.perf_counter() - t0, 1)
+    if proc.returncode != 0 or not out.exists():
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        return {"ok": False, "seconds": seconds,
+                "error": f"exit code {proc.returncode}: {tail}"}
+    return {"ok": True, "seconds": seconds, "result": json.loads(out.read_text())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="small sizes, under ~5 minutes")
+    mode.add_argument("--full", action="store_true", help="adds the 10M-row training set")
+    ap.add_argument("--only", default="", help=f"comma list of {sorted(BENCHMARKS)}")
+    ap.add_argument("--json", type=Path, default=BENCH / "results.json")
+    ap.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="seconds per benchmark (default 900 quick, 7200 otherwise)")
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/skewless-bench/run_all"))
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--mode", default="default", help=argparse.SUPPRESS)
+    ap.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        _child(args.child, args.mode, args.child_out)
+        return 0
+    names = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)
+    unknown = sorted(set(names) - set(BENCHMARKS))
+    if unknown:
+        ap.error(f"unknown benchmark(s) {unknown}; choose from {sorted(BENCHMARKS)}")
+    run_mode = "quick" if args.quick else "full" if args.full else "default"
+    timeout = args.timeout or (900.0 if args.quick else 7200.0)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+
+    from bench.report import machine_facts, write_markdown
+
+    results = {"mode": run_mode, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "machine": machine_facts(), "benchmarks": {}}
+    t0 = time.perf_counter()
+    for name in names:
+        print(f"[run_all] {name} ({run_mode}) ...", flush=True)
+        results["benchmarks"][name] = entry = run_one(name, run_mode, timeout, args.workdir)
+        status = "ok" if entry["ok"] else f"FAILED: {entry['error'].splitlines()[0]}"
+        print(f"[run_all] {name}: {status} in {entry['seconds']} s", flush=True)
+    results["seconds"] = round(time.perf_counter() - t0, 1)
+    args.json.write_text(json.dumps(results, indent=2, default=str))
+    write_markdown(results, args.markdown)
+    print(f"[run_all] wrote {args.json} and {args.markdown} in {results['seconds']} s")
+    return 0 if all(e["ok"] for e in results["benchmarks"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
