@@ -10,8 +10,17 @@
 | ``SKEWLESS_MAX_CANDIDATES`` | 500 titles per ``/rank`` request |
 | ``SKEWLESS_HASH_CHECK_SECONDS`` | 5 (how often the registry's state hash is re-read) |
 | ``SKEWLESS_REDIS_HOST`` / ``_PORT`` / ``_DB`` | ``127.0.0.1`` / ``6379`` / ``0`` |
+| ``SKEWLESS_REDIS_PASSWORD`` (or ``_PASSWORD_FILE``), ``_USERNAME`` | none |
+| ``SKEWLESS_REDIS_SSL`` (+ ``_SSL_CA_CERTS``, ``_SSL_CERTFILE``, ``_SSL_KEYFILE``, ...) | false |
+| ``SKEWLESS_REDIS_SOCKET_TIMEOUT`` / ``_CONNECT_TIMEOUT`` (seconds) | 2 / 2 |
+| ``SKEWLESS_REDIS_RETRY`` (``off``: fail fast with a 503; ``on``: redis-py's back-off) | off |
 
-``<data>`` is ``SKEWLESS_DATA_DIR`` (default ``data/``).
+``<data>`` is ``SKEWLESS_DATA_DIR`` (default ``data/``). The server's Feast store connects
+with every Redis option above (``encoders.feast_adapter.open_store`` merges them into Feast's
+``connection_string``, see :mod:`encoders.redis_connection`); :meth:`Settings.from_env`
+checks them at start-up, so a malformed value stops the server with the variable's name.
+Secrets are never part of a ``Settings`` value: they are read from the environment when a
+connection is made.
 """
 
 from __future__ import annotations
@@ -54,13 +63,20 @@ class Settings:
         return f"{self.redis_host}:{self.redis_port}"
 
     def redis_client(self):
+        """A redis-py client on ``redis_host:redis_port`` / ``redis_db`` with the password,
+        TLS and timeout options of the environment (the same ones the Feast store uses)."""
         import redis
 
-        return redis.Redis(host=self.redis_host, port=self.redis_port, db=self.redis_db,
-                           socket_timeout=1, socket_connect_timeout=1)
+        from encoders.redis_connection import client_kwargs, secure_connection_string
+
+        conn = secure_connection_string(f"{self.redis_host}:{self.redis_port},db={self.redis_db}")
+        return redis.Redis(**client_kwargs(conn))
 
     @staticmethod
     def from_env() -> Settings:
+        from encoders.redis_connection import RedisClientOptions
+
+        RedisClientOptions.from_env()  # fail at start-up, naming the variable, on a bad value
         data = Path(os.environ.get("SKEWLESS_DATA_DIR", PROJECT_ROOT / "data")).resolve()
         repo = Path(os.environ.get("SKEWLESS_FEATURE_REPO", PROJECT_ROOT / "feature_repo"))
         return Settings(

@@ -1,0 +1,170 @@
+"""Bounded load test of ``POST /rank``: N concurrent asyncio+httpx clients on loopback for a
+fixed time against a real uvicorn server; throughput, latency percentiles and errors as JSON.
+
+    .venv/bin/python bench/load_rank.py [--url http://127.0.0.1:8000] [--clients 16]
+        [--seconds 60] [--candidates 50] [--quick] [--out bench/load_rank_results.json]
+
+Without ``--url`` a ``uvicorn serving.api:app`` subprocess is started (one worker, configured by
+the environment like any server: ``SKEWLESS_*``, so it serves whatever pipeline those point
+at — by default the demo's ``data/`` and Redis at 127.0.0.1:6379) and stopped afterwards.
+``run(quick=True)`` is the test suite's short version (4 clients, 5 s).
+
+What is measured: each client sends one request at a time, back to back (closed loop), so
+throughput is what the server sustains at that concurrency; latency is the client-side wall
+time of a request (loopback, JSON parse included). The first ``warmup`` seconds are left out.
+An error is any non-200 answer or a transport error (timeouts included). Caveat: the client
+and the server share the machine's cores, and on a shared machine other processes too: quote
+the load average with the figures (it is in the result).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _percentile(sorted_ms: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100) of an ascending list; NaN when empty."""
+    if not sorted_ms:
+        return float("nan")
+    rank = max(1, min(len(sorted_ms), round(q / 100 * len(sorted_ms) + 0.5)))
+    return sorted_ms[rank - 1]
+
+
+def start_server(env: Mapping[str, str] | None = None, timeout_s: float = 180.0
+                 ) -> tuple[subprocess.Popen, str]:
+    """A uvicorn subprocess on a free loopback port, once ``/health`` answers 200."""
+    import httpx
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "serving.api:app", "--host", "127.0.0.1", "--port",
+         str(port), "--log-level", "warning", "--no-access-log"],
+        cwd=ROOT, env={**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited ({proc.returncode}): "
+                               f"{proc.stderr.read().decode(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"the server did not answer within {timeout_s}s")
+
+
+async def _load(url: str, clients: int, seconds: float, warmup: float,
+                payloads: Sequence[dict]) -> dict[str, Any]:
+    import httpx
+
+    latencies: list[float] = []
+    statuses: Counter = Counter()
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    start = time.perf_counter()
+    measure_from, stop_at = start + warmup, start + warmup + seconds
+
+    async def worker(i: int, client: httpx.AsyncClient) -> None:
+        n = i
+        while True:
+            t0 = time.perf_counter()
+            if t0 >= stop_at:
+                return
+            try:
+                r = await client.post("/rank", json=payloads[n % len(payloads)])
+                status = str(r.status_code)
+            except httpx.HTTPError as exc:
+                status = exc.__class__.__name__
+            t1 = time.perf_counter()
+            n += clients
+            if t0 >= measure_from:
+                statuses[status] += 1
+                latencies.append((t1 - t0) * 1000)
+
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        await asyncio.gather(*(worker(i, client) for i in range(clients)))
+    latencies.sort()
+    ok = statuses.get("200", 0)
+    return {
+        "requests": len(latencies), "ok": ok, "errors": len(latencies) - ok,
+        "status_counts": dict(statuses), "throughput_rps": len(latencies) / seconds,
+        "p50_ms": _percentile(latencies, 50), "p90_ms": _percentile(latencies, 90),
+        "p99_ms": _percentile(latencies, 99), "max_ms": latencies[-1] if latencies else None,
+        "mean_ms": statistics.fmean(latencies) if latencies else None,
+    }
+
+
+def run(quick: bool = False, *, url: str | None = None, env: Mapping[str, str] | None = None,
+        clients: int | None = None, seconds: float | None = None, warmup: float = 2.0,
+        members: Sequence[int] = tuple(range(1_000_000, 1_000_050)),
+        candidates: Sequence[int] = tuple(range(500_000, 500_050)),
+        request_time: str | None = None) -> dict[str, Any]:
+    """Run the load test (see module docstring) and return its figures.
+
+    ``quick``: 4 clients for 5 s (unless given). ``url``: an already running server; else one
+    is started with ``env`` on top of the environment. Each request ranks all ``candidates``
+    for one of ``members`` (round robin). Raises ``ValueError`` for no members, no candidates,
+    ``clients < 1`` or ``seconds <= 0``."""
+    clients = clients or (4 if quick else 16)
+    seconds = seconds or (5.0 if quick else 60.0)
+    if not members or not candidates:
+        raise ValueError("members and candidates must be non-empty id lists")
+    if clients < 1 or seconds <= 0:
+        raise ValueError(f"clients={clients} must be >= 1 and seconds={seconds} > 0")
+    payloads = [{"member_id": m, "candidates": list(candidates),
+                 **({"request_time": request_time} if request_time else {})} for m in members]
+    proc = None
+    if url is None:
+        proc, url = start_server(env)
+    try:
+        figures = asyncio.run(_load(url, clients, seconds, warmup, payloads))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+    return {"endpoint": "/rank", "clients": clients, "seconds": seconds, "warmup_s": warmup,
+            "candidates_per_request": len(candidates), "server": url if proc is None else
+            "uvicorn subprocess, 1 worker", **figures,
+            "cpu_count": os.cpu_count(), "load_average_after": os.getloadavg()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--url", default=None, help="a running server (default: start one)")
+    ap.add_argument("--clients", type=int, default=None)
+    ap.add_argument("--seconds", type=float, default=None)
+    ap.add_argument("--candidates", type=int, default=50)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "load_rank_results.json")
+    args = ap.parse_args()
+    result = run(args.quick, url=args.url, clients=args.clients, seconds=args.seconds,
+                 candidates=tuple(range(500_000, 500_000 + args.candidates)))
+    text = json.dumps(result, indent=2)
+    args.out.write_text(text + "\n", encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""Redis connection options from the environment (password, TLS, timeouts), standard library only.
+
+:func:`secure_connection_string` merges them into a Feast ``connection_string``
+(``host:port[,host:port...],key=value,...``) — :func:`encoders.feast_adapter.open_store` applies
+it, so every Feast client (``get_online_features``, materialization, the direct reader that
+reuses Feast's client) connects with them; :func:`client_kwargs` turns such a string into
+redis-py keyword arguments for a client of our own (``/health``, benchmarks, tests).
+
+| variable | Feast / redis-py parameter | default |
+|---|---|---|
+| ``SKEWLESS_REDIS_USERNAME`` | ``username`` (Redis ACL user) | the YAML's, else none |
+| ``SKEWLESS_REDIS_PASSWORD`` or ``_PASSWORD_FILE`` | ``password`` | the YAML's, else none |
+| ``SKEWLESS_REDIS_SSL`` | ``ssl`` (``true``/``false``) | the YAML's, else false |
+| ``SKEWLESS_REDIS_SSL_CA_CERTS`` | ``ssl_ca_certs`` (CA bundle file) | system CAs |
+| ``SKEWLESS_REDIS_SSL_CERTFILE`` / ``_KEYFILE`` | ``ssl_certfile`` / ``ssl_keyfile`` | none |
+| ``SKEWLESS_REDIS_SSL_CERT_REQS`` | ``ssl_cert_reqs`` (required/optional/none) | required |
+| ``SKEWLESS_REDIS_SSL_CHECK_HOSTNAME`` | ``ssl_check_hostname`` | redis-py's |
+| ``SKEWLESS_REDIS_SOCKET_TIMEOUT`` | ``socket_timeout`` (seconds per command) | ``2`` |
+| ``SKEWLESS_REDIS_CONNECT_TIMEOUT`` | ``socket_connect_timeout`` (seconds) | ``2`` |
+| ``SKEWLESS_REDIS_RETRY`` | ``retry`` (``off``/``on``) | ``off`` |
+
+Decisions and edge cases:
+
+* Secrets never appear in a message, a ``repr`` or a log: errors name the *variable*, and
+  :func:`redact` hides ``password=`` in any connection string that is shown. A password is best
+  given as a file (``SKEWLESS_REDIS_PASSWORD_FILE``, one trailing newline stripped), which is how
+  container secrets arrive; setting both variables raises.
+* Feast splits the connection string on ``,`` and JSON-decodes each value: a value containing a
+  comma cannot be carried and raises naming the variable; passwords and user names are written
+  JSON-quoted so that ``true``, ``123`` or ``null`` stay the strings they are.
+* The environment wins over the YAML key by key; the YAML's other parameters are kept.
+* ``SKEWLESS_REDIS_RETRY=off`` (default) writes ``retry=null`` for a single server: redis-py's
+  default policy (3 retries, exponential back-off up to 10 s, ~6 s measured against a closed
+  port) would hold a request for seconds while Redis is down; without it a request fails at
+  once (the server answers 503) and a pooled connection broken by a Redis restart is replaced
+  when next checked out, so service resumes by itself. A Redis Cluster keeps redis-py's cluster
+  retry policy (it re-discovers slots through it).
+* TLS file options without ``SKEWLESS_REDIS_SSL=true`` raise (they would be silently ignored);
+  a named file that does not exist raises naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["RedisClientOptions", "address", "client_kwargs", "redact", "secure_connection_string",
+           "split_connection_string"]
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+_CERT_REQS = ("required", "optional", "none")
+DEFAULT_TIMEOUT_S = 2.0
+
+
+def _bool_env(env: Mapping[str, str], name: str) -> bool | None:
+    text = env.get(name, "").strip().lower()
+    if not text:
+        return None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{name}={env[name]!r} is not a boolean; set {name}=true or {name}=false")
+
+
+def _seconds_env(env: Mapping[str, str], name: str) -> float | None:
+    text = env.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 3600:
+        raise ValueError(f"{name}={text!r} is not a number of seconds in (0, 3600); set e.g. "
+                         f"{name}=2")
+    return value
+
+
+def _file_env(env: Mapping[str, str], name: str) -> str | None:
+    path = env.get(name, "").strip()
+    if not path:
+        return None
+    if not os.path.isfile(path):
+        raise ValueError(f"{name}={path!r} is not a file; point it at the PEM file")
+    return path
+
+
+def _no_comma(name: str, value: str | None) -> None:
+    if value is not None and "," in value:
+        raise ValueError(f"{name} contains a comma, which Feast's connection_string cannot carry "
+                         "(it splits on commas); use a value without commas")
+
+
+@dataclass(frozen=True)
+class RedisClientOptions:
+    """Connection options beyond host/port/db; ``None`` means "not set here" (the YAML's
+    value, else the default, applies). The password is left out of ``repr``."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ssl: bool | None = None
+    ssl_ca_certs: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_cert_reqs: str | None = None
+    ssl_check_hostname: bool | None = None
+    socket_timeout: float | None = None
+    socket_connect_timeout: float | None = None
+    retry: bool | None = None
+
+    @staticmethod
+    def from_env(env: Mapping[str, str] | None = None) -> RedisClientOptions:
+        """Read the ``SKEWLESS_REDIS_*`` variables of the module docstring; raise
+        ``ValueError`` naming the variable (never its secret value) and the fix."""
+        env = os.environ if env is None else env
+        password = env.get("SKEWLESS_REDIS_PASSWORD") or None
+        password_file = env.get("SKEWLESS_REDIS_PASSWORD_FILE", "").strip()
+        if password_file:
+            if password is not None:
+                raise ValueError("set either SKEWLESS_REDIS_PASSWORD or "
+                                 "SKEWLESS_REDIS_PASSWORD_FILE, not both")
+            try:
+                with open(password_file, encoding="utf-8") as fh:
+                    password = fh.read().removesuffix("\n").removesuffix("\r") or None
+            except OSError as exc:
+                raise ValueError(f"SKEWLESS_REDIS_PASSWORD_FILE={password_file!r} cannot be "
+                                 f"read ({exc.strerror}); point it at the secret's file") from None
+        username = env.get("SKEWLESS_REDIS_USERNAME", "").strip() or None
+        _no_comma("SKEWLESS_REDIS_PASSWORD", password)
+        _no_comma("SKEWLESS_REDIS_USERNAME", username)
+        reqs = env.get("SKEWLESS_REDIS_SSL_CERT_REQS", "").strip().lower() or None
+        if reqs is not None and reqs not in _CERT_REQS:
+            raise ValueError(f"SKEWLESS_REDIS_SSL_CERT_REQS={reqs!r} must be one of "
+                             f"{', '.join(_CERT_REQS)}")
+        retry_text = env.get("SKEWLESS_REDIS_RETRY", "").strip().lower()
+        if retry_text and retry_text not in ("on", "off"):
+            raise ValueError(f"SKEWLESS_REDIS_RETRY={retry_text!r} must be 'off' (fail fast, "
+                             "the default) or 'on' (redis-py's retries with back-off)")
+        opts = RedisClientOptions(
+            username=username,
+            password=password,
+            ssl=_bool_env(env, "SKEWLESS_REDIS_SSL"),
+            ssl_ca_certs=_file_env(env, "SKEWLESS_REDIS_SSL_CA_CERTS"),
+            ssl_certfile=_file_env(env, "SKEWLESS_REDIS_SSL_CERTFILE"),
+            ssl_keyfile=_file_env(env, "SKEWLESS_REDIS_SSL_KEYFILE"),
+            ssl_cert_reqs=reqs,
+            ssl_check_hostname=_bool_env(env, "SKEWLESS_REDIS_SSL_CHECK_HOSTNAME"),
+            socket_timeout=_seconds_env(env, "SKEWLESS_REDIS_SOCKET_TIMEOUT"),
+            socket_connect_timeout=_seconds_env(env, "SKEWLESS_REDIS_CONNECT_TIMEOUT"),
+            retry=None if not retry_text else retry_text == "on",
+        )
+        tls_files = [name for name, value in (
+            ("SKEWLESS_REDIS_SSL_CA_CERTS", opts.ssl_ca_certs),
+            ("SKEWLESS_REDIS_SSL_CERTFILE", opts.ssl_certfile),
+            ("SKEWLESS_REDIS_SSL_KEYFILE", opts.ssl_keyfile),
+            ("SKEWLESS_REDIS_SSL_CERT_REQS", opts.ssl_cert_reqs)) if value]
+        if tls_files and not opts.ssl:
+            raise ValueError(f"{', '.join(tls_files)} set but SKEWLESS_REDIS_SSL is not true; "
+                             "set SKEWLESS_REDIS_SSL=true to connect with TLS")
+        for name, value in (("SKEWLESS_REDIS_SSL_CA_CERTS", opts.ssl_ca_certs),
+                            ("SKEWLESS_REDIS_SSL_CERTFILE", opts.ssl_certfile),
+                            ("SKEWLESS_REDIS_SSL_KEYFILE", opts.ssl_keyfile)):
+            _no_comma(name, value)
+        if (opts.ssl_certfile is None) != (opts.ssl_keyfile is None):
+            raise ValueError("a client certificate needs both SKEWLESS_REDIS_SSL_CERTFILE and "
+                             "SKEWLESS_REDIS_SSL_KEYFILE")
+        return opts
+
+    def params(self) -> dict[str, str]:
+        """The options that are set, as Feast connection-string values (JSON text)."""
+        out: dict[str, str] = {}
+        for name in ("username", "password", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile",
+                     "ssl_cert_reqs"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = json.dumps(value)
+        for name in ("ssl", "ssl_check_hostname"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = "true" if value else "false"
+        for name in ("socket_timeout", "socket_connect_timeout"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = repr(float(value))
+        return out
+
+
+def split_connection_string(conn: str) -> tuple[list[str], dict[str, str]]:
+    """Feast's reading of a connection string: ``host:port`` items and ``key=value`` items
+    (value text as written; Feast JSON-decodes it, falling back to the text)."""
+    nodes, params = [], {}
+    for item in conn.split(","):
+        if "=" in item:
+            key, value = item.split("=", 1)
+            params[key] = value
+        elif item:
+            nodes.append(item)
+    return nodes, params
+
+
+def secure_connection_string(conn: str, options: RedisClientOptions | None = None,
+                             cluster: bool = False) -> str:
+    """``conn`` with ``options`` (default: :meth:`RedisClientOptions.from_env`) merged in:
+    set options replace the YAML's parameter of the same name, and the timeouts default to
+    ``DEFAULT_TIMEOUT_S``; a single server (``cluster=False``) without ``SKEWLESS_REDIS_RETRY=on``
+    gets ``retry=null``. See the module docstring."""
+    options = RedisClientOptions.from_env() if options is None else options
+    nodes, params = split_connection_string(conn)
+    params.update(options.params())
+    for name in ("socket_timeout", "socket_connect_timeout"):
+        params.setdefault(name, repr(DEFAULT_TIMEOUT_S))
+    if cluster or options.retry:
+        params.pop("retry", None)
+    else:
+        params["retry"] = "null"
+    return ",".join([*nodes, *(f"{k}={v}" for k, v in params.items())])
+
+
+def _decode(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+def client_kwargs(conn: str) -> dict[str, Any]:
+    """redis-py ``Redis(**kwargs)`` for the first node of a Feast connection string, read as
+    Feast reads it (so a client of ours connects exactly as Feast's does)."""
+    nodes, params = split_connection_string(conn)
+    if not nodes:
+        raise ValueError(f"connection string {redact(conn)!r} names no host:port")
+    host, _, port = nodes[0].rpartition(":")
+    return {"host": host, "port": int(port), **{k: _decode(v) for k, v in params.items()}}
+
+
+def redact(conn: str) -> str:
+    """``conn`` with the password replaced by ``***`` (for messages and logs)."""
+    return re.sub(r"(^|,)(password=)[^,]*", r"\1\2***", conn)
+
+
+def address(conn: str) -> str:
+    """The ``host:port`` items of a connection string (no parameters, so no secrets)."""
+    return ",".join(split_connection_string(conn)[0])
