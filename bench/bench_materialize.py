@@ -1,37 +1,45 @@
-"""Benchmark: ``feast materialize`` of the feature tables into a real Redis, per batch engine,
-against a raw redis-py floor.
+"""Benchmark: materialization of the feature tables into a real Redis — skewless' engine vs
+Feast's local engine (the peer) vs raw pipelined HSET of the same payload (the floor).
 
 Variants (each run in a fresh subprocess through :func:`offline.materialize.materialize`, i.e.
-Feast's ``FeatureStore.materialize`` on a private copy of the feature repo; both start Spark with
+Feast's ``FeatureStore.materialize`` on a private copy of the feature repo; all start Spark with
 the offline store's ``spark_conf``: local[2], 8 shuffle partitions):
 
-* ``local`` - the project's ``feature_store.yaml`` (Feast's default local batch engine: the Spark
-  offline store's rows are collected to the driver, deduplicated with pandas, written by Feast);
-* ``spark`` - ``batch_engine: {type: spark.engine, partitions: 2}`` (dedup in Spark, writes from
-  Spark's Python workers via ``mapInArrow``; Feast 0.67 reads ``partitions`` only on its legacy
-  path, so the write tasks are the shuffle partitions left after AQE coalescing);
-* optional (``--variants``): ``local+latest`` (``materialization: {pull_latest_features: true}``:
-  the latest row per entity is picked in Spark SQL before the collect), ``+nodedup`` suffixes
-  (``online_store: {skip_dedup: true}``: no read-before-write of the stored timestamps).
+* ``skewless`` - ``batch_engine: offline.redis_engine.RedisMaterializationEngine`` (the
+  project's default; Spark pull with the created-timestamp rule, latest row per entity in Spark,
+  collected to the driver as Arrow, column-wise serialization, pipelined HMGET + HSET);
+* ``local`` - ``batch_engine: local`` (Feast's local engine: the Spark offline store's rows are
+  collected to the driver, deduplicated with pandas, written by Feast row by row);
+* optional (``--variants``): ``skewless+executors`` (``write_from: executors``: Spark's Python
+  workers write, ``mapInArrow``), ``spark`` (Feast's ``spark.engine``), ``local+latest``
+  (``materialization: {pull_latest_features: true}``), ``+nodedup`` suffixes for Feast's
+  engines (``online_store: {skip_dedup: true}``).
 
 Per run: ``startup`` (process start to the end of a first materialize over an empty window:
 imports, JVM, first Spark job), an untimed warm-up (``day`` once), then ``day`` (one snapshot
 day, into an empty Redis database), ``full`` (every snapshot day, into an empty database),
-``rerun`` (``full`` again: Feast skips every row). Peak RSS is the process tree's.
-Rows written = entity rows that landed in Redis (counted from the stored ``_ts`` fields, see
+``rerun`` (``full`` again). The timed section is the whole ``FeatureStore.materialize`` call,
+so **the Spark read is inside** every engine's rows/s. For ``skewless`` the engine also reports
+its two phases (``read_s``: Spark query + collect to the driver; ``write_s``: serialization +
+Redis), giving ``write_rows_per_s`` — the figure comparable with the floor, which has no read.
+Rows written = entity rows that landed in Redis (counted from the stored fields, see
 ``offline/materialize.py``); rows read = source rows in the window. CPU seconds cover the whole
 process tree (driver, JVM, Python workers), plus redis-server's own CPU.
 
-Floor: the exact bytes Feast wrote in ``full`` (a snapshot, checked by digest against every
-variant) written back with pipelined ``HSET`` (redis-py, 1,000 keys per pipeline). Breakdown:
-Feast's write path in-process on the same latest rows - ``_convert_arrow_to_proto`` and
-``RedisOnlineStore.online_write_batch`` (default, no-op re-write, ``skip_dedup``).
+Floor: the exact bytes skewless' engine wrote in ``full`` (a snapshot, checked by digest)
+written back with pipelined ``HSET`` (redis-py, 1,000 keys per pipeline, no read-before-write).
+Feast's engines write other bytes on purpose in two places (rows created after the end time,
+null timestamps: see ``offline/materialize.py``), so digests are reported per variant.
+Breakdown: Feast's write path in-process on the same latest rows - ``_convert_arrow_to_proto``
+and ``RedisOnlineStore.online_write_batch`` (default, no-op re-write, ``skip_dedup``).
 
 The machine is shared and noisy: variants alternate (rotated order per repeat), medians are
 reported with the load average seen by each run. Data is cached under ``--cache-dir``.
 
-    .venv/bin/python bench/bench_materialize.py --preset tiny --repeats 1
+    .venv/bin/python bench/bench_materialize.py --quick              # tiny preset, 1 repeat
     .venv/bin/python bench/bench_materialize.py --preset medium --repeats 3
+
+``run(quick)`` does the same from Python and returns the result dict.
 """
 
 from __future__ import annotations
@@ -55,8 +63,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 VIEWS = {"member_features": "member_id", "title_features": "title_id"}
-VARIANTS = ("local", "spark", "local+latest", "local+nodedup", "spark+nodedup",
-            "local+latest+nodedup")
+VARIANTS = ("skewless", "local", "skewless+executors", "spark", "local+latest",
+            "local+nodedup", "spark+nodedup", "local+latest+nodedup")
+DEFAULT_VARIANTS = ("skewless", "local")
+ENGINE = "offline.redis_engine.RedisMaterializationEngine"
 FLOOR_CHUNK = 1000
 
 
@@ -197,8 +207,11 @@ def make_repos(data: Path, base: Path, port: int, variants: list[str]) -> dict[s
         cfg = json.loads(json.dumps(config))
         cfg["online_store"]["connection_string"] = f"127.0.0.1:{port},db={i + 1}"
         parts = variant.split("+")
-        if parts[0] == "spark":
-            cfg["batch_engine"] = {"type": "spark.engine", "partitions": 2}
+        cfg["batch_engine"] = {"skewless": {"type": ENGINE, "write_from": "driver"},
+                               "spark": {"type": "spark.engine", "partitions": 2},
+                               "local": "local"}[parts[0]]
+        if "executors" in parts:
+            cfg["batch_engine"]["write_from"] = "executors"
         if "latest" in parts:
             cfg["materialization"] = {"pull_latest_features": True}
         if "nodedup" in parts:
@@ -264,6 +277,13 @@ def worker(args: argparse.Namespace) -> None:
                      "rows_by_view": dict(r.rows_by_view), "cpu_s": tree_cpu() - cpu0,
                      "redis_cpu_s": redis_cpu(client) - rcpu0, "peak_rss_mib": rss.peak_mib,
                      "keys": client.dbsize(), "loadavg": os.getloadavg()[0]}
+        engine_runs = getattr(store._get_provider().batch_engine, "runs", None)
+        if engine_runs:  # skewless' engine: its own read / write split for this call
+            mine = engine_runs[-len(r.views):]
+            reads = [v.read_seconds for v in mine]
+            out[name]["read_s"] = None if None in reads else sum(reads)
+            out[name]["write_s"] = sum(v.write_seconds for v in mine)
+            out[name]["engine_rows"] = sum(v.rows for v in mine)
 
     run("day", day_s, day_e, flush=True)
     run("full", full_s, full_e, flush=True)
@@ -389,7 +409,8 @@ def summarize(runs: list[dict], floors: list[dict], wins: dict) -> dict:
                      "seconds_median": statistics.median(f["seconds"] for f in floors),
                      "rows_per_s_median": floor_rps,
                      "cpu_s_median": statistics.median(f["cpu_s"] for f in floors)}}
-    for variant in dict.fromkeys(r["variant"] for r in runs):
+    variants = list(dict.fromkeys(r["variant"] for r in runs))
+    for variant in variants:
         mine = [r for r in runs if r["variant"] == variant]
         summary: dict = {"engine": mine[0]["startup"]["engine"],
                          "startup_s_median": statistics.median(r["startup"]["seconds"]
@@ -410,7 +431,21 @@ def summarize(runs: list[dict], floors: list[dict], wins: dict) -> dict:
                 "redis_cpu_s_median": statistics.median(r[phase]["redis_cpu_s"] for r in mine),
                 "peak_rss_mib_max": max(r[phase]["peak_rss_mib"] for r in mine),
             }
+            if "write_s" in mine[0][phase]:
+                reads = [r[phase]["read_s"] for r in mine]
+                write_rps = statistics.median(r[phase]["engine_rows"] / r[phase]["write_s"]
+                                              for r in mine)
+                summary[phase].update({
+                    "read_s_median": None if None in reads else statistics.median(reads),
+                    "write_s_median": statistics.median(r[phase]["write_s"] for r in mine),
+                    "write_rows_per_s": write_rps,
+                    "write_ratio_to_floor": write_rps / floor_rps,
+                })
         out[variant] = summary
+    if "skewless" in out and "local" in out:
+        out["skewless_vs_local"] = {
+            phase: out["skewless"][phase]["rows_written_per_s"]
+            / out["local"][phase]["rows_written_per_s"] for phase in ("day", "full", "rerun")}
     return out
 
 
@@ -421,7 +456,7 @@ def print_summary(summary: dict) -> None:
     print(f"{'variant':22s} {'phase':6s} {'written':>8s} {'read':>9s} {'sec':>7s} "
           f"{'written/s':>10s} {'read/s':>10s} {'÷floor':>7s} {'cpu s':>6s} {'rss MiB':>8s}")
     for variant, s in summary.items():
-        if variant == "floor":
+        if variant in ("floor", "skewless_vs_local"):
             continue
         for phase in ("day", "full", "rerun"):
             p = s[phase]
@@ -429,15 +464,103 @@ def print_summary(summary: dict) -> None:
                   f"{p['seconds_median']:7.2f} {p['rows_written_per_s']:10,.0f} "
                   f"{p['rows_read_per_s']:10,.0f} {p['ratio_to_floor']:7.3f} "
                   f"{p['cpu_s_median']:6.1f} {p['peak_rss_mib_max']:8.0f}")
+            if "write_rows_per_s" in p:
+                read = p["read_s_median"]
+                print(f"{'':22s}   engine phases: read {'-' if read is None else f'{read:.2f}'} s"
+                      f", write {p['write_s_median']:.2f} s = {p['write_rows_per_s']:,.0f} "
+                      f"rows/s written ({p['write_ratio_to_floor']:.2f} x floor)")
         print(f"{variant:22s} startup (imports + JVM + first job): {s['startup_s_median']:.1f} s")
+    if "skewless_vs_local" in summary:
+        ratios = ", ".join(f"{k} {v:.2f}x" for k, v in summary["skewless_vs_local"].items())
+        print(f"skewless / local rows/s (Spark read included): {ratios}")
+
+
+def run(quick: bool = False) -> dict:
+    """The benchmark from Python: ``quick`` = tiny preset, 1 repeat (a few minutes, mostly
+    Spark start-up); else medium, 3 repeats. Default variants and paths; returns the result
+    written to ``bench/materialize_results.json``."""
+    return execute("tiny" if quick else "medium", 1 if quick else 3, list(DEFAULT_VARIANTS))
+
+
+def execute(preset_name: str, repeats: int, variants: list[str],
+            cache_dir: Path = Path("/tmp/skewless-bench-materialize"),
+            out: Path = ROOT / "bench" / "materialize_results.json",
+            timeout: float = 1800.0) -> dict:
+    """Run the variants alternating ``repeats`` times plus the floor; write ``out``."""
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown or repeats < 1 or not variants:
+        raise ValueError(f"unknown variants {unknown}; choose from {VARIANTS}; repeats >= 1")
+    import redis
+
+    from offline.materialize import redis_snapshot
+
+    info = machine_info()
+    data = ensure_tables(preset_name, cache_dir)
+    work = cache_dir / f"run-{preset_name}"
+    work.mkdir(parents=True, exist_ok=True)
+    server, port = start_redis(work)
+    try:
+        repos = make_repos(data, work / "repos", port, variants)
+        wins = windows(data)
+        print(f"windows: {json.dumps(wins)}", flush=True)
+        runs, floors, payload, digests = [], [], None, {}
+        for rep in range(repeats):
+            shift = rep % len(variants)
+            order = variants[shift:] + variants[:shift]
+            if rep % 2:
+                order = order[::-1]
+            for variant in order:
+                result = run_worker(variant, repos[variant], port, wins, timeout)
+                result["repeat"] = rep
+                runs.append(result)
+                digests.setdefault(variant, set()).update(
+                    {result["full"]["digest"], result["rerun"]["digest"]})
+                print(f"[{rep}] {variant}: startup {result['startup']['seconds']:.1f}s, "
+                      f"day {result['day']['seconds']:.2f}s ({result['day']['rows_written']} "
+                      f"rows), full {result['full']['seconds']:.2f}s "
+                      f"({result['full']['rows_written']} rows), rerun "
+                      f"{result['rerun']['seconds']:.2f}s ({result['rerun']['rows_written']} "
+                      f"rows), load {result['full']['loadavg']:.1f}", flush=True)
+                if payload is None and variant == variants[0]:
+                    db = variants.index(variant) + 1
+                    payload = list(redis_snapshot(redis.Redis(port=port, db=db)).items())
+            floor_db = redis.Redis(port=port, db=len(variants) + 1)
+            floors.append(floor_run(floor_db, payload))
+            if digest(redis_snapshot(floor_db)) not in digests[variants[0]]:
+                raise RuntimeError(f"the floor payload differs from what {variants[0]} wrote")
+        floor_db.flushdb()
+        parts = breakdown(repos[variants[0]], data, wins, port, len(variants) + 1, repeats)
+        floor_db.flushdb()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    summary = summarize(runs, floors, wins)
+    result = {"preset": preset_name, "repeats": repeats, "variants": variants,
+              "floor_payload": variants[0], "windows": wins,
+              "digests": {v: sorted(d) for v, d in digests.items()},
+              "idempotent_rerun": all(len(d) == 1 for d in digests.values()),
+              "summary": summary, "feast_write_path": parts, "runs": runs,
+              "floor_runs": floors, "machine": {**info, "loadavg_at_end": os.getloadavg()},
+              "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print_summary(summary)
+    print(f"\nFeast write path in-process ({parts['rows']} rows, best of {repeats}):")
+    for name, p in parts.items():
+        if name != "rows":
+            print(f"  {name:48s} {p['seconds']:6.2f} s {p['rows_per_s']:10,.0f} rows/s "
+                  f"({p['rows_per_cpu_s']:,.0f} per cpu-s)")
+    print(f"re-runs byte-identical per variant: {result['idempotent_rerun']}\nwrote {out}")
+    return result
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="tiny preset, 1 repeat")
     ap.add_argument("--preset", choices=("tiny", "medium"), default="medium")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--variants", default="local,spark",
-                    help=f"comma-separated, from {', '.join(VARIANTS)}")
+    ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
+                    help=f"comma-separated, from {', '.join(VARIANTS)}; the first one's "
+                    "payload is the floor's")
     ap.add_argument("--cache-dir", type=Path, default=Path("/tmp/skewless-bench-materialize"))
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "materialize_results.json")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per variant run")
@@ -450,68 +573,11 @@ def main() -> None:
     if args._worker:
         return worker(args)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = sorted(set(variants) - set(VARIANTS))
-    if unknown or args.repeats < 1:
-        ap.error(f"unknown variants {unknown}; choose from {VARIANTS}; --repeats >= 1")
-
-    import redis
-
-    from offline.materialize import redis_snapshot
-
-    info = machine_info()
-    data = ensure_tables(args.preset, args.cache_dir)
-    work = args.cache_dir / f"run-{args.preset}"
-    work.mkdir(parents=True, exist_ok=True)
-    server, port = start_redis(work)
+    preset_name, repeats = ("tiny", 1) if args.quick else (args.preset, args.repeats)
     try:
-        repos = make_repos(data, work / "repos", port, variants)
-        wins = windows(data)
-        print(f"windows: {json.dumps(wins)}", flush=True)
-        runs, floors, payload, digests = [], [], None, set()
-        for rep in range(args.repeats):
-            shift = rep % len(variants)
-            order = variants[shift:] + variants[:shift]
-            if rep % 2:
-                order = order[::-1]
-            for variant in order:
-                result = run_worker(variant, repos[variant], port, wins, args.timeout)
-                result["repeat"] = rep
-                runs.append(result)
-                digests.update({result["full"]["digest"], result["rerun"]["digest"]})
-                print(f"[{rep}] {variant}: startup {result['startup']['seconds']:.1f}s, "
-                      f"day {result['day']['seconds']:.2f}s ({result['day']['rows_written']} "
-                      f"rows), full {result['full']['seconds']:.2f}s "
-                      f"({result['full']['rows_written']} rows), rerun "
-                      f"{result['rerun']['seconds']:.2f}s ({result['rerun']['rows_written']} "
-                      f"rows), load {result['full']['loadavg']:.1f}", flush=True)
-                if payload is None:
-                    db = variants.index(variant) + 1
-                    payload = list(redis_snapshot(redis.Redis(port=port, db=db)).items())
-            floor_db = redis.Redis(port=port, db=len(variants) + 1)
-            floors.append(floor_run(floor_db, payload))
-            if digest(redis_snapshot(floor_db)) not in digests:
-                raise RuntimeError("the floor payload differs from what Feast wrote")
-        floor_db.flushdb()
-        parts = breakdown(repos[variants[0]], data, wins, port, len(variants) + 1, args.repeats)
-        floor_db.flushdb()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    summary = summarize(runs, floors, wins)
-    result = {"preset": args.preset, "repeats": args.repeats, "variants": variants,
-              "windows": wins, "identical_redis_content": len(digests) == 1,
-              "summary": summary, "feast_write_path": parts, "runs": runs, "floor_runs": floors,
-              "machine": {**info, "loadavg_at_end": os.getloadavg()},
-              "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print_summary(summary)
-    print(f"\nFeast write path in-process ({parts['rows']} rows, best of {args.repeats}):")
-    for name, p in parts.items():
-        if name != "rows":
-            print(f"  {name:48s} {p['seconds']:6.2f} s {p['rows_per_s']:10,.0f} rows/s "
-                  f"({p['rows_per_cpu_s']:,.0f} per cpu-s)")
-    print(f"identical Redis content across variants, reruns and floor: "
-          f"{result['identical_redis_content']}\nwrote {args.out}")
+        execute(preset_name, repeats, variants, args.cache_dir, args.out, args.timeout)
+    except ValueError as exc:
+        ap.error(str(exc))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,20 @@
 
 :func:`materialize` runs Feast's own ``FeatureStore.materialize`` (or ``materialize_incremental``)
 on a store or repo folder and returns a :class:`MaterializeResult`: how many entity rows
-landed in Redis, how long Feast took, rows per second and the batch engine that did it.
+landed in Redis, how long the engine took, rows per second and the batch engine that did it.
 :func:`redis_snapshot` reads every key of a Redis database (or of one Feast project) into a
 plain dict, so two states of Redis can be compared byte for byte.
+
+Two engines, chosen by ``batch_engine`` in ``feature_store.yaml``:
+
+* **skewless' engine** (the project's default, ``offline/redis_engine.py``): pulls through the
+  Spark offline store the latest row per entity among rows with ``start <= event_timestamp <=
+  end`` *and* ``created_timestamp <= end`` (as known at ``end``, the rule of the offline
+  point-in-time join), writes Feast's exact bytes plus a ``_created_ts:<view>`` field, and
+  overwrites when ``(event_ts, created_ts)`` is ``>=`` what Redis holds. A late restatement
+  therefore lands, re-running is idempotent, an older interval after a newer one changes nothing.
+* **Feast's engines** (``batch_engine: local``, the reference; ``spark.engine``), described
+  next.
 
 What Feast writes (``feast/infra/online_stores/redis.py``). One Redis hash per entity key:
 the key is ``serialize_entity_key(entity) + project`` (so keys *end* with the project name);
@@ -12,13 +23,15 @@ its fields are ``_ts:<view>`` (a protobuf ``Timestamp``, the row's event time) a
 the 4-byte murmur3 hash of ``"<view>:<feature>"`` mapped to a serialized ``ValueProto`` (a null
 is the empty message, ``b""``; ``UnixTimestamp`` values keep whole seconds only). Per view and
 entity Feast writes the latest row of the interval (largest event timestamp, ties broken by the
-created timestamp), and by default only when that event timestamp is strictly newer than the
+created timestamp) whatever its created timestamp — so a row created after ``end`` (not yet
+known then) is loaded — and by default only when that event timestamp is strictly newer than the
 one already stored: re-running an interval, or an older one, changes nothing. The check ignores
 the created timestamp, so a late restatement row (same event time, later created time) added to
 the table after its day was materialized never reaches Redis, while the offline point-in-time
 join picks it. ``online_store: {skip_dedup: true}`` drops that read-before-write (one Redis
 round trip per batch instead of two): restatements then land, but an older interval materialized
-after a newer one overwrites newer values.
+after a newer one overwrites newer values. Feast's engines also store a null ``UnixTimestamp``
+as ``-2**63`` (skewless' engine stores the null).
 
 Edge cases (decided here, tested in ``tests/online/test_materialize.py``):
 
@@ -57,14 +70,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from encoders.redis_connection import redact
+
 __all__ = ["MaterializeResult", "feast_key_pattern", "materialize", "redis_snapshot"]
 
 _SCAN_COUNT = 1000
 _PIPELINE_CHUNK = 1000
-_REDIS_FIX = (
-    "start one with scripts/setup.sh, or point SKEWLESS_REDIS_HOST / SKEWLESS_REDIS_PORT "
-    "(and SKEWLESS_REDIS_DB) at a running server"
-)
 
 
 @dataclass(frozen=True)
@@ -276,6 +287,8 @@ def _redis_client(store: Any) -> Any:
     import redis
     from feast.infra.online_stores.redis import RedisOnlineStore
 
+    from offline.redis_engine import REDIS_FIX
+
     # Feast's own parser of "host:port,db=N,password=..." (a private helper: same reading).
     nodes, params = RedisOnlineStore._parse_connection_string(config.connection_string)
     params.setdefault("socket_connect_timeout", 5)
@@ -284,7 +297,7 @@ def _redis_client(store: Any) -> Any:
         client.ping()
     except (redis.exceptions.RedisError, OSError) as exc:
         raise RuntimeError(
-            f"Redis at {config.connection_string} is not answering ({exc}): {_REDIS_FIX}"
+            f"Redis at {redact(config.connection_string)} is not answering ({exc}): {REDIS_FIX}"
         ) from exc
     return client
 
@@ -305,9 +318,9 @@ def _prepare_spark(store: Any) -> None:
     offline = store.config.offline_store
     if getattr(offline, "type", None) != "spark":
         return
-    from offline.spark_session import get_spark
+    from offline.redis_engine import start_spark_for
 
-    get_spark("skewless-materialize", conf=dict(offline.spark_conf or {}))
+    start_spark_for(offline)
 
 
 def _view_fields(store: Any, view_list: list[Any]) -> dict[str, list[bytes]]:

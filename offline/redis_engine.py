@@ -1,0 +1,238 @@
+"""skewless' Feast batch engine: Spark pull of the rows as known at the end time, Feast's Redis
+bytes, the created-timestamp overwrite rule, pipelined writes.
+
+Plugged in through ``feature_store.yaml``, so plain ``feast materialize`` and
+``feast materialize-incremental`` use it::
+
+    batch_engine:
+      type: offline.redis_engine.RedisMaterializationEngine
+      write_from: driver        # or executors (Spark Python workers write, mapInArrow)
+      chunk_rows: 1000          # keys per pipelined HMGET / HSET round trip
+      partitions: 0             # executors only: repartition to N write tasks (0: as is)
+
+Feast 0.67 loads ``type`` as ``<module>.<Class>`` (the class name must end in ``Engine``, its
+config class is ``<Class>Config`` in the same module) and passes the block's keys to the
+constructor. ``batch_engine: local`` selects Feast's own engine again (the reference).
+
+Per feature view and interval ``[start, end]`` (both inclusive, as Feast):
+
+1. **Pull** with Feast's Spark offline store, the same ``pull_all_from_table_or_query`` Feast's
+   local engine uses (source query, field mapping, ``start <= event_timestamp <= end``), then in
+   Spark: keep rows with ``created_timestamp <= end`` (a NULL created time is not ``<= end``
+   and is dropped, as in the offline point-in-time join with
+   ``filter_by_created_timestamp=True``) and the latest per entity by
+   ``(event_timestamp, created_timestamp)`` descending. Feast's own pull has no created filter,
+   so it would serve a correction that was not known at ``end``.
+2. **Write** those rows with :func:`offline.redis_writer.write_batch`: Feast's exact bytes plus
+   ``_created_ts:<view>``, written when ``(event, created) >=`` what Redis holds. So a late
+   restatement lands (Feast's strictly-newer event check drops it), re-running is idempotent,
+   and an older interval after a newer one changes nothing.
+
+The Redis client is Feast's (``RedisOnlineStore._get_client``), so ``redis_type:
+redis_cluster`` and ``redis_sentinel`` work unchanged. The registry's materialization intervals
+are recorded by Feast's ``FeatureStore`` after each view succeeds, exactly as for Feast's engines
+(this engine does not claim ``applies_materialization``). A failed view comes back as an ERROR
+job, which Feast raises. Redis not answering raises ``RuntimeError`` naming the fix.
+
+``write_from: driver`` collects the view's latest rows (one per entity) to the driver as Arrow
+and writes from there; ``executors`` writes from Spark's Python workers, nothing is collected
+(a retried task rewrites the same rows: harmless under the rule). Each run's figures are kept in
+``engine.runs`` (:class:`ViewRun`).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import pyarrow as pa
+from feast.infra.common.materialization_job import MaterializationJobStatus, MaterializationTask
+from feast.infra.compute_engines.base import ComputeEngine
+from feast.infra.compute_engines.local.job import LocalMaterializationJob
+from feast.repo_config import FeastConfigBaseModel
+from pydantic import StrictInt
+
+from encoders.redis_connection import redact
+from offline.redis_writer import ViewWritePlan, WriteStats, write_batch
+
+__all__ = ["REDIS_FIX", "RedisMaterializationEngine", "RedisMaterializationEngineConfig",
+           "ViewRun", "redis_client", "start_spark_for"]
+
+REDIS_FIX = (
+    "start one with scripts/setup.sh, or point SKEWLESS_REDIS_HOST / SKEWLESS_REDIS_PORT "
+    "(and SKEWLESS_REDIS_DB) at a running server, or fix online_store.connection_string in "
+    "feature_store.yaml"
+)
+_STATS_SCHEMA = "rows long, written long, stale long, seconds double"
+
+
+class RedisMaterializationEngineConfig(FeastConfigBaseModel):
+    """The ``batch_engine`` block (unknown keys are rejected by pydantic, naming them)."""
+
+    type: Literal["offline.redis_engine.RedisMaterializationEngine"] = (
+        "offline.redis_engine.RedisMaterializationEngine")
+    write_from: Literal["driver", "executors"] = "driver"
+    chunk_rows: StrictInt = 1000
+    partitions: StrictInt = 0
+
+
+@dataclass(frozen=True)
+class ViewRun:
+    """One view's materialization: ``rows`` latest rows pulled (one per entity), ``written``
+    / ``stale`` as in :class:`offline.redis_writer.WriteStats`; ``read_seconds`` is the Spark
+    pull including the collect to the driver (``None`` with ``write_from: executors``, where
+    reading and writing share one Spark job); ``write_seconds`` serialization plus Redis;
+    ``seconds`` the whole view."""
+
+    view: str
+    start: datetime
+    end: datetime
+    write_from: str
+    rows: int
+    written: int
+    stale: int
+    read_seconds: float | None
+    write_seconds: float
+    seconds: float
+
+
+class RedisMaterializationEngine(ComputeEngine):
+    """A Feast ``ComputeEngine`` that materializes into Redis (see the module docstring)."""
+
+    def __init__(self, *, repo_config: Any, offline_store: Any, online_store: Any,
+                 **engine_config: Any) -> None:
+        super().__init__(repo_config=repo_config, offline_store=offline_store,
+                         online_store=online_store)
+        self.config = RedisMaterializationEngineConfig(**engine_config)
+        if self.config.chunk_rows < 1 or self.config.partitions < 0:
+            raise ValueError(
+                f"batch_engine: chunk_rows must be >= 1 (got {self.config.chunk_rows}) and "
+                f"partitions >= 0 (got {self.config.partitions}); fix feature_store.yaml"
+            )
+        self.runs: list[ViewRun] = []
+
+    def update(self, project: str, views_to_delete: Sequence[Any], views_to_keep: Sequence[Any],
+               entities_to_delete: Sequence[Any], entities_to_keep: Sequence[Any]) -> None:
+        """Nothing to provision: Redis keys are created by the writes."""
+
+    def teardown_infra(self, project: str, fvs: Sequence[Any], entities: Sequence[Any]) -> None:
+        """Nothing to tear down (the online store's own teardown deletes keys)."""
+
+    def _materialize_one(self, registry: Any, task: MaterializationTask,
+                         **kwargs: Any) -> LocalMaterializationJob:
+        job_id = f"{task.feature_view.name}-{task.start_time}-{task.end_time}"
+        try:
+            self.runs.append(self._run(registry, task))
+        except Exception as exc:  # Feast raises the job's error (provider.materialize_...)
+            return LocalMaterializationJob(job_id, MaterializationJobStatus.ERROR, exc)
+        return LocalMaterializationJob(job_id, MaterializationJobStatus.SUCCEEDED)
+
+    def _run(self, registry: Any, task: MaterializationTask) -> ViewRun:
+        from feast.utils import _get_column_names
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        t0 = time.perf_counter()
+        view, start, end = task.feature_view, task.start_time, task.end_time
+        if view.batch_source is None:
+            raise ValueError(f"feature view {view.name!r} has no batch source to materialize")
+        client = redis_client(self.repo_config.online_store, self.online_store)
+        start_spark_for(self.repo_config.offline_store)
+        entities = [registry.get_entity(name, task.project) for name in view.entities]
+        keys, features, event_col, created_col = _get_column_names(view, entities)
+        mapping = view.batch_source.field_mapping or {}
+        event, created = mapping.get(event_col, event_col), (
+            mapping.get(created_col, created_col) if created_col else None)
+        plan = ViewWritePlan.for_view(view, self.repo_config, event, created,
+                                      self.config.chunk_rows)
+        df = self.offline_store.pull_all_from_table_or_query(
+            config=self.repo_config, data_source=view.batch_source, join_key_columns=keys,
+            feature_name_columns=features, timestamp_field=event_col,
+            created_timestamp_column=created_col, start_date=start, end_date=end,
+        ).to_spark_df()
+        order = [F.col(event).desc()]
+        if created:
+            df = df.where(F.col(created) <= F.lit(end))
+            order.append(F.col(created).desc())
+        by_entity = Window.partitionBy(*[F.col(c) for c, _ in plan.join_keys]).orderBy(*order)
+        df = (df.withColumn("__skewless_rank", F.row_number().over(by_entity))
+              .where(F.col("__skewless_rank") == 1).drop("__skewless_rank"))
+
+        if self.config.write_from == "driver":
+            t1 = time.perf_counter()
+            table = df.toArrow()
+            read = time.perf_counter() - t1
+            stats = WriteStats(0, 0, 0, 0.0)
+            for batch in table.to_batches():
+                stats = stats + write_batch(client, plan, batch)
+        else:
+            read = None
+            if self.config.partitions:
+                df = df.repartition(self.config.partitions)
+            write = functools.partial(_write_partition, plan, self.repo_config.online_store)
+            stats = WriteStats(0, 0, 0, 0.0)
+            for row in df.mapInArrow(write, _STATS_SCHEMA).collect():
+                stats = stats + WriteStats(row.rows, row.written, row.stale, row.seconds)
+        return ViewRun(view=view.name, start=start, end=end, write_from=self.config.write_from,
+                       rows=stats.rows, written=stats.written, stale=stats.stale,
+                       read_seconds=read, write_seconds=stats.seconds,
+                       seconds=time.perf_counter() - t0)
+
+
+def redis_client(online_config: Any, online_store: Any = None) -> Any:
+    """Feast's Redis client for ``online_config`` (``RedisOnlineStore._get_client``: plain,
+    cluster or sentinel), checked with ``PING``.
+
+    Raises ``ValueError`` when the online store is not Redis and ``RuntimeError`` naming the
+    fix when Redis does not answer. ``online_store``: a ``RedisOnlineStore`` whose cached client
+    to reuse (default: a new one).
+    """
+    import redis
+    from feast.infra.online_stores.redis import RedisOnlineStore
+
+    if getattr(online_config, "type", None) != "redis":
+        raise ValueError(
+            f"online store type is {getattr(online_config, 'type', None)!r}; this engine "
+            "writes Redis: set online_store.type: redis, or batch_engine: local"
+        )
+    store = online_store if isinstance(online_store, RedisOnlineStore) else RedisOnlineStore()
+    try:
+        client = store._get_client(online_config)
+        client.ping()
+    except (redis.exceptions.RedisError, OSError) as exc:
+        store._client = None  # do not keep a client that never connected
+        raise RuntimeError(
+            f"Redis at {redact(online_config.connection_string)} is not answering ({exc}): "
+            f"{REDIS_FIX}"
+        ) from exc
+    return client
+
+
+def start_spark_for(offline_config: Any) -> Any:
+    """Start (or reuse) the SparkSession for a Spark offline store config with skewless'
+    settings (:func:`offline.spark_session.get_spark`: UTC session time zone, the Python
+    workers run this interpreter) and its ``spark_conf``. Feast's own start-up would run the
+    workers on ``python3`` from ``PATH``. Raises ``ValueError`` for another offline store."""
+    if getattr(offline_config, "type", None) != "spark":
+        raise ValueError(
+            f"offline store type is {getattr(offline_config, 'type', None)!r}; this engine "
+            "pulls through Spark: set offline_store.type: spark, or batch_engine: local"
+        )
+    from offline.spark_session import get_spark
+
+    return get_spark("skewless-materialize", conf=dict(offline_config.spark_conf or {}))
+
+
+def _write_partition(plan: ViewWritePlan, online_config: Any,
+                     batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``mapInArrow`` body: write a partition from a Spark Python worker, yield its stats."""
+    client = redis_client(online_config)
+    stats = WriteStats(0, 0, 0, 0.0)
+    for batch in batches:
+        stats = stats + write_batch(client, plan, batch)
+    yield pa.RecordBatch.from_pylist([{"rows": stats.rows, "written": stats.written,
+                                       "stale": stats.stale, "seconds": stats.seconds}])

@@ -1,0 +1,220 @@
+"""The engine's bytes and overwrite rule, without Spark.
+
+* ``offline.redis_values`` gives Feast's exact bytes for every scalar feature type (nulls, NaN,
+  ±inf, ±0.0, subnormals, extreme ints, unicode, timestamps before 1970 and in year 9999),
+  compared with Feast's own engine conversion (``feast.utils._columns_to_proto_values``), and
+  with Feast's serializer on the right Python value where Feast's engines are wrong (a null
+  timestamp, big ints in a column with nulls).
+* ``offline.redis_writer.write_batch`` on a real Redis server (DB 13 of 127.0.0.1:6379, flushed):
+  new keys land, an equal pair is rewritten, an older pair is skipped, a restatement (same event
+  time, later created time) lands, a key written by Feast (no ``_created_ts``) is overwritten by
+  the same event time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pyarrow as pa
+import pytest
+import redis
+from feast.infra.key_encoding_utils import serialize_entity_key
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+from feast.type_map import python_values_to_proto_values
+from feast.utils import _columns_to_proto_values
+from feast.value_type import ValueType
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from offline.redis_values import entity_key_bytes, timestamp_bytes, timestamp_micros, value_bytes
+from offline.redis_writer import ViewWritePlan, WriteStats, write_batch
+
+UTC = timezone.utc
+BIG = [2**63 - 1, -(2**63), 2**53 + 1, -(2**53) - 1, 0, -1, 1, 127, 128, 300]
+COLUMNS: dict[str, tuple[pa.Array, ValueType]] = {
+    "int64": (pa.array(BIG, pa.int64()), ValueType.INT64),
+    "int64_small_nulls": (pa.array([5, None, -7, 5, None, 0, 1, 2, 3, 4], pa.int64()),
+                          ValueType.INT64),
+    "int32": (pa.array([2**31 - 1, -(2**31), 0, -1, None, 1, 2, 3, 4, 5], pa.int32()),
+              ValueType.INT32),
+    "double": (pa.array([1.5, float("nan"), None, float("inf"), float("-inf"), 0.0, -0.0,
+                         5e-324, 1.7976931348623157e308, -2.5], pa.float64()), ValueType.DOUBLE),
+    "double_from_int": (pa.array([1, 2, None, -3, 0, 2**40, 7, 8, 9, 10], pa.int64()),
+                        ValueType.DOUBLE),
+    "float": (pa.array([1.5, float("nan"), None, float("inf"), float("-inf"), 0.0, -0.0,
+                        1e-45, 3.4e38, 0.1], pa.float32()), ValueType.FLOAT),
+    "string": (pa.array(["", "a", None, "Ünïcödé", "😀 emoji", "a", "x" * 300, "\x00nul",
+                         "  spaced ", "日本"]), ValueType.STRING),
+    "bytes": (pa.array([b"", b"\x00\xff", None, b"abc", b"abc", b"\x80", b"z" * 200, b"1",
+                        b"2", b"3"]), ValueType.BYTES),
+    "bool": (pa.array([True, False, None, True, False, True, True, False, None, True]),
+             ValueType.BOOL),
+    "timestamp": (pa.array([datetime(2024, 1, 1, tzinfo=UTC),
+                            datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=UTC),
+                            datetime(1970, 1, 1, tzinfo=UTC),
+                            datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+                            datetime(1, 1, 1, tzinfo=UTC),
+                            datetime(2024, 6, 1, 12, 0, 0, 999999, tzinfo=UTC),
+                            datetime(2024, 1, 1, tzinfo=UTC), datetime(2000, 2, 29, tzinfo=UTC),
+                            datetime(2024, 3, 31, 1, 30, tzinfo=UTC),
+                            datetime(1900, 1, 1, 0, 0, 0, 1, tzinfo=UTC)],
+                           pa.timestamp("us", tz="UTC")), ValueType.UNIX_TIMESTAMP),
+    "timestamp_ns_other_zone": (pa.array([0, 1_500_000_000, -1, 10**18, 1, 2, 3, 4, 5, 6],
+                                         pa.timestamp("ns", tz="Europe/Paris")),
+                                ValueType.UNIX_TIMESTAMP),
+}
+
+
+def _feast_engine_bytes(column: pa.Array, value_type: ValueType) -> list[bytes]:
+    """What Feast's local and Spark engines write for this column."""
+    batch = pa.RecordBatch.from_arrays([column], names=["c"])
+    return [p.SerializeToString()
+            for p in _columns_to_proto_values(batch, [("c", value_type)])["c"]]
+
+
+def _feast_python_bytes(values: list, value_type: ValueType) -> list[bytes]:
+    """Feast's serializer on Python values, cell by cell (None → the empty message)."""
+    return [b"" if v is None else python_values_to_proto_values([v], value_type)[0]
+            .SerializeToString() for v in values]
+
+
+@pytest.mark.parametrize("name", sorted(COLUMNS))
+def test_value_bytes_equal_feast_engine_bytes(name: str) -> None:
+    column, value_type = COLUMNS[name]
+    got = value_bytes(column, value_type)
+    assert len(got) == len(column)
+    assert got == _feast_engine_bytes(column, value_type)
+    assert value_bytes(pa.chunked_array([column[:4], column[4:]]), value_type) == got
+
+
+def test_value_bytes_where_feast_engines_are_wrong() -> None:
+    """A null timestamp: Feast's engines store -2**63; the right bytes are Feast's null.
+    Big ints next to a null: Feast's engines round them through float64; ours stay exact."""
+    stamps = pa.array([datetime(2024, 1, 1, tzinfo=UTC), None], pa.timestamp("us", tz="UTC"))
+    assert _feast_engine_bytes(stamps, ValueType.UNIX_TIMESTAMP)[1] != b""  # Feast's bug
+    assert value_bytes(stamps, ValueType.UNIX_TIMESTAMP) == _feast_python_bytes(
+        [1704067200, None], ValueType.UNIX_TIMESTAMP)
+    ints = pa.array([2**62 + 1, None, -(2**63)], pa.int64())
+    assert _feast_engine_bytes(ints, ValueType.INT64)[0] != _feast_python_bytes(
+        [2**62 + 1], ValueType.INT64)[0]  # Feast's rounding
+    assert value_bytes(ints, ValueType.INT64) == _feast_python_bytes(
+        [2**62 + 1, None, -(2**63)], ValueType.INT64)
+
+
+def test_value_bytes_edge_shapes() -> None:
+    assert value_bytes(pa.array([], pa.float64()), ValueType.DOUBLE) == []
+    assert value_bytes(pa.array([None, None], pa.string()), ValueType.STRING) == [b"", b""]
+    assert value_bytes(pa.array([None, None], pa.float64()), ValueType.DOUBLE) == [b"", b""]
+    lists = pa.array([[1, 2], None, []], pa.list_(pa.int64()))  # fallback: Feast per cell
+    assert value_bytes(lists, ValueType.INT64_LIST) == _feast_engine_bytes(
+        lists, ValueType.INT64_LIST)
+
+
+def test_timestamp_bytes_equal_feast_from_datetime() -> None:
+    moments = [datetime(2024, 1, 25, tzinfo=UTC), datetime(2024, 1, 25, 0, 0, 0, 1, tzinfo=UTC),
+               datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=UTC),
+               datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999999,
+                                                          tzinfo=UTC)]
+    column = pa.array(moments + [None], pa.timestamp("us", tz="UTC"))
+    want = []
+    for moment in moments:
+        ts = Timestamp()
+        ts.FromDatetime(moment)  # what Feast's online_write_batch stores in _ts:<view>
+        want.append(ts.SerializeToString())
+    assert timestamp_bytes(timestamp_micros(column)) == [*want, b""]
+    with pytest.raises(TypeError, match="timestamp"):
+        timestamp_micros(pa.array([1]))
+
+
+def test_entity_key_bytes_equal_feast_redis_keys() -> None:
+    ids = [0, 1, -1, 2**63 - 1, -(2**63), 1000022]
+    batch = pa.RecordBatch.from_pydict({"member_id": pa.array(ids, pa.int64())})
+    want = [serialize_entity_key(EntityKey(join_keys=["member_id"], entity_values=[
+        python_values_to_proto_values([i], ValueType.INT64)[0]]), 3) + b"skewless" for i in ids]
+    assert entity_key_bytes(batch, {"member_id": ValueType.INT64}, "skewless") == want
+    both = pa.RecordBatch.from_pydict({"b": ["x", "ü"], "a": pa.array([1, 2], pa.int64())})
+    keys = {"b": ValueType.STRING, "a": ValueType.INT64}
+    want = [serialize_entity_key(EntityKey(join_keys=["b", "a"], entity_values=[
+        python_values_to_proto_values([b], ValueType.STRING)[0],
+        python_values_to_proto_values([a], ValueType.INT64)[0]]), 3) + b"p"
+        for b, a in [("x", 1), ("ü", 2)]]
+    assert entity_key_bytes(both, keys, "p") == want
+    with pytest.raises(ValueError, match="member_id.*nulls"):
+        entity_key_bytes(pa.RecordBatch.from_pydict({"member_id": pa.array([1, None])}),
+                         {"member_id": ValueType.INT64}, "p")
+
+
+# ----------------------------------------------------------------------------- the rule
+PLAN = ViewWritePlan(project="rules", view="v", join_keys=(("id", ValueType.INT64),),
+                     features=(("x", ValueType.DOUBLE),), feature_fields=(b"\x01\x02\x03\x04",),
+                     event_column="event_timestamp", created_column="created_timestamp",
+                     entity_key_version=3, key_ttl_seconds=None, chunk_rows=2)
+DAY = datetime(2024, 1, 25, tzinfo=UTC)
+
+
+@pytest.fixture()
+def client() -> redis.Redis:
+    client = redis.Redis(host="127.0.0.1", port=6379, db=13, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:
+        pytest.fail(f"no Redis server at 127.0.0.1:6379 ({exc}); run scripts/setup.sh",
+                    pytrace=False)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+def _batch(rows: list[tuple[int, float, datetime, datetime | None]]) -> pa.RecordBatch:
+    ids, xs, events, created = zip(*rows)
+    stamp = pa.timestamp("us", tz="UTC")
+    return pa.RecordBatch.from_pydict({"id": pa.array(ids, pa.int64()), "x": list(xs),
+                                       "event_timestamp": pa.array(events, stamp),
+                                       "created_timestamp": pa.array(created, stamp)})
+
+
+def _x(client: redis.Redis, entity: int) -> bytes | None:
+    key = entity_key_bytes(pa.RecordBatch.from_pydict({"id": pa.array([entity], pa.int64())}),
+                           {"id": ValueType.INT64}, "rules")[0]
+    return client.hget(key, b"\x01\x02\x03\x04")
+
+
+def test_write_batch_applies_the_created_timestamp_rule(client: redis.Redis) -> None:
+    one, two = value_bytes(pa.array([1.0, 2.0]), ValueType.DOUBLE)
+    first = write_batch(client, PLAN, _batch([(1, 1.0, DAY, DAY), (2, 1.0, DAY, None),
+                                              (3, 1.0, DAY, DAY)]))
+    assert (first.rows, first.written, first.stale) == (3, 3, 0) and client.dbsize() == 3
+    before = {k: client.hgetall(k) for k in client.keys()}
+    again = write_batch(client, PLAN, _batch([(1, 1.0, DAY, DAY), (2, 1.0, DAY, None),
+                                              (3, 1.0, DAY, DAY)]))
+    assert again.written == 3 and {k: client.hgetall(k) for k in client.keys()} == before
+    later = DAY + timedelta(hours=6)
+    mixed = write_batch(client, PLAN, _batch([
+        (1, 2.0, DAY, later),                         # restatement: lands
+        (2, 2.0, DAY, DAY),                           # created known vs stored null: lands
+        (3, 2.0, DAY - timedelta(days=1), later),     # older event time: skipped
+        (4, 2.0, DAY, DAY)]))                         # new key
+    assert (mixed.written, mixed.stale) == (3, 1)
+    assert [_x(client, i) for i in (1, 2, 3, 4)] == [two, two, one, two]
+    older = write_batch(client, PLAN, _batch([(1, 1.0, DAY, DAY)]))  # the pre-restatement row
+    assert (older.written, older.stale) == (0, 1) and _x(client, 1) == two
+    empty = _batch([(1, 1.0, DAY, DAY)]).slice(0, 0)
+    assert write_batch(client, PLAN, empty) == WriteStats(0, 0, 0, 0.0)
+
+
+def test_write_batch_overwrites_a_key_feast_wrote(client: redis.Redis) -> None:
+    """A key written by Feast's engine has no _created_ts: the same event time replaces it."""
+    key = entity_key_bytes(pa.RecordBatch.from_pydict({"id": pa.array([9], pa.int64())}),
+                           {"id": ValueType.INT64}, "rules")[0]
+    ts = Timestamp()
+    ts.FromDatetime(DAY)
+    client.hset(key, mapping={b"_ts:v": ts.SerializeToString(), b"\x01\x02\x03\x04": b"old"})
+    stats = write_batch(client, PLAN, _batch([(9, 2.0, DAY, DAY)]))
+    assert (stats.written, stats.stale) == (1, 0)
+    assert _x(client, 9) == value_bytes(pa.array([2.0]), ValueType.DOUBLE)[0]
+    assert client.hget(key, b"_created_ts:v") == timestamp_bytes(
+        timestamp_micros(pa.array([DAY], pa.timestamp("us", tz="UTC"))))[0]
+    with pytest.raises(KeyError, match="created_timestamp"):
+        write_batch(client, PLAN, _batch([(9, 2.0, DAY, DAY)]).drop_columns(
+            ["created_timestamp"]))
+    with pytest.raises(ValueError, match="chunk_rows"):
+        ViewWritePlan.for_view(None, None, "e", None, 0)
