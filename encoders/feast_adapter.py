@@ -2,9 +2,10 @@
 
 * :func:`open_store` opens the repo (``SKEWLESS_FEATURE_REPO``, default ``feature_repo/``) with
   environment overrides on top of ``feature_store.yaml``: ``SKEWLESS_REDIS_HOST`` /
-  ``SKEWLESS_REDIS_PORT`` for the online store and ``SKEWLESS_SPARK_MASTER`` for the offline
-  store (plain ``feast`` commands use the YAML as is); :func:`feast_cli` runs the ``feast`` CLI
-  of this interpreter in the repo, as a user would;
+  ``SKEWLESS_REDIS_PORT`` for the online store (``SKEWLESS_REDIS_TYPE=redis_cluster`` and
+  optionally ``SKEWLESS_REDIS_NODES`` for a Redis Cluster) and ``SKEWLESS_SPARK_MASTER`` for
+  the offline store (plain ``feast`` commands use the YAML as is); :func:`feast_cli` runs the
+  ``feast`` CLI of this interpreter in the repo, as a user would;
 * :func:`feast_udf_source` writes the source of the encoded on-demand view's function with the
   state inside it (Feast rebuilds view functions from their source text);
 * :data:`STATE_HASH_TAG` is the tag that carries the state's content hash on that view;
@@ -64,14 +65,64 @@ def repo_path() -> Path:
     return Path(os.environ.get("SKEWLESS_FEATURE_REPO", PROJECT_ROOT / "feature_repo")).resolve()
 
 
-def redis_connection_string() -> str | None:
-    """``host:port[,db=N]`` from ``SKEWLESS_REDIS_HOST``/``_PORT``/``_DB``, or ``None`` to
-    keep the YAML's."""
+REDIS_TYPES = ("redis", "redis_cluster")
+
+
+def redis_type() -> str | None:
+    """``SKEWLESS_REDIS_TYPE``: ``redis`` (one server) or ``redis_cluster``; ``None`` (unset or
+    empty) keeps the YAML's ``online_store.redis_type``. Anything else raises naming the fix."""
+    value = os.environ.get("SKEWLESS_REDIS_TYPE", "").strip()
+    if value and value not in REDIS_TYPES:
+        raise ValueError(f"SKEWLESS_REDIS_TYPE={value!r} is not a Redis type; set it to "
+                         "'redis' (one server) or 'redis_cluster'")
+    return value or None
+
+
+def redis_cluster_nodes() -> str | None:
+    """``SKEWLESS_REDIS_NODES`` (``host:port,host:port,...``, the seed nodes of a Redis
+    Cluster) checked and normalised, or ``None`` when unset. Any one live node is enough for
+    the client to discover the cluster; listing several survives one being down."""
+    text = os.environ.get("SKEWLESS_REDIS_NODES", "").strip()
+    if not text:
+        return None
+    nodes = []
+    for item in (part.strip() for part in text.split(",")):
+        host, sep, port = item.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"SKEWLESS_REDIS_NODES entry {item!r} is not host:port; write "
+                             "e.g. SKEWLESS_REDIS_NODES=10.0.0.1:7000,10.0.0.2:7000")
+        nodes.append(f"{host}:{int(port)}")
+    return ",".join(nodes)
+
+
+def redis_connection_string(cluster: bool = False) -> str | None:
+    """Feast's ``connection_string`` from the environment, or ``None`` to keep the YAML's.
+
+    One server: ``host:port[,db=N]`` from ``SKEWLESS_REDIS_HOST``/``_PORT``/``_DB``. A Redis
+    Cluster (``cluster=True``): the seed nodes of ``SKEWLESS_REDIS_NODES``, else
+    ``SKEWLESS_REDIS_HOST:PORT`` as the one seed; a cluster has database 0 only, so
+    ``SKEWLESS_REDIS_DB`` other than 0 raises (and 0 is left out: redis-py's cluster client
+    refuses any ``db`` argument). ``SKEWLESS_REDIS_NODES`` without ``cluster`` raises, and so
+    does setting it together with ``SKEWLESS_REDIS_HOST``/``_PORT`` (two answers to one
+    question)."""
     host, port = os.environ.get("SKEWLESS_REDIS_HOST"), os.environ.get("SKEWLESS_REDIS_PORT")
     db = os.environ.get("SKEWLESS_REDIS_DB")
-    if not host and not port and not db:
+    nodes = redis_cluster_nodes()
+    if nodes and not cluster:
+        raise ValueError("SKEWLESS_REDIS_NODES lists Redis Cluster nodes but the online store "
+                         "is one server; set SKEWLESS_REDIS_TYPE=redis_cluster, or use "
+                         "SKEWLESS_REDIS_HOST/SKEWLESS_REDIS_PORT for one server")
+    if nodes and (host or port):
+        raise ValueError("set either SKEWLESS_REDIS_NODES or SKEWLESS_REDIS_HOST/"
+                         "SKEWLESS_REDIS_PORT, not both")
+    if cluster and db and db.strip() != "0":
+        raise ValueError(f"SKEWLESS_REDIS_DB={db!r}: a Redis Cluster has database 0 only; "
+                         "unset SKEWLESS_REDIS_DB (use a key prefix or another cluster)")
+    if cluster:
+        db = None
+    if not nodes and not host and not port and not db:
         return None
-    conn = f"{host or 'localhost'}:{port or '6379'}"
+    conn = nodes or f"{host or 'localhost'}:{port or '6379'}"
     if db:
         if not db.isdigit():
             raise ValueError(f"SKEWLESS_REDIS_DB={db!r} is not a database number; set e.g. 1")
@@ -92,9 +143,24 @@ def open_store(repo: Path | None = None) -> Any:
             "the skewless feature_repo folder"
         )
     config = load_repo_config(repo, yaml_path)
-    conn = redis_connection_string()
+    kind = redis_type()
+    if kind:
+        if getattr(config.online_store, "type", None) != "redis":
+            raise ValueError(f"SKEWLESS_REDIS_TYPE={kind} needs online_store.type: redis in "
+                             f"{yaml_path}; unset SKEWLESS_REDIS_TYPE or switch the store")
+        from feast.infra.online_stores.redis import RedisType
+
+        config.online_store.redis_type = RedisType(kind)
+    current = getattr(config.online_store, "redis_type", None)
+    conn = redis_connection_string(cluster=getattr(current, "value", current) == "redis_cluster")
     if conn:
         config.online_store.connection_string = conn
+    if getattr(config.online_store, "type", None) == "redis":  # password, TLS, timeouts
+        from encoders.redis_connection import secure_connection_string
+
+        config.online_store.connection_string = secure_connection_string(
+            config.online_store.connection_string,
+            cluster=getattr(current, "value", current) == "redis_cluster")
     master = os.environ.get("SKEWLESS_SPARK_MASTER")
     if master:
         conf = dict(config.offline_store.spark_conf or {})
