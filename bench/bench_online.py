@@ -1,21 +1,37 @@
 """Online latency, side by side in one run: skewless' encoded path vs Feast vs raw Redis.
 
-Variants (each a request for 1 entity row, and for 1 member x 100 candidate titles):
+Variants (each a request for 1 entity row — one member and one title — and for 1 member x 100
+candidate titles):
 
-* ``skewless encoded``    — ``OnlineEncoder.encode``: Feast ``get_online_features`` for the raw
-  features + ttl at the request time + the encoders (what ``/features`` and ``/rank`` run);
-* ``feast raw``           — Feast ``get_online_features`` of the same raw features, no encoding;
-* ``feast + python ODFV`` — Feast ``get_online_features`` of the ``ranker_v1`` service (the
-  encoders as a python on-demand view): the peer a plain Feast user would run;
-* ``raw HMGET floor``     — redis-py pipelined HMGET of exactly the keys and fields Feast reads;
-* ``HTTP /rank``          — uvicorn on loopback, one client (httpx), 100 candidates.
+* ``skewless encoded``          — ``OnlineEncoder.encode`` with the direct Redis reader (one
+  pipelined round trip) + ttl at the request time + the encoders: what ``/features`` and
+  ``/rank`` run;
+* ``skewless encoded, no cache``— the same with the decoded-value cache off (every value is
+  parsed from its protobuf bytes: the cold-cache cost);
+* ``skewless via feast reader`` — ``OnlineEncoder(reader="feast")``: Feast
+  ``get_online_features`` for the raw features, then the same ttl and encoders;
+* ``feast raw``                 — Feast ``get_online_features`` of the same raw features, no
+  encoding;
+* ``feast + python ODFV``       — Feast ``get_online_features`` of the ``ranker_v1`` service
+  (the encoders as a python on-demand view): the peer a plain Feast user would run;
+* ``raw HMGET floor``           — redis-py pipelined HMGET of exactly the keys and fields a
+  reader needs (each unique entity once, keys built in advance, replies not decoded);
+* ``HTTP /rank``                — uvicorn on loopback, one client (httpx).
 
 The in-process variants alternate request by request so drift on the shared machine hits all
-of them alike; the HTTP variant runs afterwards in its own phase (the server is a second
-process whose background log writer would otherwise land on the in-process figures).
-Needs the main job's data and a materialized Redis (run ``scripts/demo.sh`` first).
+of them alike; the HTTP variants (1 and 100 candidates, alternating) run afterwards in their own
+phase (the server is a second process whose background log writer would otherwise land on the
+in-process figures). Figures: p50 and p99 in milliseconds, the p99 ratios the targets name, and
+every target with its figure, met or not.
 
-    .venv/bin/python bench/bench_online.py [--iterations 300] [--json bench/online_results.json]
+Data: by default the benchmark builds (once, then reuses) the tiny main job under
+``--cache-dir`` (``scripts/demo.py`` with its data, repo and state there) and materializes it
+into Redis database ``--redis-db`` of ``SKEWLESS_REDIS_HOST:SKEWLESS_REDIS_PORT``;
+``--from-env`` uses the data and Redis the environment names instead (after
+``scripts/demo.sh``).
+
+    .venv/bin/python bench/bench_online.py [--quick] [--iterations N] [--from-env]
+    from bench.bench_online import run; run(quick=True)    # -> dict, also written as JSON
 """
 
 from __future__ import annotations
@@ -25,15 +41,34 @@ import gc
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+DEFAULT_CACHE = Path("/tmp/skewless-bench/online")
+DEFAULT_JSON = ROOT / "bench" / "online_results.json"
+WHEN = datetime(2024, 2, 5, 12, tzinfo=timezone.utc)  # 12 h after the tiny preset's last day
+MEMBER, FIRST_TITLE = 1000220, 500000
+#: (figure, limit in ms or as a ratio) — issue 4 and issue 6 online targets
+TARGETS = {
+    "in-process 1x1 p50 ms": ("skewless encoded 1x1", "p50", 0.5),
+    "in-process 1x1 p99 ms": ("skewless encoded 1x1", "p99", 1.0),
+    "in-process 1x100 p99 ms": ("skewless encoded 1x100", "p99", 6.0),
+    "HTTP /rank 100 candidates p99 ms": ("HTTP /rank 1x100", "p99", 15.0),
+    "p99 encoded / feast raw 1x100": ("encoded 1x100 / feast raw 1x100", "ratio", 1.2),
+    "p99 encoded / feast + python ODFV 1x100": (
+        "encoded 1x100 / feast + python ODFV 1x100", "ratio", 0.7),
+    "p99 encoded / raw HMGET floor 1x100": ("encoded 1x100 / raw HMGET floor 1x100", "ratio",
+                                            3.0),
+}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -45,6 +80,57 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def cache_env(cache: Path, redis_db: int) -> dict[str, str]:
+    """The environment that points every skewless component at the benchmark's own data."""
+    return {"SKEWLESS_DATA_DIR": str(cache / "data"),
+            "SKEWLESS_FEATURE_REPO": str(cache / "feature_repo"),
+            "SKEWLESS_STATE_PATH": str(cache / "feature_repo" / "encoder_state.json"),
+            "SKEWLESS_MODEL_PATH": str(cache / "data" / "models" / "ranker.json"),
+            "SKEWLESS_VECTOR_LOG_DIR": str(cache / "vector_log"),
+            "SKEWLESS_REDIS_DB": str(redis_db)}
+
+
+def ensure_data(cache: Path, redis_db: int) -> None:
+    """Build the tiny main job under ``cache`` unless it is there (state, model, registry),
+    and materialize it again when Redis database ``redis_db`` lost it. Sets the environment
+    variables of :func:`cache_env` in this process."""
+    env = cache_env(cache, redis_db)
+    os.environ.update(env)
+    repo = cache / "feature_repo"
+    built = (Path(env["SKEWLESS_STATE_PATH"]).exists() and Path(env["SKEWLESS_MODEL_PATH"]).exists()
+             and (repo / "data" / "registry.db").exists())
+    if not built:
+        repo.mkdir(parents=True, exist_ok=True)
+        for name in ("feature_store.yaml", "definitions.py"):
+            shutil.copy(ROOT / "feature_repo" / name, repo / name)
+        print(f"[bench_online] building the tiny main job under {cache} (once) ...", flush=True)
+        proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py")], cwd=ROOT,
+                              env={**os.environ, **env}, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"scripts/demo.py failed building the benchmark data:\n"
+                             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        return
+    if not _member_in_redis():
+        from encoders.feast_adapter import open_store
+
+        print(f"[bench_online] materializing into Redis db {redis_db} ...", flush=True)
+        open_store().materialize(datetime(2020, 1, 1, tzinfo=timezone.utc), WHEN)
+
+
+def _member_in_redis() -> bool:
+    from feast.infra.online_stores.redis import RedisOnlineStore
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    from encoders.feast_adapter import open_store
+
+    store = open_store()
+    key = RedisOnlineStore()._generate_redis_keys_for_entities(
+        store.config, [EntityKey(join_keys=["member_id"], entity_values=[Value(int64_val=MEMBER)])])
+    return bool(store._get_provider().online_store._get_client(store.config.online_store)
+                .exists(key[0]))
 
 
 def start_server(port: int) -> subprocess.Popen:
@@ -64,135 +150,188 @@ def start_server(port: int) -> subprocess.Popen:
     raise SystemExit("the HTTP server did not start within 120 s")
 
 
-def measure(variants: dict, iterations: int) -> dict[str, list[float]]:
-    """Milliseconds per call, variants alternating call by call, after a warm-up."""
+def measure(variants: dict[str, Callable[[], object]], iterations: int
+            ) -> dict[str, list[float]]:
+    """Milliseconds per call, variants alternating call by call, after a warm-up.
+
+    The order rotates each iteration, so every variant follows every other one equally often
+    (on a loaded machine the call after a heavy one is more likely to be preempted), and each
+    timed call starts after a 0.5 ms sleep (untimed), so none starts with its time slice
+    already spent by the previous one.
+    """
     for fn in variants.values():
         for _ in range(10):
             fn()
     gc.collect()
     gc.freeze()  # as the server does after start-up: long-lived objects leave the GC's scans
+    names = list(variants)
     samples: dict[str, list[float]] = {k: [] for k in variants}
-    for _ in range(iterations):
-        for name, fn in variants.items():
+    for it in range(iterations):
+        k = it % len(names)
+        for name in names[k:] + names[:k]:
+            fn = variants[name]
+            time.sleep(0.0005)
             t0 = time.perf_counter()
             fn()
             samples[name].append((time.perf_counter() - t0) * 1e3)
     return samples
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--iterations", type=int, default=300)
-    ap.add_argument("--json", type=Path, default=ROOT / "bench" / "online_results.json")
-    ap.add_argument("--when", default=None,
-                    help="request time (ISO-8601); default: 12 h after the last snapshot")
-    args = ap.parse_args()
-    if args.iterations < 20:
-        ap.error("--iterations must be >= 20 for a p99")
-
-    import httpx
-    import redis
-    from feast.infra.key_encoding_utils import serialize_entity_key  # noqa: F401
+def in_process_variants(store, enc, when: datetime) -> dict[str, Callable[[], object]]:
+    """Every in-process variant for 1x1 and 1x100 (see the module docstring)."""
     from feast.infra.online_stores.redis import RedisOnlineStore
-    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-    from feast.protos.feast.types.Value_pb2 import Value
 
+    from serving.online import OnlineEncoder
+
+    online = OnlineEncoder(store, enc)
+    cold = OnlineEncoder(store, enc, cache_size=0)
+    via_feast = OnlineEncoder(store, enc, reader="feast")
+    service_v1 = store.get_feature_service("ranker_v1")
+    floor_client = RedisOnlineStore()._get_client(store.config.online_store)  # own pool
+    reader = online._redis
+    ctx = {"device": "tv"}
+
+    def floor_plan(rows):  # the keys and fields the direct reader sends, built in advance
+        plan = []
+        for p in reader._plans:
+            entities = list(dict.fromkeys(tuple(r[k] for k in p.spec.join_keys) for r in rows))
+            plan += [(k, p.fields) for k in p.keys.keys(entities, [0] * len(entities))]
+        return plan
+
+    def hmget(plan):
+        with floor_client.pipeline(transaction=False) as pipe:
+            for key, fields in plan:
+                pipe.hmget(key, fields)
+            return pipe.execute()
+
+    variants: dict[str, Callable[[], object]] = {}
+    for n in (1, 100):
+        rows = [{"member_id": MEMBER, "title_id": FIRST_TITLE + i} for i in range(n)]
+        odfv_rows = [{**r, "request_time": when, "device": "tv"} for r in rows]
+        plan = floor_plan(rows)
+        assert any(hmget(plan)[0]), "the member key is not in Redis: materialize first"
+        variants[f"skewless encoded 1x{n}"] = lambda r=rows: online.encode(r, when, ctx)
+        variants[f"skewless encoded, no cache 1x{n}"] = lambda r=rows: cold.encode(r, when, ctx)
+        variants[f"skewless via feast reader 1x{n}"] = lambda r=rows: via_feast.encode(
+            r, when, ctx)
+        variants[f"feast raw 1x{n}"] = lambda r=rows: store.get_online_features(
+            features=online.refs, entity_rows=r)
+        variants[f"feast + python ODFV 1x{n}"] = lambda r=odfv_rows: store.get_online_features(
+            features=service_v1, entity_rows=r)
+        variants[f"raw HMGET floor 1x{n}"] = lambda p=plan: hmget(p)
+    return variants
+
+
+def http_variants(port: int, when: datetime):
+    import httpx
+
+    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    variants = {}
+    for n in (1, 100):
+        body = {"member_id": MEMBER, "candidates": [FIRST_TITLE + i for i in range(n)],
+                "request_time": when.isoformat(), "device": "tv"}
+        variants[f"HTTP /rank 1x{n}"] = lambda b=body: http.post("/rank", json=b
+                                                                 ).raise_for_status()
+    return http, variants
+
+
+def summarize(samples: dict[str, list[float]], iterations: int, when: datetime) -> dict:
+    result: dict = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+                   f"{platform.python_version()}",
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "iterations": iterations, "request_time": when.isoformat(),
+        "ms": {k: {"p50": round(pct(v, 0.5), 3), "p99": round(pct(v, 0.99), 3)}
+               for k, v in samples.items()},
+        "ratios_p99": {},
+    }
+    ms = result["ms"]
+    for n in (1, 100):
+        for ours in (f"skewless encoded 1x{n}", f"skewless via feast reader 1x{n}"):
+            short = "encoded" if ours.startswith("skewless encoded") else "via feast reader"
+            for peer in (f"feast raw 1x{n}", f"feast + python ODFV 1x{n}",
+                         f"raw HMGET floor 1x{n}"):
+                result["ratios_p99"][f"{short} 1x{n} / {peer}"] = round(
+                    ms[ours]["p99"] / ms[peer]["p99"], 2)
+    result["targets"] = {}
+    for name, (figure, stat, limit) in TARGETS.items():
+        if stat == "ratio":
+            value = result["ratios_p99"].get(figure)
+        else:
+            value = ms.get(figure, {}).get(stat)
+        result["targets"][name] = {"value": value, "limit": limit,
+                                   "met": value is not None and value <= limit}
+    return result
+
+
+def run(quick: bool = False, iterations: int | None = None, from_env: bool = False,
+        cache_dir: Path = DEFAULT_CACHE, redis_db: int = 12, when: datetime = WHEN,
+        json_path: Path | None = DEFAULT_JSON) -> dict:
+    """Measure every variant (``quick``: 150 alternating iterations, else 500) and return the
+    figures; also written to ``json_path`` (``None``: not written)."""
+    iterations = iterations or (150 if quick else 500)
+    if iterations < 20:
+        raise ValueError(f"iterations={iterations} is too few for a p99; use >= 20")
+    if not from_env:
+        ensure_data(Path(cache_dir), redis_db)
     from encoders import load
     from encoders.feast_adapter import open_store
-    from serving.online import OnlineEncoder, check_state_matches
+    from serving.online import check_state_matches
     from serving.settings import Settings
 
     settings = Settings.from_env()
     store = open_store(settings.repo)
     enc = load(settings.state_path)
     check_state_matches(store, enc)
-    online = OnlineEncoder(store, enc)
-    client = settings.redis_client()
-    if not client.ping():
-        raise SystemExit("Redis does not answer; run scripts/demo.sh first")
-    when = (datetime.fromisoformat(args.when) if args.when else
-            datetime(2024, 2, 5, 12, tzinfo=timezone.utc))
-    member = 1000220
-    one = [{"member_id": member, "title_id": 500000}]
-    hundred = [{"member_id": member, "title_id": 500000 + i} for i in range(100)]
-    service_v1 = store.get_feature_service("ranker_v1")
-
-    rs = RedisOnlineStore()
-    config = store.config
-    views = {v.name: store.get_feature_view(v.name) for v in online.views}
-
-    def hmget_plan(rows):
-        plan = []
-        for v in online.views:
-            fv = views[v.name]
-            _, fields = rs._generate_hset_keys_for_features(fv, list(v.features))
-            keys = []
-            for r in rows:
-                ek = EntityKey(join_keys=list(v.join_keys),
-                               entity_values=[Value(int64_val=r[k]) for k in v.join_keys])
-                keys.append(ek)
-            plan += [(k, fields) for k in rs._generate_redis_keys_for_entities(config, keys)]
-        return plan
-
-    raw = redis.Redis(host=settings.redis_host, port=settings.redis_port, db=settings.redis_db)
-
-    def hmget(plan):
-        pipe = raw.pipeline(transaction=False)
-        for key, fields in plan:
-            pipe.hmget(key, fields)
-        return pipe.execute()
-
-    plans = {1: hmget_plan(one), 100: hmget_plan(hundred)}
-    ctx = {"device": "tv"}
-    variants = {}
-    for n, rows in ((1, one), (100, hundred)):
-        refs_rows = [{"member_id": r["member_id"], "title_id": r["title_id"]} for r in rows]
-        odfv_rows = [{**r, "request_time": when, "device": "tv"} for r in rows]
-        variants[f"skewless encoded 1x{n}"] = lambda rows=rows: online.encode(rows, when, ctx)
-        variants[f"feast raw 1x{n}"] = lambda rr=refs_rows: store.get_online_features(
-            features=online.refs, entity_rows=rr)
-        variants[f"feast + python ODFV 1x{n}"] = lambda rr=odfv_rows: store.get_online_features(
-            features=service_v1, entity_rows=rr)
-        variants[f"raw HMGET floor 1x{n}"] = lambda p=plans[n]: hmget(p)
-    assert any(hmget(plans[1])[0]), "the member key is not in Redis: materialize first"
-
-    samples = measure(variants, args.iterations)
+    samples = measure(in_process_variants(store, enc, when), iterations)
     # Phase 2: the HTTP server runs in another process; measured in its own phase so its
     # background work (the vector-log writer) does not land on the in-process figures.
     port = free_port()
     server = start_server(port)
-    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
-    body = {"member_id": member, "candidates": [r["title_id"] for r in hundred],
-            "request_time": when.isoformat(), "device": "tv"}
+    http, variants = http_variants(port, when)
     try:
-        samples.update(measure(
-            {"HTTP /rank 1x100": lambda: http.post("/rank", json=body).raise_for_status()},
-            args.iterations))
+        samples.update(measure(variants, iterations))
     finally:
         http.close()
         server.terminate()
         server.wait(timeout=30)
+    result = summarize(samples, iterations, when)
+    if json_path is not None:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(result, indent=2))
+    return result
 
-    result = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
-                   f"{platform.python_version()}",
-        "iterations": args.iterations, "request_time": when.isoformat(),
-        "ms": {k: {"p50": round(pct(v, 0.5), 3), "p99": round(pct(v, 0.99), 3)}
-               for k, v in samples.items()},
-    }
-    for n in (1, 100):
-        ours = result["ms"][f"skewless encoded 1x{n}"]
-        for peer in (f"feast raw 1x{n}", f"feast + python ODFV 1x{n}", f"raw HMGET floor 1x{n}"):
-            result.setdefault("ratios_p99", {})[f"encoded 1x{n} / {peer}"] = round(
-                ours["p99"] / result["ms"][peer]["p99"], 2)
-    print(f"{result['machine']}; {args.iterations} alternating iterations; request time {when}")
-    print(f"{'variant':32s} {'p50 ms':>8s} {'p99 ms':>8s}")
+
+def print_result(result: dict) -> None:
+    print(f"{result['machine']}; load {result['load_average']}; {result['iterations']} "
+          f"alternating iterations; request time {result['request_time']}")
+    print(f"{'variant':36s} {'p50 ms':>8s} {'p99 ms':>8s}")
     for k, v in result["ms"].items():
-        print(f"{k:32s} {v['p50']:8.2f} {v['p99']:8.2f}")
+        print(f"{k:36s} {v['p50']:8.3f} {v['p99']:8.3f}")
     for k, v in result["ratios_p99"].items():
         print(f"p99 ratio {k}: {v}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
+    for k, v in result["targets"].items():
+        print(f"target {k}: {v['value']} (limit {v['limit']}) {'met' if v['met'] else 'NOT met'}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="150 iterations instead of 500")
+    ap.add_argument("--iterations", type=int, default=None)
+    ap.add_argument("--from-env", action="store_true",
+                    help="use the data and Redis the environment names (after scripts/demo.sh)")
+    ap.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    ap.add_argument("--redis-db", type=int, default=12,
+                    help="Redis database for the benchmark's own data (default 12)")
+    ap.add_argument("--when", default=None,
+                    help="request time (ISO-8601); default: 12 h after the last snapshot")
+    ap.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    args = ap.parse_args()
+    if args.iterations is not None and args.iterations < 20:
+        ap.error("--iterations must be >= 20 for a p99")
+    when = datetime.fromisoformat(args.when) if args.when else WHEN
+    print_result(run(args.quick, args.iterations, args.from_env, args.cache_dir, args.redis_db,
+                     when, args.json))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from encoders import load
 from encoders.feast_adapter import open_store, registry_state_hash
 from encoders.linear_model import LinearModel
+from serving.errors import install_error_handlers, redis_status
 from serving.online import OnlineEncoder, StateMismatchError, check_state_matches, utc_now
 from serving.settings import Settings
 from serving.vector_log import VectorLog
@@ -55,7 +56,10 @@ class _Context(_Strict):
     def _utc(cls, v: datetime | None) -> datetime | None:
         if v is None:
             return None
-        v = v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
+        try:
+            v = v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
+        except OverflowError:  # e.g. 9999-12-31T23:59-05:00 lies past datetime's range in UTC
+            v = datetime.max.replace(tzinfo=timezone.utc)
         if not 1970 <= v.year <= 2200:
             raise ValueError("request_time must be between 1970 and 2200")
         return v
@@ -128,19 +132,8 @@ class _Service:
                                      "the published state and a model trained on it")
 
     def encode(self, rows: list[dict[str, Any]], when: datetime, device: str | None):
-        try:
-            return self.online.encode(rows, when, {"device": device})
-        except (ConnectionError, OSError) as exc:
-            raise HTTPException(503, f"online store unavailable ({exc.__class__.__name__}: "
-                                     f"{exc}); check Redis at {self.settings.redis_address}"
-                                ) from None
-        except Exception as exc:  # redis-py errors do not all derive from OSError
-            if exc.__class__.__module__.startswith("redis"):
-                raise HTTPException(503, f"online store unavailable ({exc.__class__.__name__}:"
-                                         f" {exc}); check Redis at "
-                                         f"{self.settings.redis_address}") from None
-            raise
-
+        # Redis errors (whichever reader raised them) become a 503: serving/errors.py
+        return self.online.encode(rows, when, {"device": device})
 
     def serve(self, endpoint: str, rows: list[dict[str, Any]], body: _Context,
               model_id: str | None) -> tuple[str, list]:
@@ -171,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="skewless", version="0.1.0", lifespan=lifespan,
                   description="Encoded feature vectors and rankings, computed with exactly the "
                               "encoder state the model was trained on.")
+    install_error_handlers(app)  # 503 for Redis failures, 400/422 naming the field, JSON 500
 
     def service(request: Request) -> _Service:
         return request.app.state.service
@@ -208,10 +202,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         svc = service(request)
         out: dict[str, Any] = {"state_hash": svc.state_hash, "model_id": svc.model.model_id,
                                "model_state_hash": svc.model.state_hash}
-        try:
-            out["redis"] = "ok" if svc.settings.redis_client().ping() else "no answer"
-        except Exception as exc:  # any failure is reported, never raised
-            out["redis"] = f"unavailable: {exc.__class__.__name__}: {exc}"
+        out["redis"] = redis_status(svc.store)  # the store's own client; never raises
         try:
             out["registry_state_hash"] = registry_state_hash(svc.store)
         except LookupError as exc:

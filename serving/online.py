@@ -1,8 +1,15 @@
-"""Online encoded vectors: Feast ``get_online_features`` for raw values, then the same encoders.
+"""Online encoded vectors: raw features from the online store, then the same encoders.
 
 :class:`OnlineEncoder` reads the raw features of a feature service (default ``ranker_raw``)
 from the online store, applies each feature view's ``ttl`` *at the request time* exactly as the
 offline point-in-time join does, and encodes the rows with the published encoder set.
+
+Two readers give the raw features, with identical answers (``tests/online/test_redis_reader.py``
+proves it on a real Redis):
+
+* ``reader="redis"`` (default): :class:`serving.redis_reader.RedisReader` reads Feast's Redis
+  layout directly — one pipelined round trip for every view and unique entity of the request;
+* ``reader="feast"``: Feast ``get_online_features`` — the reference.
 
 As-of rules, identical to the offline join (``offline/training_set.py``):
 
@@ -12,9 +19,12 @@ As-of rules, identical to the offline join (``offline/training_set.py``):
 * ``event_timestamp > T`` (a row from the future of the request, e.g. when replaying a past
   request against a newer store): **future** — missing too, as the offline join would not see
   it;
-* not in the store: **missing**; stored as null: **null** (missing to the encoders).
+* not in the store: **missing**; **null** when the store reports the row's values as null
+  (Feast's ``NULL_VALUE`` status; Feast 0.67's Redis store reports a stored row whose values
+  are null as present, with ``None`` values, and so does the direct reader).
 
-Feast alone checks none of this online (it reports every stored value as present).
+Feast alone checks none of this online (it reports every stored value as present, and an
+unknown key as present with event time 0).
 """
 
 from __future__ import annotations
@@ -28,50 +38,28 @@ from typing import TYPE_CHECKING, Any
 from encoders import EncoderSet, StateError
 from encoders.feast_adapter import registry_state_hash
 from encoders.values import as_epoch_seconds
+from serving.redis_reader import (
+    NOT_FOUND,
+    NULL_VALUE,
+    SCALAR_FIELDS,
+    RedisReader,
+    ViewRows,
+    ViewSpec,
+    value_decoder,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from feast import FeatureStore
 
+__all__ = ["EXPIRED", "FUTURE", "MISSING", "NULL", "PRESENT", "EncodedRow", "OnlineEncoder",
+           "StateMismatchError", "ViewSpec", "check_state_matches", "utc_now"]
+
 PRESENT, NULL, MISSING, EXPIRED, FUTURE = "present", "null", "missing", "expired", "future"
-_FEAST_PRESENT, _FEAST_NULL, _FEAST_NOT_FOUND = 1, 2, 3
+READERS = ("redis", "feast")
 
 
 class StateMismatchError(StateError):
     """The loaded encoder state is not the one published in the Feast registry."""
-
-
-@dataclass(frozen=True)
-class ViewSpec:
-    """A feature view as the online path needs it: name, join keys, ttl, feature names and
-    the proto field each feature's value is stored in."""
-
-    name: str
-    join_keys: tuple[str, ...]
-    ttl_us: int | None
-    features: tuple[str, ...]
-    value_fields: tuple[str | None, ...]
-
-
-#: Feast value types whose proto field maps 1:1 to a Python scalar (read directly, which is
-#: what ``feast_value_type_to_python_type`` does for them, ~10x cheaper per value).
-_SCALAR_FIELDS = {"DOUBLE": "double_val", "FLOAT": "float_val", "INT64": "int64_val",
-                  "INT32": "int32_val", "STRING": "string_val", "BOOL": "bool_val"}
-
-
-def _decoder(field: str | None):
-    """Proto value -> Python value, as Feast's own conversion gives it."""
-    from feast.type_map import feast_value_type_to_python_type as to_python
-
-    if field is None:
-        return to_python
-
-    def decode(v: Any) -> Any:
-        kind = v.WhichOneof("val")
-        if kind is None:
-            return None
-        return getattr(v, field) if kind == field else to_python(v)
-
-    return decode
 
 
 @dataclass(frozen=True)
@@ -92,14 +80,38 @@ def _epoch_us(value: Any) -> int | None:
     return None if seconds is None else round(seconds * 1_000_000)
 
 
+def status_of(code: int, e_us: int, t_us: int, ttl_us: int | None) -> str:
+    """A view row's status at request time ``t_us`` from the reader's Feast field status
+    ``code`` and event time ``e_us`` (microseconds; 0 = none)."""
+    if code == NOT_FOUND or e_us == 0:
+        # Feast 0.67 reports a key that is not in the store as PRESENT with a zero
+        # timestamp and an empty value; no real feature row is stamped 1970-01-01 00:00.
+        return MISSING
+    if e_us > t_us:
+        return FUTURE
+    if ttl_us is not None and t_us - e_us > ttl_us:
+        return EXPIRED
+    return NULL if code == NULL_VALUE else PRESENT
+
+
 class OnlineEncoder:
-    """Encoded vectors from the online store (see module docstring)."""
+    """Encoded vectors from the online store (see module docstring).
+
+    ``reader``: ``"redis"`` (direct pipelined reads, the default) or ``"feast"`` (Feast
+    ``get_online_features``); ``cache_size``: the direct reader's decoded-value and
+    decoded-reply caches (entries each, 0 = off; see :mod:`serving.redis_reader`).
+    """
 
     def __init__(self, store: FeatureStore, enc: EncoderSet,
-                 feature_service: str = "ranker_raw") -> None:
+                 feature_service: str = "ranker_raw", reader: str = "redis",
+                 cache_size: int = 50_000) -> None:
+        if reader not in READERS:
+            raise ValueError(f"reader={reader!r} is not one of {READERS}; use 'redis' (direct "
+                             "pipelined reads) or 'feast' (get_online_features, the reference)")
         self.store = store
         self.enc = enc
         self.feature_service = feature_service
+        self.reader = reader
         service = store.get_feature_service(feature_service)
         views: list[ViewSpec] = []
         for proj in service.feature_view_projections:
@@ -110,11 +122,11 @@ class OnlineEncoder:
                 join_keys=tuple(e.name for e in fv.entity_columns),
                 ttl_us=round(ttl * 1_000_000) if ttl > 0 else None,
                 features=tuple(f.name for f in proj.features),
-                value_fields=tuple(_SCALAR_FIELDS.get(f.dtype.to_value_type().name)
+                value_fields=tuple(SCALAR_FIELDS.get(f.dtype.to_value_type().name)
                                    for f in proj.features),
             ))
         self.views = tuple(views)
-        self._decoders = {v.name: [_decoder(f) for f in v.value_fields] for v in self.views}
+        self._decoders = {v.name: [value_decoder(f) for f in v.value_fields] for v in self.views}
         self.refs = [f"{v.name}:{f}" for v in self.views for f in v.features]
         self.entity_keys = tuple(dict.fromkeys(k for v in self.views for k in v.join_keys))
         missing = sorted(set(enc.inputs) - {f for v in self.views for f in v.features}
@@ -122,76 +134,191 @@ class OnlineEncoder:
         if missing:
             raise StateError(f"the encoder set reads {missing}, which feature service "
                              f"{feature_service!r} does not serve; publish a matching state")
+        self._redis = RedisReader(store, self.views, cache_size) if reader == "redis" else None
+        self._blank = {v.name: dict.fromkeys(v.features) for v in self.views}
+        self._plan = _EncodePlan(enc, self.views, self.entity_keys)
+
+    # --- reading --------------------------------------------------------------------------------
+    def read(self, entity_rows: Sequence[Mapping[str, Any]]) -> list[ViewRows]:
+        """Every view's raw answer for ``entity_rows`` (see :class:`ViewRows`), from the
+        configured reader; raises ``ValueError`` naming the row when a join key is absent."""
+        keys = self.entity_keys
+        for i, row in enumerate(entity_rows):
+            for k in keys:
+                if row.get(k) is None:
+                    absent = [k for k in keys if row.get(k) is None]
+                    raise ValueError(f"entity row {i} lacks {absent}; every row needs "
+                                     f"{list(keys)}")
+        if not entity_rows:
+            return [ViewRows((), (), (), ()) for _ in self.views]
+        if self._redis is not None:
+            return self._redis.read(entity_rows)
+        return self._read_feast(entity_rows)
+
+    def _read_feast(self, entity_rows: Sequence[Mapping[str, Any]]) -> list[ViewRows]:
+        rows = [{k: r[k] for k in self.entity_keys} for r in entity_rows]
+        proto = self.store.get_online_features(features=self.refs, entity_rows=rows).proto
+        index = {name: j for j, name in enumerate(proto.metadata.feature_names.val)}
+        n = len(rows)
+        out = []
+        for view in self.views:
+            cols = [proto.results[index[f]].values for f in view.features]
+            first = proto.results[index[view.features[0]]]
+            decoders = self._decoders[view.name]
+            stamps = [ts.seconds * 1_000_000 + ts.nanos // 1000
+                      for ts in first.event_timestamps]
+            values = [tuple(decode(col[i]) for col, decode in zip(cols, decoders))
+                      for i in range(n)]
+            out.append(ViewRows(index=range(n), codes=list(first.statuses),
+                                stamps_us=stamps, values=values))
+        return out
+
+    def _resolve(self, entity_rows: Sequence[Mapping[str, Any]], t_us: int
+                 ) -> list[tuple[Sequence[int], list[str], list[dict[str, Any]]]]:
+        """Per view: row -> unique entity index, and per unique entity its status and its
+        feature values (``None`` for every feature unless present or null)."""
+        out = []
+        for view, got in zip(self.views, self.read(entity_rows)):
+            blank, features, ttl = self._blank[view.name], view.features, view.ttl_us
+            statuses, dicts = [], []
+            for code, e_us, vals in zip(got.codes, got.stamps_us, got.values):
+                status = status_of(code, e_us, t_us, ttl)
+                statuses.append(status)
+                dicts.append(dict(zip(features, vals)) if status in (PRESENT, NULL) else blank)
+            out.append((got.index, statuses, dicts))
+        return out
 
     def lookup(self, entity_rows: Sequence[Mapping[str, Any]], request_time: datetime
                ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
         """Raw feature values per row (expired/future views blanked) and per-view statuses."""
+        t_us = self._request_us(request_time)
         if not entity_rows:
             return [], []
-        for i, row in enumerate(entity_rows):
-            absent = [k for k in self.entity_keys if row.get(k) is None]
-            if absent:
-                raise ValueError(f"entity row {i} lacks {absent}; every row needs "
-                                 f"{list(self.entity_keys)}")
-        rows = [{k: r[k] for k in self.entity_keys} for r in entity_rows]
-        response = self.store.get_online_features(features=self.refs, entity_rows=rows)
+        values: list[dict[str, Any]] = [{} for _ in entity_rows]
+        statuses: list[dict[str, str]] = [{} for _ in entity_rows]
+        for view, (index, st, dicts) in zip(self.views, self._resolve(entity_rows, t_us)):
+            name = view.name
+            for i, j in enumerate(index):
+                statuses[i][name] = st[j]
+                values[i].update(dicts[j])
+        return values, statuses
+
+    @staticmethod
+    def _request_us(request_time: Any) -> int:
         t_us = _epoch_us(request_time)
         if t_us is None:
             raise ValueError(f"request_time {request_time!r} is not a point in time; pass an "
                              "ISO-8601 timestamp or an aware datetime")
-        proto = response.proto
-        index = {name: j for j, name in enumerate(proto.metadata.feature_names.val)}
-        values: list[dict[str, Any]] = [{} for _ in rows]
-        statuses: list[dict[str, str]] = [{} for _ in rows]
-        for view in self.views:
-            cols = [proto.results[index[f]].values for f in view.features]
-            first = proto.results[index[view.features[0]]]
-            named = list(zip(view.features, cols, self._decoders[view.name]))
-            for i in range(len(rows)):
-                status = self._status(first, i, t_us, view.ttl_us)
-                statuses[i][view.name] = status
-                out = values[i]
-                if status in (PRESENT, NULL):
-                    for name, col, decode in named:
-                        out[name] = decode(col[i])
-                else:
-                    for name in view.features:
-                        out[name] = None
-        return values, statuses
+        return t_us
 
-    @staticmethod
-    def _status(col: Any, i: int, t_us: int, ttl_us: int | None) -> str:
-        code = col.statuses[i]
-        ts = col.event_timestamps[i]
-        e_us = ts.seconds * 1_000_000 + ts.nanos // 1000
-        if code == _FEAST_NOT_FOUND or e_us == 0:
-            # Feast 0.67 reports a key that is not in the store as PRESENT with a zero
-            # timestamp and an empty value; no real feature row is stamped 1970-01-01 00:00.
-            return MISSING
-        if e_us > t_us:
-            return FUTURE
-        if ttl_us is not None and t_us - e_us > ttl_us:
-            return EXPIRED
-        return NULL if code == _FEAST_NULL else PRESENT
-
+    # --- encoding -------------------------------------------------------------------------------
     def encode(self, entity_rows: Sequence[Mapping[str, Any]],
                request_time: datetime | None = None,
                context: Mapping[str, Any] | None = None) -> list[EncodedRow]:
         """Encoded vectors for ``entity_rows`` at ``request_time`` (default: now).
 
         ``context`` holds request inputs (e.g. ``device``) added to every row; a key present in
-        an entity row overrides it for that row.
+        an entity row overrides it for that row, and a feature served by a view overrides both.
+        Each row's vector is the encoder set applied to that merged row (see
+        :class:`_EncodePlan` for how work shared by rows is done once).
         """
         when = request_time or utc_now()
-        raw, statuses = self.lookup(entity_rows, when)
-        ctx = dict(context or {})
-        encode = self.enc.encode_values
+        t_us = self._request_us(when)
+        if not entity_rows:
+            return []
+        return self._plan.encode(entity_rows, self._resolve(entity_rows, t_us),
+                                 as_epoch_seconds(when), dict(context or {}))
+
+
+class _EncodePlan:
+    """The encoder set applied row by row, with the work that rows share done once.
+
+    Each encoder is compiled from its spec and state (``spec.compile``, the one definition)
+    and belongs to one group, by the row keys it reads (``spec.inputs``):
+
+    * **view** ``v``: every input is a feature whose value comes from view ``v`` (the last view
+      serving it, as in the merged row) — encoded once per unique entity of ``v`` in the
+      request: rows sharing a member share the member's encoded outputs;
+    * **context**: no input is a view feature (request inputs such as ``device``, or none:
+      request-time encoders) — encoded once per request when no row carries keys of its own,
+      else per row;
+    * **row**: inputs from several views (crosses) — encoded per row.
+
+    An encoder reads only its inputs and the request time, so each output equals
+    ``EncoderSet.encode_values`` on the merged row (``tests/online/test_redis_reader.py``
+    checks it against the encoder set on many rows).
+    """
+
+    VIEW, CONTEXT, ROW = 0, 1, 2
+
+    def __init__(self, enc: EncoderSet, views: Sequence[ViewSpec], entity_keys: Sequence[str]
+                 ) -> None:
+        owner = {f: vi for vi, v in enumerate(views) for f in v.features}
+        self.views = tuple(views)
+        self.entity_keys = frozenset(entity_keys)
+        self.n_keys = len(self.entity_keys)
+        segments: list[tuple[int, int, list]] = []  # (group, view index, compiled fns)
+        for e in enc.encoders:
+            owners = {owner.get(k) for k in e.spec.inputs}
+            if not owners or owners == {None}:
+                group, vi = self.CONTEXT, -1
+            elif len(owners) == 1:
+                group, vi = self.VIEW, owners.pop()
+            else:
+                group, vi = self.ROW, -1
+            fn = e.spec.compile(e.state)
+            if segments and segments[-1][:2] == (group, vi):
+                segments[-1][2].append(fn)
+            else:
+                segments.append((group, vi, [fn]))
+        self.segments = tuple((g, vi, tuple(fns)) for g, vi, fns in segments)
+        self.width = enc.width
+
+    def encode(self, rows: Sequence[Mapping[str, Any]], resolved: list, now: float | None,
+               ctx: dict[str, Any]) -> list[EncodedRow]:
+        VIEW, CONTEXT = self.VIEW, self.CONTEXT
+        own_keys = any(len(r) > self.n_keys for r in rows)
+        shared: list[list | None] = []  # per segment: outputs per unique entity, or once
+        for group, vi, fns in self.segments:
+            if group == VIEW:
+                shared.append([_run(fns, d, now) for d in resolved[vi][2]])
+            elif group == CONTEXT and not own_keys:
+                shared.append(_run(fns, ctx, now))
+            else:
+                shared.append(None)
+        plan = [(group, vi, fns, part) for (group, vi, fns), part in zip(self.segments, shared)]
+        names = [v.name for v in self.views]
+        keys = self.entity_keys
         out = []
-        for row, values, st in zip(entity_rows, raw, statuses):
-            merged = {**ctx, **{k: v for k, v in row.items() if k not in self.entity_keys},
-                      **values}
-            out.append(EncodedRow(tuple(encode(merged, when)), st))
+        for i, row in enumerate(rows):
+            statuses = {}
+            merged = None
+            js = []
+            for name, (index, st, _) in zip(names, resolved):
+                j = index[i]
+                js.append(j)
+                statuses[name] = st[j]
+            values: list = []
+            for group, vi, fns, part in plan:
+                if part is not None:
+                    values += part[js[vi]] if group == VIEW else part
+                    continue
+                if merged is None:
+                    merged = dict(ctx)
+                    if own_keys:
+                        merged.update({k: v for k, v in row.items() if k not in keys})
+                    for (_, _, dicts), j in zip(resolved, js):
+                        merged.update(dicts[j])
+                values += _run(fns, merged, now)
+            out.append(EncodedRow(tuple(values), statuses))
         return out
+
+
+def _run(fns: Sequence[Any], row: Mapping[str, Any], now: float | None) -> list:
+    out: list = []
+    for fn in fns:
+        out += fn(row, now)
+    return out
 
 
 def check_state_matches(store: FeatureStore, enc: EncoderSet) -> str:

@@ -26,7 +26,14 @@ FILE_NAME = "vectors.jsonl"
 
 class _JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(record.msg, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        # RotatingFileHandler formats each record twice (once to measure it for rollover):
+        # serialize once and keep the line on the record.
+        line = getattr(record, "skewless_line", None)
+        if line is None:
+            line = json.dumps(record.msg, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False)
+            record.skewless_line = line
+        return line
 
 
 class VectorLog:
