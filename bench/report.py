@@ -78,7 +78,7 @@ def machine_facts() -> dict[str, Any]:
 
 def _fmt(value: Any, digits: int = 2) -> str:
     if isinstance(value, float):
-        return f"{value:,.{digits}f}"
+        return f"{value:,.{3 if abs(value) < 10 else digits}f}"
     if isinstance(value, int):
         return f"{value:,}"
     return "–" if value is None else str(value)
@@ -103,7 +103,32 @@ def _section_encoding(result: dict) -> tuple[list[str], list[Target]]:
     return lines, []
 
 
+def _section_online(result: dict) -> tuple[list[str], list[Target]]:
+    lines = [f"{result['iterations']} iterations per variant, call order rotated every "
+             f"iteration; request time {result['request_time']}; load average at the start "
+             f"{result.get('load_average')}. Peer: Feast `get_online_features` (raw, and with "
+             "the encoders as a python on-demand view); floor: redis-py pipelined HMGET of the "
+             "same keys and fields, no decoding.", ""]
+    lines += _table(["variant", "p50 ms", "p99 ms"],
+                    [[name, v["p50"], v["p99"]] for name, v in result["ms"].items()])
+    return lines, []
+
+
+def generic_targets(name: str, result: dict) -> list[Target]:
+    """``result["targets"]`` as ``{label: {"value", "limit", "met"}}`` -> :class:`Target` rows
+    (the convention every benchmark's ``run()`` follows for its stated targets)."""
+    out = []
+    for label, t in (result.get("targets") or {}).items():
+        value, limit = t.get("value"), t.get("limit")
+        met = t.get("met")
+        out.append(Target(name, f"{label} (limit {_fmt(limit)})",
+                          _fmt(value) if value is not None else t.get("note", "–"),
+                          None if met is None else bool(met)))
+    return out
+
+
 SECTIONS: dict[str, tuple[str, Callable[[dict], tuple[list[str], list[Target]]]]] = {
+    "online": ("Online: encoded vectors vs Feast vs raw Redis", _section_online),
     "encoding": ("Encoding throughput: per-row Python vs the Spark runner, per core",
                  _section_encoding),
 }
@@ -134,6 +159,7 @@ def write_markdown(results: dict, path: Path) -> None:
             body += ["```json", json.dumps(entry["result"], indent=2, default=str), "```", ""]
             continue
         text, found = section(entry["result"])
+        found = found + generic_targets(name, entry["result"])
         body += text + ["", f"_Wall time of this benchmark: {entry['seconds']:,.0f} s._", ""]
         targets += found
     if targets:
