@@ -17,8 +17,11 @@ constructor. ``batch_engine: local`` selects Feast's own engine again (the refer
 Per feature view and interval ``[start, end]`` (both inclusive, as Feast):
 
 1. **Pull** with Feast's Spark offline store, the same ``pull_all_from_table_or_query`` Feast's
-   local engine uses (source query, field mapping, ``start <= event_timestamp <= end``), then in
-   Spark: keep rows with ``created_timestamp <= end`` (a NULL created time is not ``<= end``
+   local engine uses (source query, field mapping, ``start <= event_timestamp <= end``; with a
+   created-timestamp column the pull also reaches back to ``start - ttl`` and keeps older rows
+   only when they were created after ``start``: corrections of rows outside an incremental
+   window, see :func:`correction_lookback`), then in Spark: keep rows with
+   ``created_timestamp <= end`` (a NULL created time is not ``<= end``
    and is dropped, as in the offline point-in-time join with
    ``filter_by_created_timestamp=True``) and the latest per entity by
    ``(event_timestamp, created_timestamp)`` descending. Feast's own pull has no created filter,
@@ -46,7 +49,7 @@ import functools
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -152,11 +155,14 @@ class RedisMaterializationEngine(ComputeEngine):
         df = self.offline_store.pull_all_from_table_or_query(
             config=self.repo_config, data_source=view.batch_source, join_key_columns=keys,
             feature_name_columns=features, timestamp_field=event_col,
-            created_timestamp_column=created_col, start_date=start, end_date=end,
+            created_timestamp_column=created_col,
+            start_date=correction_lookback(view, start) if created else start, end_date=end,
         ).to_spark_df()
         order = [F.col(event).desc()]
         if created:
-            df = df.where(F.col(created) <= F.lit(end))
+            # rows of the window, plus corrections of older rows that became known after start
+            df = df.where((F.col(created) <= F.lit(end))
+                          & ((F.col(event) >= F.lit(start)) | (F.col(created) > F.lit(start))))
             order.append(F.col(created).desc())
         by_entity = Window.partitionBy(*[F.col(c) for c, _ in plan.join_keys]).orderBy(*order)
         df = (df.withColumn("__skewless_rank", F.row_number().over(by_entity))
@@ -181,6 +187,20 @@ class RedisMaterializationEngine(ComputeEngine):
                        rows=stats.rows, written=stats.written, stale=stats.stale,
                        read_seconds=read, write_seconds=stats.seconds,
                        seconds=time.perf_counter() - t0)
+
+
+def correction_lookback(view: Any, start: datetime) -> datetime:
+    """How far back before ``start`` a correction can still matter online.
+
+    A row restated after ``start`` (same event time, later created time) must land even when
+    its event time is before ``start`` — an incremental run's window starts where the previous
+    one ended, so the restated row is outside it. Rows older than ``start - ttl`` are expired
+    at every request time after ``start``, so the view's ttl bounds the look-back; without a
+    ttl the whole table is read (1970-01-01 on)."""
+    ttl = getattr(view, "ttl", None)
+    if ttl is not None and ttl.total_seconds() > 0:
+        return start - ttl
+    return datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def redis_client(online_config: Any, online_store: Any = None) -> Any:
