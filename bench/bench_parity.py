@@ -1,0 +1,153 @@
+"""Benchmark: the parity check's cost per compared row, as a ratio to training-set generation
+per row, measured side by side in one run on the same rows.
+
+Setup (cached under ``--workdir``): tiny facts, feature tables, labels, a private Feast repo
+with the state fitted and published (as ``tests/conftest.py`` builds it). Then, alternating
+(T P P T ...), ``--repeats`` times each on the same ``--rows`` label rows, their as-of times
+placed on ``--times`` distinct instants (as the parity suite does):
+
+* ``training``: ``build_training_set`` (Feast Spark PIT join + encoders in Spark + Parquet +
+  manifest) of those rows;
+* ``parity``: ``parity_check`` of those rows: the same join + encoding collected, source rows,
+  materialization into a scratch Redis database (``SKEWLESS_PARITY_REDIS_DB``, default 14) up
+  to each as-of time, the serving library, comparison.
+
+Reported: medians and p99 (= max for few repeats) of seconds per row for each, their ratio, and
+the parity breakdown (offline / materialize / online / compare). The machine is shared: run it
+when it is quiet, and read the ratio, not the absolute figures.
+
+    .venv/bin/python bench/bench_parity.py --quick          # 1000 rows, 2 repeats each
+    .venv/bin/python bench/bench_parity.py --rows 4000 --repeats 3
+
+From Python: ``run(quick=True)`` returns the results dict (and writes the JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+GAP_FREE_TIMES = (datetime(2024, 1, 10, tzinfo=timezone.utc),
+                  datetime(2024, 1, 12, 13, 37, tzinfo=timezone.utc),
+                  datetime(2024, 1, 16, tzinfo=timezone.utc),
+                  datetime(2024, 1, 20, 6, tzinfo=timezone.utc),
+                  datetime(2024, 1, 25, 18, tzinfo=timezone.utc),
+                  datetime(2024, 2, 1, 9, tzinfo=timezone.utc))
+
+
+def setup(work: Path, spark) -> dict:
+    """Tiny pipeline under ``work`` (reused when present); returns repo, state, labels path."""
+    from encoders.demo_specs import DEMO_SPECS
+    from encoders.feast_adapter import feast_cli
+    from offline.facts import generate_facts, preset
+    from offline.feature_tables import build_feature_tables
+    from offline.fit_publish import fit_and_publish
+    from offline.labels import generate_labels, labels_preset
+
+    repo, data = work / "feature_repo", work / "data"
+    os.environ["SKEWLESS_DATA_DIR"] = str(data)
+    os.environ["SKEWLESS_FEATURE_REPO"] = str(repo)
+    os.environ["SKEWLESS_STATE_PATH"] = str(repo / "encoder_state.json")
+    if not (repo / "encoder_state.json").exists():
+        shutil.rmtree(work, ignore_errors=True)
+        facts = generate_facts(preset("tiny"), work / "facts")
+        build_feature_tables(spark, facts.out_dir, data / "features")
+        generate_labels(facts.out_dir, work / "labels", labels_preset("tiny"))
+        repo.mkdir(parents=True)
+        for name in ("feature_store.yaml", "definitions.py"):
+            shutil.copy(ROOT / "feature_repo" / name, repo / name)
+        feast_cli("apply", repo=repo)
+        fit_and_publish(spark, data / "features", datetime(2024, 1, 1, tzinfo=timezone.utc),
+                        datetime(2024, 1, 29, tzinfo=timezone.utc), DEMO_SPECS,
+                        repo / "encoder_state.json", repo=repo)
+    return {"repo": repo, "labels": work / "labels"}
+
+
+def run(quick: bool = False, rows: int | None = None, repeats: int | None = None,
+        times: int = 6, workdir: str | None = None, out: str | None = None) -> dict:
+    """Run the benchmark (see module docstring); returns and writes the results dict."""
+    import pandas as pd
+
+    from encoders import load
+    from encoders.feast_adapter import open_store
+    from offline.spark_session import get_spark
+    from offline.training_set import build_training_set, read_labels
+    from skew.parity import RedisTarget, parity_check, sample_pairs
+
+    rows = rows or (1000 if quick else 4000)
+    repeats = repeats or (2 if quick else 3)
+    work = Path(workdir or os.environ.get("SKEWLESS_BENCH_DIR", "/tmp/skewless-bench-parity"))
+    spark = get_spark("bench-parity", conf={"spark.sql.shuffle.partitions": "4"})
+    paths = setup(work, spark)
+    enc = load(paths["repo"] / "encoder_state.json")
+    labels = read_labels(spark, paths["labels"])
+    pairs = sample_pairs(labels, rows, seed=3)
+    chosen = GAP_FREE_TIMES[:times]
+    for i, p in enumerate(pairs):
+        p["event_timestamp"] = chosen[i % len(chosen)]
+    frame = spark.createDataFrame(pd.DataFrame(pairs)).select(
+        "member_id", "title_id", "event_timestamp", "label", "device")
+    frame = frame.cache()
+    frame.count()
+    target = RedisTarget.from_env()
+    results: dict[str, list] = {"training": [], "parity": []}
+    breakdown = []
+    order = []
+    for r in range(repeats):
+        order += ["training", "parity"] if r % 2 == 0 else ["parity", "training"]
+    for role in order:
+        t0 = time.perf_counter()
+        if role == "training":
+            build_training_set(open_store(paths["repo"]), frame, enc,
+                               work / "training" / "set", overwrite=True)
+        else:
+            report = parity_check(paths["repo"], enc, pairs, redis=target, spark=spark)
+            breakdown.append({k: round(v, 3) for k, v in report.seconds} |
+                             {"steps": report.steps, "ok": report.ok,
+                              "differences": len(report.differences)})
+        results[role].append(time.perf_counter() - t0)
+    per_row = {k: [s / rows for s in v] for k, v in results.items()}
+    med = {k: statistics.median(v) for k, v in per_row.items()}
+    res = {
+        "rows": rows, "repeats": repeats, "as_of_times": len(chosen), "order": order,
+        "seconds": results,
+        "per_row_median_s": med,
+        "per_row_p99_s": {k: max(v) for k, v in per_row.items()},
+        "ratio_parity_to_training_median": med["parity"] / med["training"],
+        "parity_breakdown": breakdown,
+        "loadavg": os.getloadavg(),
+        "command": "bench/bench_parity.py" + (" --quick" if quick else
+                                              f" --rows {rows} --repeats {repeats}"),
+    }
+    dest = Path(out or ROOT / "bench" / "parity_results.json")
+    dest.write_text(json.dumps(res, indent=2, default=str), encoding="utf-8")
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rows", type=int, default=None)
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--times", type=int, default=6, choices=range(1, 7))
+    ap.add_argument("--workdir", default=None)
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args()
+    res = run(a.quick, a.rows, a.repeats, a.times, a.workdir, a.out)
+    print(json.dumps({k: res[k] for k in ("rows", "per_row_median_s", "per_row_p99_s",
+                                          "ratio_parity_to_training_median",
+                                          "parity_breakdown", "loadavg")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Log replay: the served-vector log through the offline path at the logged times.
+
+Every logged row (entity keys, request inputs such as ``device``, the values served, the
+per-view statuses, the state hash, the request time) becomes a pair for the offline side of
+:mod:`skew.parity` — one Spark job: Feast's point-in-time join at the logged time, the encoders
+in Spark with the training state — and the served values are compared feature by feature.
+The report's ``match_rate`` per feature is the consistency measure Chronon reports; the
+differences are classified as in :mod:`skew.classify`. The log holds no raw inputs, so a
+difference with equal statuses and an unchanged state is ``value`` with cause
+``request_time_shift`` when re-encoding the offline inputs at a shifted time reproduces it,
+else ``unknown``.
+
+Edge cases: an empty log (or none in the time window) raises ``ValueError``; a line logged
+with another state hash than the training state's classifies that line's differences as
+``state_version`` (the report's online hash is the most common logged one); logged feature
+names that the training set lacks (or the reverse) raise, naming them — the log is then from
+another model contract.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from encoders import EncoderSet
+from serving.vector_log import read_log
+from skew.classify import (
+    RowContext,
+    Side,
+    Tolerances,
+    classify_row,
+    lineage,
+    normalise_status,
+)
+from skew.parity import aware_time, normalise_pairs, offline_rows
+from skew.report import ParityReport, summarise
+from skew.sources import AS_OF, view_sources
+
+
+def logged_rows(entries: Iterable[Mapping[str, Any]], since: datetime | None = None,
+                until: datetime | None = None, limit: int | None = None
+                ) -> list[dict[str, Any]]:
+    """Flatten log entries to one dict per served row: the row's keys and request inputs,
+    ``event_timestamp`` (the request time), ``names``, ``values``, ``statuses``,
+    ``state_hash``, ``request_id``. ``limit`` keeps the most recent rows."""
+    out = []
+    for n, e in enumerate(entries):
+        try:
+            when = aware_time(e["time"], n)
+            names, hash_, rows = e["names"], e["state_hash"], e["rows"]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"log line {n} is not a served-vector record ({exc}); pass the "
+                             "directory of serving/vector_log.py's vectors.jsonl") from None
+        if (since and when < since) or (until and when > until):
+            continue
+        for r in rows:
+            out.append({**{k: v for k, v in r.items() if k not in ("values", "statuses")},
+                        AS_OF: when, "names": names, "values": r["values"],
+                        "statuses": r.get("statuses", {}), "state_hash": hash_,
+                        "request_id": e.get("request_id")})
+    return out[-limit:] if limit else out
+
+
+def replay_log(log_dir: str | os.PathLike[str], repo: str | os.PathLike[str],
+               enc: EncoderSet, *, feature_service: str = "ranker_raw", as_known: bool = True,
+               tolerances: Tolerances | None = None, since: datetime | None = None,
+               until: datetime | None = None, limit: int | None = None, spark: Any = None
+               ) -> ParityReport:
+    """Replay the log in ``log_dir`` against the offline path of ``repo`` with the training
+    state ``enc`` (see module docstring)."""
+    from encoders.feast_adapter import open_store
+    from offline.spark_session import get_spark
+
+    t0 = time.perf_counter()
+    if not Path(log_dir).is_dir():
+        raise ValueError(f"{log_dir} is not a directory; pass the served-vector log folder "
+                         "(SKEWLESS_VECTOR_LOG_DIR, default data/vector_log)")
+    logged = logged_rows(read_log(log_dir), since, until, limit)
+    if not logged:
+        raise ValueError(f"the log in {log_dir} has no served rows"
+                         + (" in the time window" if since or until else "")
+                         + "; serve some requests first (POST /features or /rank)")
+    names = list(enc.names)
+    for name_list in {tuple(r["names"]) for r in logged}:
+        if list(name_list) != names:
+            extra = sorted(set(name_list) - set(names))
+            lacking = sorted(set(names) - set(name_list))
+            raise ValueError(f"logged vectors have another schema than the training state "
+                             f"(extra {extra}, missing {lacking}, or another order); replay "
+                             "against the state the log's model was trained on")
+    tolerances = tolerances or Tolerances()
+    spark = spark or get_spark("skewless-replay")
+    store = open_store(Path(repo))
+    views = view_sources(store, feature_service)
+    entity_keys = tuple(dict.fromkeys(k for v in views for k in v.join_keys))
+    served = {f for v in views for f in v.features}
+    request_inputs = tuple(i for i in enc.inputs if i not in served)
+    pairs = normalise_pairs(logged, entity_keys, request_inputs)
+    offline = offline_rows(spark, store, enc, pairs, views, entity_keys=entity_keys,
+                           request_inputs=request_inputs, feature_service=feature_service,
+                           as_known=as_known)
+    t1 = time.perf_counter()
+    lin = lineage(enc, {v.name: v.features for v in views})
+    everything = frozenset(fe.spec.name for fe in enc.encoders)
+    diffs = []
+    counts: Counter = Counter()
+    for i, (row, pair, off) in enumerate(zip(logged, pairs, offline)):
+        statuses = row["statuses"] or {}
+        for v, st in statuses.items():
+            counts[("online", v, st)] += 1
+        for v, st in off.side.statuses.items():
+            counts[("offline", v, st)] += 1
+        online = Side(dict(zip(names, row["values"])),
+                      {v: normalise_status(s) for v, s in statuses.items()}, None,
+                      dict(statuses))
+        changed = frozenset() if row["state_hash"] == enc.content_hash else everything
+        ctx = RowContext(i, tuple((k, pair[k]) for k in entity_keys),
+                         pair[AS_OF].timestamp(), pair[AS_OF].isoformat(), off.versions)
+        diffs += classify_row(ctx, off.side, online, lin, enc, changed, tolerances)
+    hashes = Counter(r["state_hash"] for r in logged)
+    notes = ["logged state hashes: " + ", ".join(f"{h} ({n} rows)" for h, n in
+                                                  hashes.most_common())] if len(hashes) > 1 \
+        else []
+    return summarise("replay", names, len(logged), diffs, tolerances,
+                     (enc.content_hash, hashes.most_common(1)[0][0]), counts,
+                     {"offline": t1 - t0, "compare": time.perf_counter() - t1,
+                      "total": time.perf_counter() - t0}, notes)

@@ -1,0 +1,133 @@
+"""Log replay (served vectors back through the offline path at the logged times) and the two
+command-line entry points (exit codes 0 / 1 / 2, JSON output)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from offline.materialize import materialize
+from serving.online import OnlineEncoder
+from serving.vector_log import VectorLog
+from skew.classify import STATE_VERSION, VALUE
+from skew.parity import private_store, scratch_client
+from skew.pytest_plugin import parity_redis  # noqa: F401
+from skew.replay import replay_log
+from tests.skew.faults import LocalClockServer
+from tests.skew.parity_cases import LATER, edge_case_pairs
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _serve_and_log(server: OnlineEncoder, pairs: list[dict], log_dir: Path,
+                   state_hash: str) -> None:
+    """Log what ``server`` serves, in the server's log format (serving/api.py)."""
+    log = VectorLog(log_dir)
+    for i in range(0, len(pairs), 20):
+        chunk = pairs[i:i + 20]
+        rows = [{"member_id": p["member_id"], "title_id": p["title_id"]} for p in chunk]
+        got = server.encode([{**r, "device": p["device"]} for r, p in zip(rows, chunk)],
+                            LATER)
+        log.write(request_id=uuid.uuid4().hex, request_time=LATER, endpoint="/features",
+                  state_hash=state_hash, model_id=None, names=server.enc.names,
+                  rows=[{**r, "device": p["device"], "statuses": g.statuses,
+                         "values": list(g.values)} for r, p, g in zip(rows, chunk, got)])
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def logs(pipeline, parity_redis, tmp_path_factory):  # noqa: F811
+    """Logs of a correct server and of a UTC-5-clock server, both at ``LATER`` with the store
+    materialized up to then, plus a log claiming another state."""
+    base = tmp_path_factory.mktemp("replay")
+    store = private_store(pipeline["repo"], parity_redis, base)
+    scratch_client(store).close()
+    materialize(store, datetime(2023, 12, 1, tzinfo=timezone.utc), LATER, count_rows=False)
+    enc = pipeline["enc"]
+    pairs = edge_case_pairs(pipeline["labels"], 80, times=(LATER,), seed=17)
+    _serve_and_log(OnlineEncoder(store, enc), pairs, base / "good", enc.content_hash)
+    _serve_and_log(LocalClockServer(store, enc), pairs, base / "clock", enc.content_hash)
+    _serve_and_log(OnlineEncoder(store, enc), pairs[:10], base / "other_state",
+                   "sha256:" + "0" * 64)
+    return base
+
+
+def test_replay_of_a_correct_server_matches_everywhere(pipeline, logs) -> None:
+    report = replay_log(logs / "good", pipeline["repo"], pipeline["enc"],
+                        spark=pipeline["spark"])
+    assert report.compared_rows == 80 and report.ok, report.by_class
+    assert all(f.match_rate == 1.0 for f in report.features)
+
+
+def test_replay_classifies_a_clock_fault(pipeline, logs) -> None:
+    report = replay_log(logs / "clock", pipeline["repo"], pipeline["enc"],
+                        spark=pipeline["spark"])
+    assert not report.ok
+    hour = next(f for f in report.features if f.name == "request_hour__sin")
+    assert hour.match_rate < 1.0
+    assert report.classes_of("request_hour__sin") == {VALUE}
+    assert report.causes_of("request_hour__sin") == {"request_time_shift"}
+    plan = next(f for f in report.features if f.name.startswith("plan_oh"))
+    assert plan.match_rate == 1.0
+
+
+def test_replay_of_another_state_is_state_version(pipeline, logs) -> None:
+    report = replay_log(logs / "other_state", pipeline["repo"], pipeline["enc"],
+                        spark=pipeline["spark"])
+    assert not report.ok and not report.state_match
+    assert {d.klass for d in report.differences} <= {STATE_VERSION}
+
+
+def test_replay_bad_input(pipeline, logs, tmp_path) -> None:
+    with pytest.raises(ValueError, match="not a directory"):
+        replay_log(tmp_path / "nope", pipeline["repo"], pipeline["enc"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no served rows"):
+        replay_log(tmp_path / "empty", pipeline["repo"], pipeline["enc"])
+
+
+def _cli(script: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(script, ROOT / "scripts" / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_exit_codes_and_json(pipeline, logs, parity_redis, tmp_path, capsys) -> None:  # noqa: F811
+    from skew.cli import run
+
+    parity, replay = _cli("parity"), _cli("replay")
+    repo = ["--repo", str(pipeline["repo"]), "--training-set", str(pipeline["out"])]
+    pairs = tmp_path / "pairs.jsonl"
+    rows = edge_case_pairs(pipeline["labels"], 30, times=(LATER,), seed=23)
+    pairs.write_text("".join(json.dumps({**r, "event_timestamp": r["event_timestamp"]
+                                         .isoformat()}) + "\n" for r in rows))
+    out = tmp_path / "parity.json"
+    code = run(parity.main, [*repo, "--pairs", str(pairs), "--json", str(out),
+                             "--redis-db", str(parity_redis.db)])
+    assert code == 0, capsys.readouterr()
+    body = json.loads(out.read_text())
+    assert body["ok"] and body["compared_rows"] == 30 and body["by_class"]["value"] == 0
+    assert "PASS" in capsys.readouterr().out
+
+    code = run(replay.main, [*repo, "--log-dir", str(logs / "clock"), "--json",
+                             str(tmp_path / "replay.json")])
+    assert code == 1
+    assert "request_hour__sin" in capsys.readouterr().out
+    assert json.loads((tmp_path / "replay.json").read_text())["by_class"]["value"] > 0
+
+    bad_tol = tmp_path / "tol.json"
+    bad_tol.write_text(json.dumps({"no_such_feature": {"abs": 1}}))
+    assert run(replay.main, [*repo, "--log-dir", str(logs / "good"), "--tolerances",
+                             str(bad_tol)]) == 2
+    assert "unknown features ['no_such_feature']" in capsys.readouterr().err
+    assert run(parity.main, [*repo, "--pairs", str(tmp_path / "missing.csv")]) == 2
+    assert "no pairs file" in capsys.readouterr().err
+    assert run(replay.main, [*repo, "--since", "2024-01-01"]) == 2
+    assert "no UTC offset" in capsys.readouterr().err
