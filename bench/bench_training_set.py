@@ -25,6 +25,9 @@ repo with the state fitted on the first 28 days) is cached under ``--workdir``.
 
     .venv/bin/python bench/bench_training_set.py --quick        # small facts, 100k rows
     .venv/bin/python bench/bench_training_set.py --sizes 1000000,10000000 --repeats 2
+
+From Python (a one-command runner): ``run(quick=True)`` or ``run(sizes="1000000", repeats=1)``
+returns the results dict and writes the JSON, as the command line does.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import subprocess
 import sys
 import time
 from collections import deque
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -52,7 +56,9 @@ KEEP = ["member_id", "title_id", "event_timestamp", "label", "device"]
 LABEL_COLS = ["impression_id", "member_id", "title_id", "impression_ts", "device",
               "played_within_7d"]
 TTL_DAYS, FIT_DAYS, BIG = 2, 28, 2_000_000
-OOM_MARKERS = ("OutOfMemoryError", "MemoryError", "Java heap space", "GC overhead limit")
+# spark.driver.maxResultSize is Spark's guard on what one collect may hold in driver memory
+OOM_MARKERS = ("OutOfMemoryError", "MemoryError", "Java heap space", "GC overhead limit",
+               "spark.driver.maxResultSize")
 
 
 # ----------------------------------------------------------------- workers (in subprocesses)
@@ -358,16 +364,18 @@ def parity(args, labels: Path) -> dict:
     n = make_sample(labels, work / "parity" / "labels", args.parity_rows)
     report: dict = {"sample_rows": n, "runs": {}, "mismatches": []}
     frames = {}
-    for role in PATHS:
+    for role in args.paths:
         r = measure(role, args, work / "parity" / "labels", work / "parity" / role)
         report["runs"][role] = {k: r[k] for k in ("status", "rows", "wall_s")}
         if r["status"].startswith("ok"):
             out = work / "parity" / role
-            df = pd.read_parquet(out / "set" / "data" if role == "spark" else out / "data.parquet")
+            df = pd.read_parquet(out / "set" / "data" if role == "spark"
+                                 else out / "data.parquet")
             df["event_timestamp"] = pd.to_datetime(df["event_timestamp"], utc=True)
             frames[role] = df
     names = list(load(work / "repo" / "encoder_state.json").names)
-    for role in ("feast", "floor") if "spark" in frames else ():
+    others = [r for r in args.paths if r != "spark"]
+    for role in others if "spark" in frames else ():
         if role not in frames:
             continue
         m = frames["spark"].merge(frames[role], on=KEYS, suffixes=("_spark", f"_{role}"))
@@ -383,8 +391,8 @@ def parity(args, labels: Path) -> dict:
                 ex = m.loc[bad, KEYS + [f"{c}_spark", f"{c}_{role}"]].head(3)
                 report["mismatches"].append({"path": role, "column": c, "rows": int(bad.sum()),
                                              "examples": ex.astype(str).to_dict("records")})
-    report["ok"] = (not report["mismatches"] and len(frames) == 3
-                    and all(report.get(f"merged_rows_spark_{r}") == n for r in ("feast", "floor")))
+    report["ok"] = (not report["mismatches"] and len(frames) == len(args.paths)
+                    and all(report.get(f"merged_rows_spark_{r}") == n for r in others))
     return report
 
 
@@ -435,38 +443,50 @@ def timed_run(args, size: int, runs: dict, key: str, rep: int, limit: float) -> 
     return r
 
 
-def bench(args) -> dict:
+def bench(args, command: str, save=None) -> dict:
+    """All runs; ``save(results)`` (if given) is called after parity and after each size, so
+    a long run that is stopped keeps what it measured (``complete`` is false until the end)."""
     out: dict = {"machine": machine(), "config": {k: str(v) for k, v in vars(args).items()},
-                 "command": " ".join([".venv/bin/python", *sys.argv]), "sizes": {}}
+                 "command": command, "complete": False, "sizes": {}}
+    save = save or (lambda _: None)
     t = time.perf_counter()
     setup = measure("setup", args, args.workdir, args.workdir / "setup", driver_memory="2g")
     out["setup"] = setup | {"wall_s": time.perf_counter() - t}
     print(f"setup: {setup['status']} in {setup['wall_s']:.0f} s {setup['phases']}", flush=True)
     if setup["status"] != "ok":
         raise SystemExit(f"setup failed, see {setup['log']}")
-    out["parity"] = parity(args, args.workdir / f"labels_{min(args.sizes)}")
+    if args.parity_rows > 0:
+        out["parity"] = parity(args, args.workdir / f"labels_{min(args.sizes)}")
+    else:
+        out["parity"] = {"skipped": "--parity-rows 0"}
     print("parity:", json.dumps(out["parity"], indent=1, default=str), flush=True)
+    save(out)
     for size in args.sizes:
-        runs: dict = {p: [] for p in PATHS}
+        runs: dict = {p: [] for p in args.paths}
         one = partial(timed_run, args, size, runs)
 
         if size < BIG:
             for rep in range(args.repeats):
-                for role in PATHS if rep % 2 == 0 else PATHS[::-1]:
+                for role in args.paths if rep % 2 == 0 else args.paths[::-1]:
                     failed = role == "feast" and any("memory" in r["status"]
                                                      for r in runs["feast"])
                     one(f"feast@{args.feast_retry_memory}" if failed else role, rep,
                         args.max_seconds)
         else:
             s = one("spark", 0, args.max_seconds)
-            one("floor", 0, args.max_seconds)
+            for role in (r for r in args.paths if r not in ("spark", "feast")):
+                one(role, 0, args.max_seconds)
             base = s["wall_s"] if s["status"] == "ok" else args.feast_max_seconds
-            one("feast", 0, min(args.feast_factor * base, args.feast_max_seconds))
+            if "feast" in args.paths:
+                one("feast", 0, min(args.feast_factor * base, args.feast_max_seconds))
         summary = {p: summarise(rs) for p, rs in runs.items()}
         summary["ratios"] = {f"spark_over_{p}_wall": summary["spark"]["wall_s"] / x["wall_s"]
                              for p, x in summary.items() if p != "spark"}
         out["sizes"][str(size)] = {"summary": summary, "runs": runs}
-    out["targets"] = targets(out["sizes"], args.feast_factor)
+        out["targets"] = targets(out["sizes"], args.feast_factor)
+        save(out)
+    out["complete"] = True
+    save(out)
     return out
 
 
@@ -478,6 +498,8 @@ def targets(sizes: dict, factor: float) -> dict:
         return x["ok_runs"] == 0 and ("memory" in x["status"] or "OOM" in x["status"])
 
     small, big = sizes[min(sizes, key=int)]["summary"], sizes[max(sizes, key=int)]["summary"]
+    if "feast" not in small:
+        return {"skipped": "the feast path was not run (--paths)"}
     out = {"A_spark_not_slower_than_feast": small["spark"]["ok_runs"] > 0 and (
         oom(small["feast"]) or small["spark"]["wall_s"] <= small["feast"]["wall_s"])}
     out |= {f"A_spark_not_slower_than_{k}": small["spark"]["wall_s"] <= x["wall_s"]
@@ -507,10 +529,12 @@ def print_table(res: dict) -> None:
             for k, v in s["ratios"].items()))
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1000000,10000000", help="label rows, comma-separated")
     ap.add_argument("--repeats", type=int, default=2, help="runs per path for sizes < 2M")
+    ap.add_argument("--paths", default=",".join(PATHS),
+                    help=f"comma-separated, 'spark' first; of {', '.join(PATHS)}")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/skewless-bench"))
     ap.add_argument("--quick", action="store_true", help="small facts, 100k rows, 1 repeat")
     ap.add_argument("--facts-preset", default="medium")
@@ -526,38 +550,100 @@ def main() -> None:
                     "after an OutOfMemoryError in its log (Spark may hang after one)")
     ap.add_argument("--feast-retry-memory", default="8g", help="when feast runs out of memory, "
                     "also run it with this driver memory ('' = don't)")
-    ap.add_argument("--parity-rows", type=int, default=2000)
+    ap.add_argument("--parity-rows", type=int, default=2000, help="0 = no parity check")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--role", choices=("setup", *PATHS), help=argparse.SUPPRESS)
     ap.add_argument("--labels", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--result", type=Path, help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    args.workdir = args.workdir.resolve()
-    args.sizes = [int(s) for s in str(args.sizes).split(",") if s]
+    return ap
+
+
+def finish_args(args: argparse.Namespace) -> argparse.Namespace:
+    """Normalise parsed options (sizes and paths as lists, ``--quick`` presets); bad values
+    raise ``ValueError`` naming the option."""
+    args.workdir = Path(args.workdir).resolve()
+    try:
+        args.sizes = [int(s) for s in str(args.sizes).split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(
+            f"--sizes {args.sizes!r}: give label row counts like 100000,1000000") from None
+    if not args.sizes or min(args.sizes) < 1:
+        raise ValueError(f"--sizes {args.sizes!r}: give at least one positive row count")
+    paths = args.paths if isinstance(args.paths, (list, tuple)) else str(args.paths).split(",")
+    args.paths = tuple(p.strip() for p in paths if p.strip())
+    unknown = sorted(set(args.paths) - set(PATHS))
+    if unknown or not args.paths or args.paths[0] != "spark" or len(set(args.paths)) < len(
+            args.paths):
+        raise ValueError(f"--paths {','.join(args.paths)!r}: list distinct paths of "
+                         f"{', '.join(PATHS)}, starting with spark (unknown: {unknown})")
     if args.quick:
         args.sizes, args.repeats, args.facts_preset = [100_000], 1, "small"
         args.workdir = args.workdir / "quick"
-    if args.role:  # a worker subprocess
-        t = time.perf_counter()
-        if args.role == "setup":
-            rep = do_setup(args.workdir, args.facts_preset, args.sizes)
-        elif args.role == "floor":
-            rep = run_floor(args.labels, args.out, args.workdir, args.floor_procs)
-        else:
-            rep = {"spark": run_spark, "feast": run_feast}[args.role](args.labels, args.out)
-        rep["work_s"] = sum(v for k, v in rep["phases"].items() if isinstance(v, float)
-                            and k not in ("odfv_transform_arrow", "waiting_for_encoders"))
-        rep["worker_total_s"] = time.perf_counter() - t
-        args.result.write_text(json.dumps(rep, default=str))
-        return
-    res = bench(args)
+    return args
+
+
+def run(quick: bool = False, argv: Sequence[str] = (), **options) -> dict:
+    """Run the benchmark as the command line would and return its results dict.
+
+    ``quick`` is ``--quick``; ``argv`` are extra command-line words; ``options`` set any option
+    by its destination name (``sizes="1000000"``, ``repeats=1``, ``workdir=Path(...)``,
+    ``paths="spark,floor"``, ``json=Path(...)``). An unknown option raises
+    ``TypeError`` naming the valid ones. Results go to ``--json`` (default: the workdir for
+    ``quick``, else ``bench/training_set_results.json``) as well.
+    """
+    args = build_parser().parse_args([*(["--quick"] if quick else []), *argv])
+    valid = sorted(k for k in vars(args) if k not in ("role", "labels", "out", "result"))
+    for key, value in options.items():
+        if key not in valid:
+            raise TypeError(f"run() got unknown option {key!r}; valid options: {valid}")
+        setattr(args, key, value)
+    args = finish_args(args)
+    words = [*(["--quick"] if quick else []), *argv,
+             *(f"--{k.replace('_', '-')}={v}" for k, v in options.items())]
+    return bench_and_report(args, words)
+
+
+def bench_and_report(args: argparse.Namespace, words: Sequence[str]) -> dict:
+    """Run :func:`bench`, print the table and write the results JSON."""
+    path = Path(args.json or (args.workdir / "training_set_results.json" if args.quick
+                              else ROOT / "bench" / "training_set_results.json"))
+    res = bench(args, " ".join([".venv/bin/python bench/bench_training_set.py", *words]),
+                save=lambda r: path.write_text(json.dumps(r, indent=2, default=str)))
     print_table(res)
     print("targets:", res["targets"])
-    path = args.json or (args.workdir / "training_set_results.json" if args.quick
-                         else ROOT / "bench" / "training_set_results.json")
-    path.write_text(json.dumps(res, indent=2, default=str))
     print(f"\nresults: {path}")
+    return res
+
+
+def worker(args: argparse.Namespace) -> None:
+    """A measured subprocess: do one role, write its report to ``--result``."""
+    t = time.perf_counter()
+    if args.role == "setup":
+        rep = do_setup(args.workdir, args.facts_preset, args.sizes)
+    elif args.role == "floor":
+        rep = run_floor(args.labels, args.out, args.workdir, args.floor_procs)
+    elif args.role == "feast":
+        rep = run_feast(args.labels, args.out)
+    else:
+        rep = run_spark(args.labels, args.out)
+    rep["work_s"] = sum(v for k, v in rep["phases"].items() if isinstance(v, float)
+                        and k not in ("odfv_transform_arrow", "waiting_for_encoders"))
+    rep["worker_total_s"] = time.perf_counter() - t
+    args.result.write_text(json.dumps(rep, default=str))
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    if args.role:  # a worker subprocess
+        args.quick = False
+        worker(finish_args(args))
+        return
+    try:
+        finish_args(args)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    bench_and_report(args, sys.argv[1:])
 
 
 if __name__ == "__main__":

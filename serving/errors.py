@@ -60,6 +60,13 @@ def _fix(exc: BaseException, where: str) -> str:
                 "its load and the network; requests resume by themselves when it answers")
     if isinstance(exc, rx.BusyLoadingError):
         return f"Redis at {where} is loading its data set; retry in a moment"
+    if "closed by server" in str(exc):
+        # Redis 7 closes an unauthenticated connection that sends a command with more than
+        # 10 arguments (our pipelined HMGETs) instead of answering NOAUTH.
+        return (f"Redis at {where} closed the connection: when it requires a password, set "
+                "SKEWLESS_REDIS_PASSWORD (or SKEWLESS_REDIS_PASSWORD_FILE) to the server's; "
+                f"otherwise check that it answers ({_ADDRESS_VARS}); requests resume by "
+                "themselves when it is back")
     return (f"check that Redis answers at {where} ({_ADDRESS_VARS}); requests resume by "
             "themselves when it is back")
 
