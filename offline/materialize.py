@@ -201,7 +201,7 @@ def materialize(
     names = None if views is None else [str(v) for v in views]
     if names is not None and not names:
         raise ValueError("views is empty: pass views=None to materialize every online view")
-    client = _redis_client(store)
+    client = _redis_client(store, count_rows)
     view_list = store._get_feature_views_to_materialize(names)
     if incremental:
         _check_incremental_start(view_list, end)
@@ -269,8 +269,10 @@ def _engine_name(store: Any) -> str:
     return str(engine or "local")
 
 
-def _redis_client(store: Any) -> Any:
-    """A redis-py client on the store's online Redis, checked with PING."""
+def _redis_client(store: Any, count_rows: bool = True) -> Any:
+    """A redis-py client on the store's online Redis, checked with PING. A Redis Cluster is
+    accepted only with ``count_rows=False`` (counting scans one server's keys); the client is
+    then Feast's cluster client."""
     config = store.config.online_store
     if getattr(config, "type", None) != "redis":
         raise ValueError(
@@ -279,10 +281,14 @@ def _redis_client(store: Any) -> Any:
         )
     redis_type = getattr(config, "redis_type", "redis")
     redis_type = getattr(redis_type, "value", redis_type)
+    if redis_type == "redis_cluster" and not count_rows:
+        from offline.redis_engine import redis_client
+
+        return redis_client(config)
     if redis_type != "redis":
         raise ValueError(
-            f"redis_type {redis_type} is not supported here (keys are scanned on one server); "
-            "use redis_type: redis"
+            f"redis_type {redis_type} is not supported with count_rows=True (keys are scanned "
+            "on one server); pass count_rows=False or use redis_type: redis"
         )
     import redis
     from feast.infra.online_stores.redis import RedisOnlineStore

@@ -164,7 +164,6 @@ def sample_pairs(labels: Any, n: int, seed: int = 7) -> list[dict[str, Any]]:
 def private_store(repo: str | os.PathLike[str], target: RedisTarget, workdir: Path) -> Any:
     """The repo's ``FeatureStore`` on the scratch Redis database, with a private copy of a file
     registry (so materialization intervals are not written to the real one)."""
-    from feast import FeatureStore
 
     from encoders.feast_adapter import open_store
 
@@ -173,6 +172,10 @@ def private_store(repo: str | os.PathLike[str], target: RedisTarget, workdir: Pa
     if getattr(config.online_store, "type", None) != "redis":
         raise ValueError("the parity check materializes into Redis: set online_store.type: "
                          "redis in feature_store.yaml")
+    if _is_cluster(config.online_store):
+        # a Redis Cluster has database 0 only: the parity run needs a cluster of its own (its
+        # keys are flushed), given by SKEWLESS_REDIS_TYPE / SKEWLESS_REDIS_NODES as configured
+        return _with_private_registry(store, config, repo, workdir)
     conn = re.sub(r",\s*db=[^,]*", "", config.online_store.connection_string)
     if target.host or target.port:
         first, _, rest = conn.partition(",")
@@ -180,6 +183,18 @@ def private_store(repo: str | os.PathLike[str], target: RedisTarget, workdir: Pa
         first = f"{target.host or host}:{target.port or port}"
         conn = first + ("," + rest if rest else "")
     config.online_store.connection_string = f"{conn},db={target.db}"
+    return _with_private_registry(store, config, repo, workdir)
+
+
+def _is_cluster(online_config: Any) -> bool:
+    kind = getattr(online_config, "redis_type", None)
+    return getattr(kind, "value", kind) == "redis_cluster"
+
+
+def _with_private_registry(store: Any, config: Any, repo: str | os.PathLike[str],
+                           workdir: Path) -> Any:
+    from feast import FeatureStore
+
     reg = config.registry
     if getattr(reg, "registry_type", "file") == "file" and "://" not in str(reg.path):
         src = Path(reg.path) if Path(reg.path).is_absolute() else Path(repo) / reg.path
@@ -198,10 +213,13 @@ def scratch_client(store: Any) -> Any:
     import redis
     from feast.infra.online_stores.redis import RedisOnlineStore
 
-    nodes, params = RedisOnlineStore._parse_connection_string(
-        store.config.online_store.connection_string)
-    params.setdefault("socket_connect_timeout", 5)
-    client = redis.Redis(host=nodes[0]["host"], port=int(nodes[0]["port"]), **params)
+    online = store.config.online_store
+    nodes, params = RedisOnlineStore._parse_connection_string(online.connection_string)
+    if _is_cluster(online):  # Feast's own cluster client: DBSIZE/FLUSHDB go to every master
+        client = RedisOnlineStore()._get_client(online)
+    else:
+        params.setdefault("socket_connect_timeout", 5)
+        client = redis.Redis(host=nodes[0]["host"], port=int(nodes[0]["port"]), **params)
     try:
         client.ping()
     except (redis.exceptions.RedisError, OSError) as exc:

@@ -176,3 +176,30 @@ def test_http_app_serves_from_the_cluster(stores, pipeline, redis_cluster, tmp_p
         assert resp.status_code == 200, resp.text
     want = OnlineEncoder(stores["one"], pipeline["enc"]).encode(rows, when, {"device": "tv"})
     assert resp.json()["vectors"] == [[float(v) for v in r.values] for r in want]
+
+
+def test_parity_suite_passes_against_the_cluster(stores, pipeline, redis_cluster) -> None:
+    """The row-level parity check (Spark training-set path vs materialize-as-of + serving) run
+    with the online store on the Redis Cluster, by configuration alone: zero differences over
+    the edge-case sample (expired, cold-start, unseen device, ttl boundaries). Last in this
+    module: the parity run owns and flushes the cluster's keys."""
+    from skew.parity import parity_check
+    from skew.pytest_plugin import assert_parity
+    from tests.skew.parity_cases import edge_case_pairs
+
+    stores["cluster"].flushall()  # the parity check refuses keys it did not write
+    pairs = edge_case_pairs(pipeline["labels"], 600)
+    mp = pytest.MonkeyPatch()
+    try:
+        for name in REDIS_VARS:
+            mp.delenv(name, raising=False)
+        for name, value in redis_cluster.env().items():
+            mp.setenv(name, value)
+        report = parity_check(pipeline["repo"], pipeline["enc"], pairs,
+                              manifest=pipeline["manifest"], spark=pipeline["spark"])
+    finally:
+        mp.undo()
+    assert report.compared_rows == len(pairs)
+    assert report.state_match
+    assert_parity(report)
+    assert stores["cluster"].dbsize() > 0, "the parity run materialized into the cluster"
