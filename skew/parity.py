@@ -59,7 +59,15 @@ from skew.classify import (
     same_value,
 )
 from skew.report import ParityReport, summarise
-from skew.sources import AS_OF, ROW, ViewSource, change_points, source_versions, view_sources
+from skew.sources import (
+    AS_OF,
+    ROW,
+    ViewSource,
+    change_points,
+    keys_and_request_inputs,
+    source_versions,
+    view_sources,
+)
 
 MARKER = "__skewless_parity__"
 DEFAULT_DB = 14
@@ -391,9 +399,7 @@ def parity_reports(
     with tempfile.TemporaryDirectory(prefix="skewless-parity-") as tmp:
         store = private_store(repo, redis, Path(tmp))
         views = view_sources(store, feature_service)
-        entity_keys = tuple(dict.fromkeys(k for v in views for k in v.join_keys))
-        served = {f for v in views for f in v.features}
-        request_inputs = tuple(i for i in enc.inputs if i not in served)
+        entity_keys, request_inputs = keys_and_request_inputs(views, enc.inputs)
         rows = normalise_pairs(pairs, entity_keys, request_inputs)
         offline = offline_rows(spark, off_store, enc, rows, views, entity_keys=entity_keys,
                                request_inputs=request_inputs, feature_service=feature_service,

@@ -39,7 +39,7 @@ from skew.classify import (
 )
 from skew.parity import aware_time, normalise_pairs, offline_rows
 from skew.report import ParityReport, summarise
-from skew.sources import AS_OF, view_sources
+from skew.sources import AS_OF, keys_and_request_inputs, view_sources
 
 
 def logged_rows(entries: Iterable[Mapping[str, Any]], since: datetime | None = None,
@@ -97,9 +97,7 @@ def replay_log(log_dir: str | os.PathLike[str], repo: str | os.PathLike[str],
     spark = spark or get_spark("skewless-replay")
     store = open_store(Path(repo))
     views = view_sources(store, feature_service)
-    entity_keys = tuple(dict.fromkeys(k for v in views for k in v.join_keys))
-    served = {f for v in views for f in v.features}
-    request_inputs = tuple(i for i in enc.inputs if i not in served)
+    entity_keys, request_inputs = keys_and_request_inputs(views, enc.inputs)
     pairs = normalise_pairs(logged, entity_keys, request_inputs)
     offline = offline_rows(spark, store, enc, pairs, views, entity_keys=entity_keys,
                            request_inputs=request_inputs, feature_service=feature_service,
