@@ -7,7 +7,8 @@ Plugged in through ``feature_store.yaml``, so plain ``feast materialize`` and
     batch_engine:
       type: offline.redis_engine.RedisMaterializationEngine
       write_from: driver        # or executors (Spark Python workers write, mapInArrow)
-      chunk_rows: 1000          # keys per pipelined HMGET / HSET round trip
+      write_method: script      # or pipeline (per-key HMGET / HSET; always used on a cluster)
+      chunk_rows: 500           # keys per round trip (read, then write)
       partitions: 0             # executors only: repartition to N write tasks (0: as is)
 
 Feast 0.67 loads ``type`` as ``<module>.<Class>`` (the class name must end in ``Engine``, its
@@ -27,7 +28,9 @@ Per feature view and interval ``[start, end]`` (both inclusive, as Feast):
    ``(event_timestamp, created_timestamp)`` descending. Feast's own pull has no created filter,
    so it would serve a correction that was not known at ``end``.
 2. **Write** those rows with :func:`offline.redis_writer.write_batch`: Feast's exact bytes plus
-   ``_created_ts:<view>``, written when ``(event, created) >=`` what Redis holds. So a late
+   ``_created_ts:<view>``, written when ``(event, created) >=`` what Redis holds (two Lua
+   script calls per chunk of keys; ``write_method: pipeline`` for per-key pipelined commands,
+   e.g. where ACLs deny scripting). So a late
    restatement lands (Feast's strictly-newer event check drops it), re-running is idempotent,
    and an older interval after a newer one changes nothing.
 
@@ -79,7 +82,8 @@ class RedisMaterializationEngineConfig(FeastConfigBaseModel):
     type: Literal["offline.redis_engine.RedisMaterializationEngine"] = (
         "offline.redis_engine.RedisMaterializationEngine")
     write_from: Literal["driver", "executors"] = "driver"
-    chunk_rows: StrictInt = 1000
+    write_method: Literal["script", "pipeline"] = "script"
+    chunk_rows: StrictInt = 500
     partitions: StrictInt = 0
 
 
@@ -151,7 +155,7 @@ class RedisMaterializationEngine(ComputeEngine):
         event, created = mapping.get(event_col, event_col), (
             mapping.get(created_col, created_col) if created_col else None)
         plan = ViewWritePlan.for_view(view, self.repo_config, event, created,
-                                      self.config.chunk_rows)
+                                      self.config.chunk_rows, self.config.write_method)
         df = self.offline_store.pull_all_from_table_or_query(
             config=self.repo_config, data_source=view.batch_source, join_key_columns=keys,
             feature_name_columns=features, timestamp_field=event_col,

@@ -6,8 +6,12 @@ Here a whole Arrow column becomes a list of the same bytes in three ways:
 
 * **fixed width** (``DOUBLE``, ``FLOAT``): the wire format is one tag byte plus 8 (or 4)
   little-endian bytes, so numpy writes all cells at once (``tag || value`` records viewed as
-  ``V9`` / ``V5``). These are the only hand-built bytes; ``tests/online/test_redis_engine.py``
-  checks them against Feast's serializer over nulls, NaN, ±inf, ±0.0, subnormals and extremes.
+  ``V9`` / ``V5``).
+* **varint** (``INT64`` and ``UNIX_TIMESTAMP`` from signed integer or timestamp columns): one
+  tag byte plus the value's two's-complement base-128 varint (1-10 bytes), built with numpy
+  per byte position. These and the fixed-width ones are the only hand-built bytes;
+  ``tests/online/test_redis_engine.py`` checks them against Feast's serializer over nulls,
+  NaN, ±inf, ±0.0, subnormals, zero, every varint length boundary and ±2**63 extremes.
 * **repeated values** (every other scalar type): Arrow's ``dictionary_encode`` finds the distinct
   values in C++, each distinct value is serialized once by Feast's own
   ``python_values_to_proto_values`` and the bytes are gathered back by index — so strings,
@@ -45,6 +49,10 @@ _FIXED = {  # value type name -> (wire tag byte of the ValueProto field, numpy d
     "DOUBLE": (0x29, "<f8"),  # double_val = 5, wire type 1 (64-bit)
     "FLOAT": (0x35, "<f4"),  # float_val = 6, wire type 5 (32-bit)
 }
+_VARINT = {  # value type name -> wire tag byte (wire type 0, varint)
+    "INT64": 0x20,  # int64_val = 4
+    "UNIX_TIMESTAMP": 0x40,  # unix_timestamp_val = 8
+}
 
 
 def value_bytes(column: pa.Array | pa.ChunkedArray, value_type: Any) -> list[bytes]:
@@ -61,9 +69,10 @@ def value_bytes(column: pa.Array | pa.ChunkedArray, value_type: Any) -> list[byt
     if name in _FIXED:
         return _fixed_width(column, *_FIXED[name])
     if name == "UNIX_TIMESTAMP" and pa.types.is_timestamp(column.type):
-        seconds = _epoch(column, 1)
-        return _via_dictionary(pa.array(seconds, pa.int64(), mask=_null_mask(column)),
-                               value_type)
+        return _varint(_VARINT[name], _epoch(column, 1), _null_mask(column))
+    if name in _VARINT and pa.types.is_signed_integer(column.type):
+        values = column.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+        return _varint(_VARINT[name], values, _null_mask(column))
     if _dictionary_encodable(column.type):
         return _via_dictionary(column, value_type)
     return _feast_values(column.to_pylist(), value_type)
@@ -178,6 +187,28 @@ def _fixed_width(column: pa.Array, tag: int, dtype: str) -> list[bytes]:
     for i in np.flatnonzero(np.isnan(data)).tolist():  # null or NaN: Feast's pd.isnull → b""
         out[i] = b""
     return out
+
+
+def _varint(tag: int, values: np.ndarray, null: np.ndarray | None) -> list[bytes]:
+    """``tag`` + base-128 varint of each int64 (negative: its 64-bit two's complement, ten
+    bytes, as protobuf writes ``int64``); ``b""`` where ``null`` is set."""
+    raw = values.astype(np.int64).view(np.uint64)
+    length = np.ones(len(raw), dtype=np.int64)
+    for k in range(1, 10):
+        length += (raw >> np.uint64(7 * k)) != 0
+    grid = np.zeros((len(raw), 11), dtype=np.uint8)
+    grid[:, 0] = tag
+    for k in range(10):
+        group = ((raw >> np.uint64(7 * k)) & np.uint64(0x7F)).astype(np.uint8)
+        grid[:, 1 + k] = group | np.where(k < length - 1, 0x80, 0).astype(np.uint8)
+    out = np.empty(len(raw), dtype=object)
+    for size in np.unique(length).tolist():
+        rows = np.flatnonzero(length == size)
+        cells = np.ascontiguousarray(grid[rows, : 1 + size])
+        out[rows] = cells.view(f"V{1 + size}").ravel().tolist()
+    if null is not None:
+        out[null] = b""
+    return out.tolist()
 
 
 def _dictionary_encodable(arrow_type: pa.DataType) -> bool:

@@ -423,6 +423,9 @@ def test_engine_errors_name_the_fix(repos) -> None:
     with pytest.raises(ValueError, match="write_from"):
         RedisMaterializationEngine(repo_config=None, offline_store=None, online_store=None,
                                    type=ENGINE, write_from="nowhere")
+    with pytest.raises(ValueError, match="write_method"):
+        RedisMaterializationEngine(repo_config=None, offline_store=None, online_store=None,
+                                   type=ENGINE, write_method="lua")
     with pytest.raises(ValueError, match="chunk_rows"):
         RedisMaterializationEngine(repo_config=None, offline_store=None, online_store=None,
                                    chunk_rows=0)

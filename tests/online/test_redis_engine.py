@@ -13,8 +13,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pyarrow as pa
 import pytest
 import redis
@@ -24,6 +26,8 @@ from feast.type_map import python_values_to_proto_values
 from feast.utils import _columns_to_proto_values
 from feast.value_type import ValueType
 from google.protobuf.timestamp_pb2 import Timestamp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from offline.redis_values import entity_key_bytes, timestamp_bytes, timestamp_micros, value_bytes
 from offline.redis_writer import ViewWritePlan, WriteStats, write_batch
@@ -100,6 +104,25 @@ def test_value_bytes_where_feast_engines_are_wrong() -> None:
         [2**62 + 1, None, -(2**63)], ValueType.INT64)
 
 
+_BOUNDARIES = sorted({v for k in range(10) for b in (2 ** (7 * k), -(2 ** (7 * k)))
+                      for v in (b - 1, b, b + 1) if -(2**63) <= v < 2**63})
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1),
+                                 st.sampled_from(_BOUNDARIES)), max_size=40),
+       arrow_type=st.sampled_from([pa.int64(), pa.int32(), pa.int16(), pa.int8()]),
+       value_type=st.sampled_from([ValueType.INT64, ValueType.UNIX_TIMESTAMP]))
+def test_varint_values_equal_feast_python_bytes(values, arrow_type, value_type) -> None:
+    """Hand-built varints (INT64 / UNIX_TIMESTAMP from signed int columns) are Feast's bytes
+    for any int64, every varint length boundary, nulls, and narrower int columns."""
+    info = np.iinfo(arrow_type.to_pandas_dtype())
+    values = [v if v is None or info.min <= v <= info.max else v % (info.max + 1)
+              for v in values]
+    assert value_bytes(pa.array(values, arrow_type), value_type) == _feast_python_bytes(
+        values, value_type)
+
+
 def test_value_bytes_edge_shapes() -> None:
     assert value_bytes(pa.array([], pa.float64()), ValueType.DOUBLE) == []
     assert value_bytes(pa.array([None, None], pa.string()), ValueType.STRING) == [b"", b""]
@@ -151,6 +174,12 @@ PLAN = ViewWritePlan(project="rules", view="v", join_keys=(("id", ValueType.INT6
 DAY = datetime(2024, 1, 25, tzinfo=UTC)
 
 
+@pytest.fixture(params=["script", "pipeline"])
+def plan(request: pytest.FixtureRequest) -> ViewWritePlan:
+    """The rule tests run for both ways of talking to Redis."""
+    return dataclasses.replace(PLAN, method=request.param)
+
+
 @pytest.fixture()
 def client() -> redis.Redis:
     client = redis.Redis(host="127.0.0.1", port=6379, db=13, socket_connect_timeout=2)
@@ -178,43 +207,79 @@ def _x(client: redis.Redis, entity: int) -> bytes | None:
     return client.hget(key, b"\x01\x02\x03\x04")
 
 
-def test_write_batch_applies_the_created_timestamp_rule(client: redis.Redis) -> None:
+def test_write_batch_applies_the_created_timestamp_rule(client: redis.Redis,
+                                                        plan: ViewWritePlan) -> None:
     one, two = value_bytes(pa.array([1.0, 2.0]), ValueType.DOUBLE)
-    first = write_batch(client, PLAN, _batch([(1, 1.0, DAY, DAY), (2, 1.0, DAY, None),
+    first = write_batch(client, plan, _batch([(1, 1.0, DAY, DAY), (2, 1.0, DAY, None),
                                               (3, 1.0, DAY, DAY)]))
     assert (first.rows, first.written, first.stale) == (3, 3, 0) and client.dbsize() == 3
     before = {k: client.hgetall(k) for k in client.keys()}
-    again = write_batch(client, PLAN, _batch([(1, 1.0, DAY, DAY), (2, 1.0, DAY, None),
+    again = write_batch(client, plan, _batch([(1, 1.0, DAY, DAY), (2, 1.0, DAY, None),
                                               (3, 1.0, DAY, DAY)]))
     assert again.written == 3 and {k: client.hgetall(k) for k in client.keys()} == before
     later = DAY + timedelta(hours=6)
-    mixed = write_batch(client, PLAN, _batch([
+    mixed = write_batch(client, plan, _batch([
         (1, 2.0, DAY, later),                         # restatement: lands
         (2, 2.0, DAY, DAY),                           # created known vs stored null: lands
         (3, 2.0, DAY - timedelta(days=1), later),     # older event time: skipped
         (4, 2.0, DAY, DAY)]))                         # new key
     assert (mixed.written, mixed.stale) == (3, 1)
     assert [_x(client, i) for i in (1, 2, 3, 4)] == [two, two, one, two]
-    older = write_batch(client, PLAN, _batch([(1, 1.0, DAY, DAY)]))  # the pre-restatement row
+    older = write_batch(client, plan, _batch([(1, 1.0, DAY, DAY)]))  # the pre-restatement row
     assert (older.written, older.stale) == (0, 1) and _x(client, 1) == two
     empty = _batch([(1, 1.0, DAY, DAY)]).slice(0, 0)
-    assert write_batch(client, PLAN, empty) == WriteStats(0, 0, 0, 0.0)
+    assert write_batch(client, plan, empty) == WriteStats(0, 0, 0, 0.0)
 
 
-def test_write_batch_overwrites_a_key_feast_wrote(client: redis.Redis) -> None:
+def test_write_batch_overwrites_a_key_feast_wrote(client: redis.Redis, plan: ViewWritePlan) -> None:
     """A key written by Feast's engine has no _created_ts: the same event time replaces it."""
     key = entity_key_bytes(pa.RecordBatch.from_pydict({"id": pa.array([9], pa.int64())}),
                            {"id": ValueType.INT64}, "rules")[0]
     ts = Timestamp()
     ts.FromDatetime(DAY)
     client.hset(key, mapping={b"_ts:v": ts.SerializeToString(), b"\x01\x02\x03\x04": b"old"})
-    stats = write_batch(client, PLAN, _batch([(9, 2.0, DAY, DAY)]))
+    stats = write_batch(client, plan, _batch([(9, 2.0, DAY, DAY)]))
     assert (stats.written, stats.stale) == (1, 0)
     assert _x(client, 9) == value_bytes(pa.array([2.0]), ValueType.DOUBLE)[0]
     assert client.hget(key, b"_created_ts:v") == timestamp_bytes(
         timestamp_micros(pa.array([DAY], pa.timestamp("us", tz="UTC"))))[0]
     with pytest.raises(KeyError, match="created_timestamp"):
-        write_batch(client, PLAN, _batch([(9, 2.0, DAY, DAY)]).drop_columns(
+        write_batch(client, plan, _batch([(9, 2.0, DAY, DAY)]).drop_columns(
             ["created_timestamp"]))
     with pytest.raises(ValueError, match="chunk_rows"):
         ViewWritePlan.for_view(None, None, "e", None, 0)
+
+
+def test_write_batch_keeps_the_newest_row_of_a_repeated_entity(client: redis.Redis,
+                                                               plan: ViewWritePlan) -> None:
+    """An entity twice in one batch: only its newest (event, created) row is compared and
+    written, wherever it sits in the batch; a tie goes to the later row."""
+    later = DAY + timedelta(hours=1)
+    stats = write_batch(client, plan, _batch([
+        (1, 2.0, DAY, later), (2, 1.0, DAY, DAY), (1, 1.0, DAY, DAY),     # restated first
+        (3, 1.0, DAY, None), (3, 2.0, DAY, DAY),                         # null created oldest
+        (4, 1.0, DAY, DAY), (4, 2.0, DAY, DAY)]))                        # tie: the later row
+    assert (stats.rows, stats.written, stats.stale) == (7, 4, 3)
+    two = value_bytes(pa.array([2.0]), ValueType.DOUBLE)[0]
+    assert [_x(client, i) for i in (1, 3, 4)] == [two, two, two]
+
+
+def test_script_and_pipeline_write_the_same_redis(client: redis.Redis) -> None:
+    """Many slices (chunk_rows=2: slices of 8 rows) with mixed outcomes and a key ttl: the two
+    methods leave byte-identical Redis, including the EXPIRE; the scripts are loaded again
+    after SCRIPT FLUSH."""
+    rows = [(i, float(i), DAY - timedelta(days=i % 3), DAY if i % 4 else None)
+            for i in range(50)]
+    newer = [(i, -1.0, DAY - timedelta(days=1), DAY + timedelta(days=1)) for i in range(0, 50, 5)]
+    snapshots = []
+    for method in ("script", "pipeline"):
+        client.flushdb()
+        client.script_flush()
+        plan = dataclasses.replace(PLAN, method=method, key_ttl_seconds=3600)
+        first = write_batch(client, plan, _batch(rows))
+        second = write_batch(client, plan, _batch(newer))
+        snapshots.append({k: client.hgetall(k) for k in sorted(client.keys())})
+        ttls = {client.ttl(k) for k in client.keys()}
+        assert (first.written, second.written, second.stale) == (50, 6, 4), method
+        assert len(snapshots[-1]) == 50 and ttls and all(3500 < t <= 3600 for t in ttls)
+    assert snapshots[0] == snapshots[1]
