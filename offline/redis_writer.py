@@ -47,6 +47,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import redis
 
 from offline.redis_values import entity_key_bytes, timestamp_bytes, timestamp_micros, value_bytes
 
@@ -314,7 +315,15 @@ def _send_scripted(client: Any, plan: ViewWritePlan, read: Any, write: Any,
     head = [len(fields), plan.key_ttl_seconds or 0, *fields]
     written = 0
     for lo, hi in rows.chunks(plan.chunk_rows):
-        stored = read(keys=rows.keys[lo:hi], args=[plan.ts_field, plan.created_field])
+        try:
+            stored = read(keys=rows.keys[lo:hi], args=[plan.ts_field, plan.created_field])
+        except redis.exceptions.ResponseError as exc:  # NoPermissionError is one too
+            if not _refuses_scripts(exc):
+                raise
+            raise RuntimeError(
+                f"Redis refused skewless' Lua scripts ({exc}): set `write_method: pipeline` "
+                "under batch_engine in feature_store.yaml, or grant the user @scripting "
+                "(EVALSHA, SCRIPT LOAD)") from exc
         chosen, values = [], []
         for i in range(lo, hi):
             j = 2 * (i - lo)
@@ -324,6 +333,13 @@ def _send_scripted(client: Any, plan: ViewWritePlan, read: Any, write: Any,
         if chosen:
             written += write(keys=chosen, args=head + values)
     return written
+
+
+def _refuses_scripts(exc: Exception) -> bool:
+    """An ACL denial of EVALSHA / SCRIPT, or a server without scripting."""
+    text = str(exc).lower()
+    return isinstance(exc, redis.exceptions.NoPermissionError) or (
+        "unknown command" in text and ("evalsha" in text or "script" in text))
 
 
 def _is_cluster(client: Any) -> bool:

@@ -283,3 +283,22 @@ def test_script_and_pipeline_write_the_same_redis(client: redis.Redis) -> None:
         assert (first.written, second.written, second.stale) == (50, 6, 4), method
         assert len(snapshots[-1]) == 50 and ttls and all(3500 < t <= 3600 for t in ttls)
     assert snapshots[0] == snapshots[1]
+
+
+def test_a_user_without_scripting_gets_an_error_naming_the_fix(client: redis.Redis) -> None:
+    """ACLs that deny @scripting: the script method says to use `write_method: pipeline`, which
+    then works for the same user."""
+    user, password = "skewless_test_noscript", "pw-noscript"
+    client.acl_setuser(user, enabled=True, passwords=[f"+{password}"], keys=["*"],
+                       commands=["+@all", "-@scripting"], reset=True)
+    try:
+        limited = redis.Redis(host="127.0.0.1", port=6379, db=13, username=user,
+                              password=password)
+        rows = _batch([(1, 1.0, DAY, DAY), (2, 1.0, DAY, DAY)])
+        with pytest.raises(RuntimeError, match="write_method: pipeline.*@scripting"):
+            write_batch(limited, PLAN, rows)
+        assert client.dbsize() == 0
+        stats = write_batch(limited, dataclasses.replace(PLAN, method="pipeline"), rows)
+        assert stats.written == 2 and client.dbsize() == 2
+    finally:
+        client.acl_deluser(user)
