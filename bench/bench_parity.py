@@ -16,7 +16,7 @@ Reported: medians and p99 (= max for few repeats) of seconds per row for each, t
 the parity breakdown (offline / materialize / online / compare). The machine is shared: run it
 when it is quiet, and read the ratio, not the absolute figures.
 
-    .venv/bin/python bench/bench_parity.py --quick          # 1000 rows, 2 repeats each
+    .venv/bin/python bench/bench_parity.py --quick          # 1000 rows, 1 run each
     .venv/bin/python bench/bench_parity.py --rows 4000 --repeats 3
 
 From Python: ``run(quick=True)`` returns the results dict (and writes the JSON).
@@ -85,7 +85,7 @@ def run(quick: bool = False, rows: int | None = None, repeats: int | None = None
     from skew.parity import RedisTarget, parity_check, sample_pairs
 
     rows = rows or (1000 if quick else 4000)
-    repeats = repeats or (2 if quick else 3)
+    repeats = repeats or (1 if quick else 3)
     work = Path(workdir or os.environ.get("SKEWLESS_BENCH_DIR", "/tmp/skewless-bench-parity"))
     spark = get_spark("bench-parity", conf={"spark.sql.shuffle.partitions": "4"})
     paths = setup(work, spark)

@@ -1,6 +1,6 @@
 """One benchmark command: every path side by side with its peer and its floor.
 
-    .venv/bin/python bench/run_all.py --quick     # routine check, under ~5 minutes
+    .venv/bin/python bench/run_all.py --quick     # routine check, under ~5 minutes (warm)
     .venv/bin/python bench/run_all.py             # 100k and 1M training-set rows
     .venv/bin/python bench/run_all.py --full      # adds 10M training-set rows (long)
 
@@ -10,7 +10,8 @@ client set per benchmark; a crash or out-of-memory in one does not take the othe
 after the other, so they do not compete for the two cores. Inside each benchmark, runs that
 measure the same thing alternate. The results land in ``bench/results.json`` and a readable
 ``BENCHMARKS.md`` (:mod:`bench.report`), with the machine, versions, medians, p99, the ratios
-to peer and floor, and every target next to its figure, met or not.
+to peer and floor, and every target next to its figure, met or not. ``--quick`` writes both
+(and each benchmark's own JSON) under ``--workdir`` instead, leaving the published figures be.
 
 Edge cases: a benchmark that fails is recorded with its error and the exit code (and the rest
 still run); the command exits 1 when any benchmark failed, 0 otherwise (a missed target is a
@@ -31,10 +32,12 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
-#: name -> (module file, keyword arguments of ``run`` per mode)
-BENCHMARKS: dict[str, tuple[str, dict[str, dict]]] = {
+#: name -> (module file, keyword arguments of ``run`` per mode, the keyword of ``run`` that
+#: names its own JSON output or None). ``--quick`` points that output into the work directory,
+#: so a routine check leaves the committed ``bench/*_results.json`` alone.
+BENCHMARKS: dict[str, tuple[str, dict[str, dict], str | None]] = {
     "online": ("bench_online.py", {"quick": {"quick": True}, "default": {"quick": False},
-                                   "full": {"quick": False}}),
+                                   "full": {"quick": False}}, "json_path"),
     "training_set": ("bench_training_set.py", {"quick": {"quick": True},
                                                "default": {"quick": False,
                                                            "sizes": "100000,1000000",
@@ -43,15 +46,15 @@ BENCHMARKS: dict[str, tuple[str, dict[str, dict]]] = {
                                                "full": {"quick": False,
                                                         "sizes": "100000,1000000,10000000",
                                                         "facts_preset": "small",
-                                                        "repeats": 1}}),
+                                                        "repeats": 1}}, "json"),
     "materialization": ("bench_materialize.py", {"quick": {"quick": True},
                                                  "default": {"quick": False},
-                                                 "full": {"quick": False}}),
+                                                 "full": {"quick": False}}, "out"),
     "encoding": ("bench_encoding_throughput.py", {"quick": {"quick": True},
                                                   "default": {"quick": False},
-                                                  "full": {"quick": False}}),
+                                                  "full": {"quick": False}}, None),
     "parity": ("bench_parity.py", {"quick": {"quick": True}, "default": {"quick": False},
-                                   "full": {"quick": False}}),
+                                   "full": {"quick": False}}, "out"),
 }
 
 
@@ -66,8 +69,11 @@ def _load(file: str):
 
 def _child(name: str, mode: str, out: Path) -> None:
     """Run one benchmark in this (child) process and write its result to ``out``."""
-    file, kwargs = BENCHMARKS[name]
-    result = _load(file).run(**kwargs[mode])
+    file, kwargs, own_output = BENCHMARKS[name]
+    options = dict(kwargs[mode])
+    if mode == "quick" and own_output:
+        options[own_output] = out.with_name(f"{name}_own.json")
+    result = _load(file).run(**options)
     out.write_text(json.dumps(result, indent=2, default=str))
 
 
@@ -97,8 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--quick", action="store_true", help="small sizes, under ~5 minutes")
     mode.add_argument("--full", action="store_true", help="adds the 10M-row training set")
     ap.add_argument("--only", default="", help=f"comma list of {sorted(BENCHMARKS)}")
-    ap.add_argument("--json", type=Path, default=BENCH / "results.json")
-    ap.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")
+    ap.add_argument("--json", type=Path, default=None,
+                    help="default bench/results.json (--quick: in the work directory)")
+    ap.add_argument("--markdown", type=Path, default=None,
+                    help="default BENCHMARKS.md (--quick: in the work directory)")
     ap.add_argument("--timeout", type=float, default=None,
                     help="seconds per benchmark (default 900 quick, 7200 otherwise)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/skewless-bench/run_all"))
@@ -116,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     run_mode = "quick" if args.quick else "full" if args.full else "default"
     timeout = args.timeout or (900.0 if args.quick else 7200.0)
     args.workdir.mkdir(parents=True, exist_ok=True)
+    home = args.workdir if args.quick else None
+    args.json = args.json or (home / "results.json" if home else BENCH / "results.json")
+    args.markdown = args.markdown or (home / "BENCHMARKS.md" if home else ROOT / "BENCHMARKS.md")
 
     from bench.report import machine_facts, write_markdown
 
@@ -129,7 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[run_all] {name}: {status} in {entry['seconds']} s", flush=True)
     results["seconds"] = round(time.perf_counter() - t0, 1)
     args.json.write_text(json.dumps(results, indent=2, default=str))
-    write_markdown(results, args.markdown)
+    try:
+        json_name = str(args.json.resolve().relative_to(ROOT))
+    except ValueError:
+        json_name = str(args.json)
+    write_markdown(results, args.markdown, json_name)
     print(f"[run_all] wrote {args.json} and {args.markdown} in {results['seconds']} s")
     return 0 if all(e["ok"] for e in results["benchmarks"].values()) else 1
 
