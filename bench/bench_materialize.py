@@ -466,6 +466,7 @@ def targets(summary: dict) -> dict:
     for phase in ("day", "full"):
         p = mine.get(phase) or {}
         rps, ratio = p.get("write_rows_per_s"), p.get("write_ratio_to_floor")
+        rps = None if rps is None else round(rps)
         few = p.get("rows_written", 0) < MIN_RATE_ROWS
         note = (f"not judged: {p.get('rows_written', 0):,} rows are too few for a rate (fixed "
                 "costs dominate); run without --quick")

@@ -42,206 +42,28 @@ import statistics
 import subprocess
 import sys
 import time
-from collections import deque
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from training_set_workers import (  # noqa: E402  (after the path set-up)
+    KEYS,
+    LABEL_COLS,
+    do_setup,
+    run_feast,
+    run_floor,
+    run_spark,
+)
 
 PATHS = ("spark", "feast", "floor")
-KEYS = ["member_id", "title_id", "event_timestamp"]
-KEEP = ["member_id", "title_id", "event_timestamp", "label", "device"]
-LABEL_COLS = ["impression_id", "member_id", "title_id", "impression_ts", "device",
-              "played_within_7d"]
-TTL_DAYS, FIT_DAYS, BIG = 2, 28, 2_000_000
+BIG = 2_000_000
 # spark.driver.maxResultSize is Spark's guard on what one collect may hold in driver memory
 OOM_MARKERS = ("OutOfMemoryError", "MemoryError", "Java heap space", "GC overhead limit",
                "spark.driver.maxResultSize")
-
-
-# ----------------------------------------------------------------- workers (in subprocesses)
-def do_setup(work: Path, facts_preset: str, sizes: list[int]) -> dict:
-    from datetime import datetime, timedelta, timezone
-
-    from encoders.demo_specs import DEMO_SPECS
-    from offline.facts import generate_facts, preset, read_manifest
-    from offline.feature_tables import build_feature_tables
-    from offline.fit_publish import fit_and_publish
-    from offline.labels import LabelsConfig, generate_labels
-    from offline.spark_session import get_spark
-
-    facts, feats, repo, spent = work / "facts", work / "data" / "features", work / "repo", {}
-
-    def step(name: str, folder: Path, build) -> None:  # cached: a folder with .done is kept
-        if not (folder / ".done").exists():
-            t = time.perf_counter()
-            build()
-            (folder / ".done").touch()
-            spent[name] = time.perf_counter() - t
-
-    def publish() -> None:
-        repo.mkdir(parents=True, exist_ok=True)
-        for name in ("feature_store.yaml", "definitions.py"):
-            shutil.copy(ROOT / "feature_repo" / name, repo / name)
-        start = datetime.combine(read_manifest(facts).start, datetime.min.time(), timezone.utc)
-        fit_and_publish(spark, feats, start, start + timedelta(days=FIT_DAYS), DEMO_SPECS,
-                        repo / "encoder_state.json", repo=repo)
-
-    step("facts", facts, lambda: generate_facts(preset(facts_preset), facts, overwrite=True))
-    spark = get_spark("bench-setup")
-    step("feature_tables", feats, lambda: build_feature_tables(spark, facts, feats))
-    for n in sizes:
-        out = work / f"labels_{n}"
-        step(out.name, out, partial(generate_labels, facts, out, LabelsConfig(n_impressions=n),
-                                    overwrite=True))
-    step("fit_publish", repo, publish)
-    return {"rows": 0, "phases": spent}
-
-
-def _store_and_state():
-    from encoders import load
-    from encoders.feast_adapter import open_store, registry_state_hash
-    from offline.spark_session import get_spark
-
-    spark = get_spark("bench-training-set")
-    store = open_store()
-    enc = load(os.environ["SKEWLESS_STATE_PATH"], expected_hash=registry_state_hash(store))
-    return spark, store, enc
-
-
-def run_spark(labels: Path, out: Path) -> dict:
-    from offline.training_set import build_training_set, read_labels
-
-    spark, store, enc = _store_and_state()
-    t = time.perf_counter()
-    m = build_training_set(store, read_labels(spark, labels), enc, out / "set", overwrite=True)
-    return {"rows": m.row_count, "phases": {"build_training_set": time.perf_counter() - t}}
-
-
-def run_feast(labels: Path, out: Path) -> dict:
-    import pandas as pd
-    from feast.on_demand_feature_view import OnDemandFeatureView
-
-    spark, store, _ = _store_and_state()
-    spent = {"odfv_transform_arrow": 0.0}
-    original = OnDemandFeatureView.transform_arrow
-
-    def timed(self, *a, **k):  # measurement only: where does to_df spend its time?
-        t = time.perf_counter()
-        try:
-            return original(self, *a, **k)
-        finally:
-            spent["odfv_transform_arrow"] += time.perf_counter() - t
-
-    OnDemandFeatureView.transform_arrow = timed
-    t0 = time.perf_counter()
-    df = pd.read_parquet(labels, columns=LABEL_COLS[1:]).rename(
-        columns={"impression_ts": "event_timestamp", "played_within_7d": "label"})
-    df["request_time"] = df["event_timestamp"]
-    t1 = time.perf_counter()
-    res = store.get_historical_features(
-        entity_df=df, features=store.get_feature_service("ranker_v1"),
-        filter_by_created_timestamp=True).to_df()
-    t2 = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    res.to_parquet(out / "data.parquet", index=False)
-    spent.update(read_labels_pandas=t1 - t0, get_historical_features_to_df=t2 - t1,
-                 to_parquet=time.perf_counter() - t2,
-                 arrow_enabled=spark.conf.get("spark.sql.execution.arrow.pyspark.enabled"))
-    return {"rows": len(res), "phases": spent, "columns": list(res.columns)}
-
-
-_ENC = None
-
-
-def _floor_init(state_json: str) -> None:
-    global _ENC
-    from encoders.columns import encoder_set_from_text
-
-    _ENC = encoder_set_from_text(state_json)
-
-
-def _floor_encode(batch):
-    import pyarrow as pa
-
-    from encoders.columns import encode_columns
-
-    reads = [c for c in (*_ENC.inputs, "event_timestamp") if c in batch.schema.names]
-    encoded = encode_columns(_ENC, {c: batch.column(c).to_pylist() for c in reads},
-                             "event_timestamp")
-    arrays = [batch.column(c) for c in KEEP]
-    arrays += [pa.array(encoded[f.name], pa.int64() if f.dtype == "int64" else pa.float64())
-               for f in _ENC.schema]
-    return pa.RecordBatch.from_arrays(arrays, names=KEEP + list(_ENC.names))
-
-
-def floor_query(work: Path, labels: Path) -> str:
-    from encoders.demo_specs import MEMBER_INPUTS, TITLE_INPUTS
-
-    feats = work / "data" / "features"
-
-    def timeline(alias: str, table: str, key: str, cols: tuple[str, ...]) -> str:
-        # each (key, avail) keeps its best row; then only rows beating every earlier one: an
-        # ASOF join on avail then finds, for time T, the best row usable at T.
-        return f"""{alias} AS (SELECT * FROM (
-            SELECT {key}, event_timestamp AS ets, created_timestamp AS cts,
-                   greatest(event_timestamp, created_timestamp) AS avail, {", ".join(cols)}
-            FROM read_parquet('{feats}/{table}/*/*.parquet', hive_partitioning = false)
-            QUALIFY row_number() OVER (PARTITION BY {key}, avail ORDER BY ets DESC, cts DESC) = 1)
-          QUALIFY coalesce((ets, cts) > max((ets, cts)) OVER (PARTITION BY {key} ORDER BY avail
-                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), true))"""
-
-    def pick(alias: str, cols: tuple[str, ...]) -> str:
-        ttl = f"{alias}.ets >= l.impression_ts - INTERVAL {TTL_DAYS} DAY"
-        return ", ".join(f"CASE WHEN {ttl} THEN {alias}.{c} END AS {c}" for c in cols)
-
-    return f"""WITH {timeline("m", "member_features", "member_id", MEMBER_INPUTS)},
-        {timeline("t", "title_features", "title_id", TITLE_INPUTS)}
-        SELECT l.member_id, l.title_id, l.impression_ts AS event_timestamp,
-               l.played_within_7d AS label, l.device, {pick("m", MEMBER_INPUTS)},
-               {pick("t", TITLE_INPUTS)}
-        FROM read_parquet('{labels}/**/*.parquet', hive_partitioning = false) l
-        ASOF LEFT JOIN m ON l.member_id = m.member_id AND l.impression_ts >= m.avail
-        ASOF LEFT JOIN t ON l.title_id = t.title_id AND l.impression_ts >= t.avail"""
-
-
-def run_floor(labels: Path, out: Path, work: Path, procs: int) -> dict:
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    import duckdb
-    import pyarrow.parquet as pq
-
-    state_json = Path(os.environ["SKEWLESS_STATE_PATH"]).read_text(encoding="utf-8")
-    out.mkdir(parents=True, exist_ok=True)
-    t0, rows, writer, waited = time.perf_counter(), 0, None, 0.0
-    with ProcessPoolExecutor(procs, mp_context=mp.get_context("spawn"),
-                             initializer=_floor_init, initargs=(state_json,)) as pool:
-        con = duckdb.connect()
-        con.execute("SET TimeZone = 'UTC'")
-        reader = con.sql(floor_query(work, labels)).to_arrow_reader(50_000)
-        pending: deque = deque()
-
-        def drain(limit: int) -> None:
-            nonlocal writer, rows, waited
-            while len(pending) > limit:
-                t = time.perf_counter()
-                batch = pending.popleft().result()
-                waited += time.perf_counter() - t
-                writer = writer or pq.ParquetWriter(out / "data.parquet", batch.schema)
-                writer.write_batch(batch)
-                rows += batch.num_rows
-
-        for batch in reader:
-            pending.append(pool.submit(_floor_encode, batch))
-            drain(2 * procs)
-        drain(0)
-        if writer:
-            writer.close()
-    return {"rows": rows, "phases": {"total": time.perf_counter() - t0,
-                                     "waiting_for_encoders": waited}}
 
 
 # ----------------------------------------------------------------------- parent: measuring
@@ -355,24 +177,37 @@ def make_sample(src: Path, dst: Path, n: int) -> int:
 
 
 def parity(args, labels: Path) -> dict:
+    """Each path run on a sample of ``--parity-rows`` labels, outputs compared exactly."""
+    work = args.workdir
+    n = make_sample(labels, work / "parity" / "labels", args.parity_rows)
+    runs = {role: measure(role, args, work / "parity" / "labels", work / "parity" / role)
+            for role in args.paths}
+    return compare_outputs(args, {role: (r, work / "parity" / role) for role, r in runs.items()},
+                           n)
+
+
+def compare_outputs(args, runs: dict[str, tuple[dict, Path]], n: int) -> dict:
+    """Exact equality of every encoded column across the paths' outputs (``runs``: role ->
+    (its measure() result, its output directory)) for the same ``n`` label rows."""
     import numpy as np
     import pandas as pd
 
     from encoders import load
 
-    work = args.workdir
-    n = make_sample(labels, work / "parity" / "labels", args.parity_rows)
     report: dict = {"sample_rows": n, "runs": {}, "mismatches": []}
     frames = {}
-    for role in args.paths:
-        r = measure(role, args, work / "parity" / "labels", work / "parity" / role)
+    for role, (r, out) in runs.items():
         report["runs"][role] = {k: r[k] for k in ("status", "rows", "wall_s")}
         if r["status"].startswith("ok"):
-            out = work / "parity" / role
             df = pd.read_parquet(out / "set" / "data" if role == "spark"
                                  else out / "data.parquet")
             df["event_timestamp"] = pd.to_datetime(df["event_timestamp"], utc=True)
-            frames[role] = df
+            report[f"rows_{role}"] = len(df)
+            # label rows sharing (member, title, time) cannot be paired across outputs
+            frames[role] = df[~df.duplicated(KEYS, keep=False)]
+    unique = len(frames["spark"]) if "spark" in frames else -1
+    report["compared_rows"] = unique
+    work = args.workdir
     names = list(load(work / "repo" / "encoder_state.json").names)
     others = [r for r in args.paths if r != "spark"]
     for role in others if "spark" in frames else ():
@@ -392,7 +227,8 @@ def parity(args, labels: Path) -> dict:
                 report["mismatches"].append({"path": role, "column": c, "rows": int(bad.sum()),
                                              "examples": ex.astype(str).to_dict("records")})
     report["ok"] = (not report["mismatches"] and len(frames) == len(args.paths)
-                    and all(report.get(f"merged_rows_spark_{r}") == n for r in others))
+                    and all(report.get(f"rows_{r}") == n for r in args.paths)
+                    and all(report.get(f"merged_rows_spark_{r}") == unique for r in others))
     return report
 
 
@@ -432,7 +268,10 @@ def timed_run(args, size: int, runs: dict, key: str, rep: int, limit: float) -> 
     role, _, mem = key.partition("@")
     out = args.workdir / "out" / f"{size}_{key}_{rep}"
     r = measure(role, args, args.workdir / f"labels_{size}", out, limit, mem or None)
-    shutil.rmtree(out, ignore_errors=True)
+    if args.quick and rep == 0:  # compared after the size (quick: no separate parity runs)
+        r["out"] = str(out)
+    else:
+        shutil.rmtree(out, ignore_errors=True)
     print(f"  {size:>9} {key:9} rep {rep}: {r['wall_s']:8.1f} s  {r['peak_mib']:8.0f} MiB  "
           f"{r['cpu_s']:7.0f} cpu-s  {r['status']}  {r['phases']}", flush=True)
     runs.setdefault(key, []).append(r)
@@ -455,7 +294,9 @@ def bench(args, command: str, save=None) -> dict:
     print(f"setup: {setup['status']} in {setup['wall_s']:.0f} s {setup['phases']}", flush=True)
     if setup["status"] != "ok":
         raise SystemExit(f"setup failed, see {setup['log']}")
-    if args.parity_rows > 0:
+    if args.quick:
+        out["parity"] = {"pending": "quick: the timed runs' outputs are compared"}
+    elif args.parity_rows > 0:
         out["parity"] = parity(args, args.workdir / f"labels_{min(args.sizes)}")
     else:
         out["parity"] = {"skipped": "--parity-rows 0"}
@@ -483,6 +324,13 @@ def bench(args, command: str, save=None) -> dict:
         summary["ratios"] = {f"spark_over_{p}_wall": summary["spark"]["wall_s"] / x["wall_s"]
                              for p, x in summary.items() if p != "spark"}
         out["sizes"][str(size)] = {"summary": summary, "runs": runs}
+        if args.quick:
+            kept = {p: (rs[0], Path(rs[0]["out"])) for p, rs in runs.items()
+                    if rs and "out" in rs[0]}
+            out["parity"] = compare_outputs(args, kept, size)
+            for _, path in kept.values():
+                shutil.rmtree(path, ignore_errors=True)
+            print("parity:", json.dumps(out["parity"], indent=1, default=str), flush=True)
         out["targets"] = targets(out["sizes"], args.feast_factor)
         save(out)
     out["complete"] = True
@@ -578,9 +426,10 @@ def finish_args(args: argparse.Namespace) -> argparse.Namespace:
             args.paths):
         raise ValueError(f"--paths {','.join(args.paths)!r}: list distinct paths of "
                          f"{', '.join(PATHS)}, starting with spark (unknown: {unknown})")
-    if args.quick:  # routine check: tiny facts, 20k labels, no waiting for a quiet machine
+    if args.quick:  # routine check: tiny facts, 20k labels, no waiting for a quiet machine;
+        # the equality check compares the timed runs' own outputs (all 20k rows)
         args.sizes, args.repeats, args.facts_preset = [20_000], 1, "tiny"
-        args.quiet_wait, args.parity_rows = 0.0, min(args.parity_rows, 500)
+        args.quiet_wait = 0.0
         args.workdir = args.workdir / "quick"
     return args
 
