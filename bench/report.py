@@ -78,6 +78,8 @@ def machine_facts() -> dict[str, Any]:
 
 def _fmt(value: Any, digits: int = 2) -> str:
     if isinstance(value, float):
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
         return f"{value:,.{3 if abs(value) < 10 else digits}f}"
     if isinstance(value, int):
         return f"{value:,}"
@@ -135,10 +137,15 @@ def _section_training_set(result: dict) -> tuple[list[str], list[Target]]:
         lines += [""] + [f"* {n}" for n in notes]
     t = result.get("targets") or {}
     largest = max((int(k) for k in result.get("sizes", {})), default=0)
-    judged = largest >= 1_000_000  # the size for this target
+    a_size = int(t.get("A_size") or 0)
+    judged = a_size >= 1_000_000  # the size for this target
+    retries = [f"{k.removeprefix('A_spark_not_slower_than_')}: "
+               f"{'yes' if v else 'no'}" for k, v in t.items()
+               if k.startswith("A_spark_not_slower_than_feast@")]
+    a_text = (f"at {a_size:,} labels" + ("" if judged else " (not judged below 1M)")
+              + (f"; vs to_df given more memory ({', '.join(retries)})" if retries else ""))
     found = [Target("training_set", "spark path ≥ 1x Feast to_df at 1M labels (driver 2g)",
-                    f"at {largest:,} labels" + ("" if judged else " (not judged below 1M)"),
-                    t.get("A_spark_not_slower_than_feast") if judged else None),
+                    a_text, t.get("A_spark_not_slower_than_feast") if judged else None),
              Target("training_set", "10M labels complete with driver 2g; to_df OOMs or 3x slower",
                     f"largest measured: {largest:,} labels; to_df: {t.get('B_feast_status', '–')}",
                     (t.get("B_spark_finishes") and t.get("B_feast_oom_or_3x_slower"))
@@ -182,8 +189,8 @@ def _section_parity(result: dict) -> tuple[list[str], list[Target]]:
              f"{' '.join(result['order'])}: the parity check (Spark offline vectors + "
              "materialize-as-of + online vectors + comparison) vs building the training set "
              "for the same rows.", ""]
-    lines += _table(["", "median s/row", "p99 s/row"],
-                    [[k, result["per_row_median_s"][k], result["per_row_p99_s"][k]]
+    lines += _table(["", "median ms/row", "p99 ms/row"],
+                    [[k, 1e3 * result["per_row_median_s"][k], 1e3 * result["per_row_p99_s"][k]]
                      for k in result["per_row_median_s"]])
     lines += ["", f"Ratio parity / training set (median per row): "
                   f"{result['ratio_parity_to_training_median']:.2f}."]
