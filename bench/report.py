@@ -111,8 +111,18 @@ def _section_online(result: dict) -> tuple[list[str], list[Target]]:
              f"{result.get('load_average')}. Peer: Feast `get_online_features` (raw, and with "
              "the encoders as a python on-demand view); floor: redis-py pipelined HMGET of the "
              "same keys and fields, no decoding.", ""]
-    lines += _table(["variant", "p50 ms", "p99 ms"],
-                    [[name, v["p50"], v["p99"]] for name, v in result["ms"].items()])
+    ms = result["ms"]
+
+    def ratio(name: str, peer: str, q: str) -> float | None:
+        size = name.rsplit(" ", 1)[-1]
+        other = ms.get(f"{peer} {size}")
+        return None if other is None or name.startswith("HTTP") else ms[name][q] / other[q]
+
+    lines += _table(["variant", "p50 ms", "p99 ms", "p50 ÷ floor", "p99 ÷ floor",
+                     "p99 ÷ Feast raw"],
+                    [[name, v["p50"], v["p99"], ratio(name, "raw HMGET floor", "p50"),
+                      ratio(name, "raw HMGET floor", "p99"), ratio(name, "feast raw", "p99")]
+                     for name, v in ms.items()])
     return lines, []
 
 
@@ -132,6 +142,16 @@ def _section_training_set(result: dict) -> tuple[list[str], list[Target]]:
             rows.append([f"{int(size):,}", path, v.get("wall_s"), v.get("rows_per_s"),
                          v.get("peak_mib"), v.get("status")])
     lines += _table(["labels", "path", "wall s", "rows/s", "peak MiB", "status"], rows)
+    for size, entry in result.get("sizes", {}).items():
+        summary = entry.get("summary") or {}
+        parts = []
+        for key, value in (summary.get("ratios") or {}).items():
+            peer = key.removeprefix("spark_over_").removesuffix("_wall")
+            failed = (summary.get(peer) or {}).get("ok_runs") == 0
+            parts.append(f"spark / {peer}: " + ("– (it did not finish)" if failed
+                                                 else f"{value:.2f}"))
+        if parts:
+            lines += ["", f"{int(size):,} labels, wall-time ratios: " + ", ".join(parts) + "."]
     notes = result.get("notes") or []
     if notes:
         lines += [""] + [f"* {n}" for n in notes]
