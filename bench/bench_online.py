@@ -42,7 +42,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -52,6 +51,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from clusters.processes import free_port  # noqa: E402  (after the path set-up)
 
 DEFAULT_CACHE = Path("/tmp/skewless-bench/online")
 DEFAULT_JSON = ROOT / "bench" / "online_results.json"
@@ -74,12 +75,6 @@ TARGETS = {
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cache_env(cache: Path, redis_db: int) -> dict[str, str]:
@@ -325,13 +320,16 @@ def main() -> None:
                     help="Redis database for the benchmark's own data (default 12)")
     ap.add_argument("--when", default=None,
                     help="request time (ISO-8601); default: 12 h after the last snapshot")
-    ap.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    ap.add_argument("--json", type=Path, default=None,
+                    help="default bench/online_results.json (--quick: in --cache-dir)")
     args = ap.parse_args()
     if args.iterations is not None and args.iterations < 20:
         ap.error("--iterations must be >= 20 for a p99")
     when = datetime.fromisoformat(args.when) if args.when else WHEN
+    out = args.json or (args.cache_dir / "online_results_quick.json" if args.quick
+                        else DEFAULT_JSON)  # --quick never overwrites the published figures
     print_result(run(args.quick, args.iterations, args.from_env, args.cache_dir, args.redis_db,
-                     when, args.json))
+                     when, out))
 
 
 if __name__ == "__main__":

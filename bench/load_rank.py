@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,12 +33,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from clusters.processes import free_port  # noqa: E402  (after the path set-up)
 
 
 def _percentile(sorted_ms: Sequence[float], q: float) -> float:
@@ -55,7 +51,7 @@ def start_server(env: Mapping[str, str] | None = None, timeout_s: float = 180.0
     """A uvicorn subprocess on a free loopback port, once ``/health`` answers 200."""
     import httpx
 
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "serving.api:app", "--host", "127.0.0.1", "--port",
          str(port), "--log-level", "warning", "--no-access-log"],

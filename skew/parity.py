@@ -285,6 +285,33 @@ def _status(version: RowVersion | None, t_us: int, ttl_us: int | None) -> str:
     return FOUND
 
 
+@dataclass(frozen=True)
+class OfflineSide:
+    """The pairs as the offline path sees them: the views, their join keys, the request
+    inputs, the normalised pairs and one :class:`OfflineRow` per pair (same order)."""
+
+    views: tuple[ViewSource, ...]
+    entity_keys: tuple[str, ...]
+    request_inputs: tuple[str, ...]
+    rows: list[dict[str, Any]]
+    offline: list[OfflineRow]
+
+
+def offline_side(spark: Any, views_store: Any, offline_store: Any, enc: EncoderSet, pairs: Any,
+                 feature_service: str, as_known: bool) -> OfflineSide:
+    """Views of ``feature_service`` from ``views_store``, the pairs normalised against their
+    keys and ``enc``'s request inputs (bad pairs raise ``ValueError`` naming the fix), then
+    :func:`offline_rows` on ``offline_store`` (the same store, or the original repo's when the
+    online side runs on a private copy)."""
+    views = view_sources(views_store, feature_service)
+    entity_keys, request_inputs = keys_and_request_inputs(views, enc.inputs)
+    rows = normalise_pairs(pairs, entity_keys, request_inputs)
+    offline = offline_rows(spark, offline_store, enc, rows, views, entity_keys=entity_keys,
+                           request_inputs=request_inputs, feature_service=feature_service,
+                           as_known=as_known)
+    return OfflineSide(tuple(views), tuple(entity_keys), tuple(request_inputs), rows, offline)
+
+
 def offline_rows(spark: Any, store: Any, enc: EncoderSet, pairs: Sequence[Mapping[str, Any]],
                  views: Sequence[ViewSource], *, entity_keys: Sequence[str],
                  request_inputs: Sequence[str], feature_service: str = "ranker_raw",
@@ -398,12 +425,9 @@ def parity_reports(
     off_store = open_store(Path(offline_repo or repo))
     with tempfile.TemporaryDirectory(prefix="skewless-parity-") as tmp:
         store = private_store(repo, redis, Path(tmp))
-        views = view_sources(store, feature_service)
-        entity_keys, request_inputs = keys_and_request_inputs(views, enc.inputs)
-        rows = normalise_pairs(pairs, entity_keys, request_inputs)
-        offline = offline_rows(spark, off_store, enc, rows, views, entity_keys=entity_keys,
-                               request_inputs=request_inputs, feature_service=feature_service,
-                               as_known=as_known)
+        side = offline_side(spark, store, off_store, enc, pairs, feature_service, as_known)
+        views, rows, offline = side.views, side.rows, side.offline
+        entity_keys, request_inputs = side.entity_keys, side.request_inputs
         seconds["offline"] += time.perf_counter() - t0
 
         t1 = time.perf_counter()

@@ -37,9 +37,9 @@ from skew.classify import (
     lineage,
     normalise_status,
 )
-from skew.parity import aware_time, normalise_pairs, offline_rows
+from skew.parity import aware_time, offline_side
 from skew.report import ParityReport, summarise
-from skew.sources import AS_OF, keys_and_request_inputs, view_sources
+from skew.sources import AS_OF
 
 
 def logged_rows(entries: Iterable[Mapping[str, Any]], since: datetime | None = None,
@@ -96,12 +96,8 @@ def replay_log(log_dir: str | os.PathLike[str], repo: str | os.PathLike[str],
     tolerances = tolerances or Tolerances()
     spark = spark or get_spark("skewless-replay")
     store = open_store(Path(repo))
-    views = view_sources(store, feature_service)
-    entity_keys, request_inputs = keys_and_request_inputs(views, enc.inputs)
-    pairs = normalise_pairs(logged, entity_keys, request_inputs)
-    offline = offline_rows(spark, store, enc, pairs, views, entity_keys=entity_keys,
-                           request_inputs=request_inputs, feature_service=feature_service,
-                           as_known=as_known)
+    side = offline_side(spark, store, store, enc, logged, feature_service, as_known)
+    views, pairs, offline, entity_keys = side.views, side.rows, side.offline, side.entity_keys
     t1 = time.perf_counter()
     lin = lineage(enc, {v.name: v.features for v in views})
     everything = frozenset(fe.spec.name for fe in enc.encoders)

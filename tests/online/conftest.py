@@ -11,6 +11,7 @@ import redis
 from encoders.feast_adapter import open_store
 from offline.train_model import train
 from serving.settings import Settings
+from tests.real_redis import real_redis
 
 REDIS_DB = 11
 END = datetime(2024, 2, 5, tzinfo=timezone.utc)  # after the last snapshot of the tiny preset
@@ -23,12 +24,7 @@ KNOWN_BY = END + timedelta(days=4)
 @pytest.fixture(scope="session")
 def redis_server() -> redis.Redis:
     """A real Redis server (scripts/setup.sh starts one); fails loudly when none answers."""
-    client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as exc:
-        pytest.fail(f"no Redis server at 127.0.0.1:6379 ({exc}); run scripts/setup.sh, which "
-                    "starts one", pytrace=False)
+    client = real_redis(REDIS_DB)
     client.flushdb()
     return client
 

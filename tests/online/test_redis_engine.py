@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 
 from offline.redis_values import entity_key_bytes, timestamp_bytes, timestamp_micros, value_bytes
 from offline.redis_writer import ViewWritePlan, WriteStats, write_batch
+from tests.real_redis import real_redis
 
 UTC = timezone.utc
 BIG = [2**63 - 1, -(2**63), 2**53 + 1, -(2**53) - 1, 0, -1, 1, 127, 128, 300]
@@ -182,12 +183,7 @@ def plan(request: pytest.FixtureRequest) -> ViewWritePlan:
 
 @pytest.fixture()
 def client() -> redis.Redis:
-    client = redis.Redis(host="127.0.0.1", port=6379, db=13, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as exc:
-        pytest.fail(f"no Redis server at 127.0.0.1:6379 ({exc}); run scripts/setup.sh",
-                    pytrace=False)
+    client = real_redis(13)
     client.flushdb()
     yield client
     client.flushdb()

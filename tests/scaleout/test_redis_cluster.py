@@ -28,6 +28,7 @@ from offline.train_model import train
 from serving.api import create_app
 from serving.online import EXPIRED, FUTURE, MISSING, PRESENT, OnlineEncoder
 from serving.settings import Settings
+from tests.real_redis import real_redis
 
 pytestmark = [pytest.mark.scaleout, pytest.mark.redis]
 SINGLE_DB = 10  # taken elsewhere: 0-2 materialize tests, 11 online, 12 bench, 13 engine, 14 parity
@@ -55,12 +56,7 @@ def _materialized(repo: Any, env: dict[str, str], end: datetime) -> Any:
 @pytest.fixture(scope="module")
 def stores(pipeline, redis_cluster) -> Iterator[dict[str, Any]]:
     """The pipeline materialized into one Redis server and into the cluster."""
-    single = redis.Redis(host="127.0.0.1", port=6379, db=SINGLE_DB, socket_connect_timeout=2)
-    try:
-        single.ping()
-    except redis.exceptions.ConnectionError as exc:
-        pytest.fail(f"no Redis server at 127.0.0.1:6379 ({exc}); run scripts/setup.sh, which "
-                    "starts one", pytrace=False)
+    single = real_redis(SINGLE_DB)
     from pyspark.sql import functions as F
 
     spark = pipeline["spark"]
