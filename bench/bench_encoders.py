@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from demo.specs import DEMO_SPECS, request_times, synthetic_rows  # noqa: E402
 from encoders import collect_statistics, fit, stat_requests  # noqa: E402
 from encoders.categorical import stable_bucket  # noqa: E402
-from encoders.demo_specs import DEMO_SPECS, request_times, synthetic_rows  # noqa: E402
 
 
 def make_floor(enc):

@@ -6,7 +6,7 @@ the same clean rows three ways, side by side in one run:
 * ``per-row python``: ``EncoderSet.encode_vector`` in a loop (what the server does per request);
 * ``column-wise python``: ``encoders.columns.encode_columns`` over Arrow-sized column batches in
   this process (exactly what each Spark Python worker runs per batch);
-* ``spark runner``: ``offline.spark_encode.encode_frame`` (``mapInArrow``) on a cached
+* ``spark runner``: ``spark_jobs.spark_encode.encode_frame`` (``mapInArrow``) on a cached
   DataFrame, written to Spark's ``noop`` sink, with 1 partition (one task, i.e. one core) and
   with 2 partitions (both cores of ``local[2]``).
 
@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from demo.specs import DEMO_SPECS, request_times, synthetic_rows  # noqa: E402
 from encoders import collect_statistics, fit, stat_requests  # noqa: E402
 from encoders.columns import encode_columns  # noqa: E402
-from encoders.demo_specs import DEMO_SPECS, request_times, synthetic_rows  # noqa: E402
 
 BATCH = 10_000  # Spark's default spark.sql.execution.arrow.maxRecordsPerBatch
 
@@ -74,7 +74,7 @@ def _spark_frame(spark, cols: dict[str, list]):
 
 
 def _time_spark(df, enc, partitions: int) -> float:
-    from offline.spark_encode import encode_frame
+    from spark_jobs.spark_encode import encode_frame
 
     frame = df.repartition(partitions).cache()
     frame.count()
@@ -88,7 +88,7 @@ def _time_spark(df, enc, partitions: int) -> float:
 
 def run(quick: bool = False, rows: int | None = None, repeats: int | None = None) -> dict:
     """Measure and return the figures (see the module docstring)."""
-    from offline.spark_session import get_spark
+    from spark_jobs.spark_session import get_spark
 
     n = rows or (20_000 if quick else 200_000)
     reps = repeats or (2 if quick else 5)

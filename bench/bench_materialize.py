@@ -1,11 +1,11 @@
 """Benchmark: materialization of the feature tables into a real Redis — skewless' engine vs
 Feast's local engine (the peer) vs raw pipelined HSET of the same payload (the floor).
 
-Variants (each run in a fresh subprocess through :func:`offline.materialize.materialize`, i.e.
-Feast's ``FeatureStore.materialize`` on a private copy of the feature repo; all start Spark with
-the offline store's ``spark_conf``: local[2], 8 shuffle partitions):
+Variants (each run in a fresh subprocess through :func:`materialization.materialize.materialize`,
+i.e. Feast's ``FeatureStore.materialize`` on a private copy of the feature repo; all start Spark
+with the offline store's ``spark_conf``: local[2], 8 shuffle partitions):
 
-* ``skewless`` - ``batch_engine: offline.redis_engine.RedisMaterializationEngine`` (the
+* ``skewless`` - ``batch_engine: materialization.redis_engine.RedisMaterializationEngine`` (the
   project's default; Spark pull with the created-timestamp rule, latest row per entity in Spark,
   collected to the driver as Arrow, column-wise serialization, per chunk of keys one Lua
   script call that reads the stored timestamps and one that writes the rows that pass);
@@ -26,13 +26,13 @@ so **the Spark read is inside** every engine's rows/s. For ``skewless`` the engi
 its two phases (``read_s``: Spark query + collect to the driver; ``write_s``: serialization +
 Redis), giving ``write_rows_per_s`` — the figure comparable with the floor, which has no read.
 Rows written = entity rows that landed in Redis (counted from the stored fields, see
-``offline/materialize.py``); rows read = source rows in the window. CPU seconds cover the whole
-process tree (driver, JVM, Python workers), plus redis-server's own CPU.
+``materialization/materialize.py``); rows read = source rows in the window. CPU seconds cover the
+whole process tree (driver, JVM, Python workers), plus redis-server's own CPU.
 
 Floor: the exact bytes skewless' engine wrote in ``full`` (a snapshot, checked by digest)
 written back with pipelined ``HSET`` (redis-py, 1,000 keys per pipeline, no read-before-write).
 Feast's engines write other bytes on purpose in two places (rows created after the end time,
-null timestamps: see ``offline/materialize.py``), so digests are reported per variant.
+null timestamps: see ``materialization/materialize.py``), so digests are reported per variant.
 Breakdown: Feast's write path in-process on the same latest rows - ``_convert_arrow_to_proto``
 and ``RedisOnlineStore.online_write_batch`` (default, no-op re-write, ``skip_dedup``).
 
@@ -70,7 +70,7 @@ VIEWS = {"member_features": "member_id", "title_features": "title_id"}
 VARIANTS = ("skewless", "local", "skewless+pipeline", "skewless+executors", "spark",
             "local+latest", "local+nodedup", "spark+nodedup", "local+latest+nodedup")
 DEFAULT_VARIANTS = ("skewless", "local")
-ENGINE = "offline.redis_engine.RedisMaterializationEngine"
+ENGINE = "materialization.redis_engine.RedisMaterializationEngine"
 FLOOR_CHUNK = 1000
 
 
@@ -165,9 +165,9 @@ def ensure_tables(preset_name: str, cache: Path) -> Path:
     done = data / ".complete"
     if done.exists():
         return data
-    from offline.facts import generate_facts, preset
-    from offline.feature_tables import build_feature_tables
-    from offline.spark_session import get_spark
+    from demo.facts import generate_facts, preset
+    from demo.feature_tables import build_feature_tables
+    from spark_jobs.spark_session import get_spark
 
     print(f"building the {preset_name} feature tables under {data} (once) ...", flush=True)
     facts = cache / preset_name / "facts"
@@ -184,7 +184,7 @@ def make_repos(data: Path, base: Path, port: int, variants: list[str]) -> dict[s
     """One applied private repo copy per variant (one ``feast apply``, registry copied)."""
     import yaml
 
-    from encoders.feast_adapter import feast_cli
+    from feast_bridge.store import feast_cli
 
     if base.exists():
         shutil.rmtree(base)
@@ -249,7 +249,7 @@ def worker(args: argparse.Namespace) -> None:
     import redis
     from feast import FeatureStore
 
-    from offline.materialize import materialize, redis_snapshot
+    from materialization.materialize import materialize, redis_snapshot
 
     win = json.loads(args.windows)
     store = FeatureStore(repo_path=args.repo)  # the private YAML as is (no env overrides)
@@ -420,7 +420,7 @@ def execute(preset_name: str, repeats: int, variants: list[str],
         raise ValueError(f"unknown variants {unknown}; choose from {VARIANTS}; repeats >= 1")
     import redis
 
-    from offline.materialize import redis_snapshot
+    from materialization.materialize import redis_snapshot
 
     info = machine_info()
     data = ensure_tables(preset_name, cache_dir)

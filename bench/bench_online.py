@@ -108,7 +108,7 @@ def ensure_data(cache: Path, redis_db: int) -> None:
                              f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         return
     if not _member_in_redis():
-        from encoders.feast_adapter import open_store
+        from feast_bridge.store import open_store
 
         print(f"[bench_online] materializing into Redis db {redis_db} ...", flush=True)
         open_store().materialize(datetime(2020, 1, 1, tzinfo=timezone.utc), WHEN)
@@ -119,7 +119,7 @@ def _member_in_redis() -> bool:
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey
     from feast.protos.feast.types.Value_pb2 import Value
 
-    from encoders.feast_adapter import open_store
+    from feast_bridge.store import open_store
 
     store = open_store()
     key = RedisOnlineStore()._generate_redis_keys_for_entities(
@@ -270,7 +270,7 @@ def run(quick: bool = False, iterations: int | None = None, from_env: bool = Fal
     if not from_env:
         ensure_data(Path(cache_dir), redis_db)
     from encoders import load
-    from encoders.feast_adapter import open_store
+    from feast_bridge.store import open_store
     from serving.online import check_state_matches
     from serving.settings import Settings
 

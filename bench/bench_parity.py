@@ -47,12 +47,12 @@ GAP_FREE_TIMES = (datetime(2024, 1, 10, tzinfo=timezone.utc),
 
 def setup(work: Path, spark) -> dict:
     """Tiny pipeline under ``work`` (reused when present); returns repo, state, labels path."""
-    from encoders.demo_specs import DEMO_SPECS
-    from encoders.feast_adapter import feast_cli
-    from offline.facts import generate_facts, preset
-    from offline.feature_tables import build_feature_tables
-    from offline.fit_publish import fit_and_publish
-    from offline.labels import generate_labels, labels_preset
+    from demo.facts import generate_facts, preset
+    from demo.feature_tables import build_feature_tables
+    from demo.labels import generate_labels, labels_preset
+    from demo.specs import DEMO_SPECS
+    from feast_bridge.store import feast_cli
+    from spark_jobs.fit_publish import fit_and_publish
 
     repo, data = work / "feature_repo", work / "data"
     os.environ["SKEWLESS_DATA_DIR"] = str(data)
@@ -79,10 +79,10 @@ def run(quick: bool = False, rows: int | None = None, repeats: int | None = None
     import pandas as pd
 
     from encoders import load
-    from encoders.feast_adapter import open_store
-    from offline.spark_session import get_spark
-    from offline.training_set import build_training_set, read_labels
+    from feast_bridge.store import open_store
     from skew.parity import RedisTarget, parity_check, sample_pairs
+    from spark_jobs.spark_session import get_spark
+    from spark_jobs.training_set import build_training_set, read_labels
 
     rows = rows or (1000 if quick else 4000)
     repeats = repeats or (1 if quick else 3)

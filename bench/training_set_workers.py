@@ -25,12 +25,12 @@ TTL_DAYS, FIT_DAYS = 2, 28
 def do_setup(work: Path, facts_preset: str, sizes: list[int]) -> dict:
     from datetime import datetime, timedelta, timezone
 
-    from encoders.demo_specs import DEMO_SPECS
-    from offline.facts import generate_facts, preset, read_manifest
-    from offline.feature_tables import build_feature_tables
-    from offline.fit_publish import fit_and_publish
-    from offline.labels import LabelsConfig, generate_labels
-    from offline.spark_session import get_spark
+    from demo.facts import generate_facts, preset, read_manifest
+    from demo.feature_tables import build_feature_tables
+    from demo.labels import LabelsConfig, generate_labels
+    from demo.specs import DEMO_SPECS
+    from spark_jobs.fit_publish import fit_and_publish
+    from spark_jobs.spark_session import get_spark
 
     facts, feats, repo, spent = work / "facts", work / "data" / "features", work / "repo", {}
 
@@ -62,8 +62,8 @@ def do_setup(work: Path, facts_preset: str, sizes: list[int]) -> dict:
 
 def _store_and_state():
     from encoders import load
-    from encoders.feast_adapter import open_store, registry_state_hash
-    from offline.spark_session import get_spark
+    from feast_bridge.store import open_store, registry_state_hash
+    from spark_jobs.spark_session import get_spark
 
     spark = get_spark("bench-training-set")
     store = open_store()
@@ -72,7 +72,7 @@ def _store_and_state():
 
 
 def run_spark(labels: Path, out: Path) -> dict:
-    from offline.training_set import build_training_set, read_labels
+    from spark_jobs.training_set import build_training_set, read_labels
 
     spark, store, enc = _store_and_state()
     t = time.perf_counter()
@@ -138,7 +138,7 @@ def _floor_encode(batch):
 
 
 def floor_query(work: Path, labels: Path) -> str:
-    from encoders.demo_specs import MEMBER_INPUTS, TITLE_INPUTS
+    from demo.specs import MEMBER_INPUTS, TITLE_INPUTS
 
     feats = work / "data" / "features"
 

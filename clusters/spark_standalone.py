@@ -8,12 +8,12 @@ pyspark package folder), both bound to ``127.0.0.1``, and waits until the master
 (``/json/``) lists the worker as ``ALIVE``. The JVMs get ``SPARK_LOCAL_IP`` = the host and
 ``PYSPARK_PYTHON`` = this interpreter, so executors start their Python workers with the
 project's environment (the driver's ``PYSPARK_PYTHON``, set by
-:func:`offline.spark_session.get_spark`, is what PySpark actually ships with each task; the
+:func:`spark_jobs.spark_session.get_spark`, is what PySpark actually ships with each task; the
 worker's is the fallback). Jobs then run on it by configuration alone:
 ``SKEWLESS_SPARK_MASTER=spark://127.0.0.1:<port>`` (:meth:`SparkClusterHandle.env`).
 
 Edge cases: Java 17+ missing raises ``RuntimeError`` naming the fix (the check of
-:mod:`offline.spark_session`); a host that is not loopback raises ``ValueError`` (this
+:mod:`spark_jobs.spark_session`); a host that is not loopback raises ``ValueError`` (this
 launcher is for one machine: a real cluster is started by its operator); a busy master port
 raises ``ValueError`` naming it; a JVM that exits, or a worker not registered within
 ``timeout_s``, raises ``RuntimeError`` quoting the log, after stopping what was started.
@@ -123,7 +123,7 @@ def start_spark_cluster(
     """Start a master (``port``; ``None`` picks a free one) and one worker offering ``cores``
     and ``memory`` to executors; return when the worker is registered. The JVMs outlive the
     caller until :func:`stop_spark_cluster`."""
-    from offline.spark_session import check_java
+    from spark_jobs.spark_session import check_java
 
     if host not in LOOPBACK:
         raise ValueError(f"host={host!r}: the local cluster binds loopback only; use "

@@ -1,6 +1,6 @@
 """Feast objects of the skewless demo model, top to bottom.
 
-Entities -> sources (Parquet feature tables written by ``offline/feature_tables.py``) -> feature
+Entities -> sources (Parquet feature tables written by ``demo/feature_tables.py``) -> feature
 views with ttl -> the request context -> the encoders as a python on-demand view -> feature
 services (the model's input contracts).
 
@@ -24,7 +24,7 @@ from feast.on_demand_feature_view import OnDemandFeatureView
 from feast.types import Float64, Int64, String, UnixTimestamp
 
 from encoders.columns import encoder_set_from_text
-from encoders.feast_adapter import STATE_HASH_TAG, feast_udf_source
+from feast_bridge.store import STATE_HASH_TAG, feast_udf_source
 
 HERE = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("SKEWLESS_DATA_DIR", HERE.parent / "data")).resolve()

@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from offline.feature_tables import build_feature_tables, default_days  # noqa: E402
-from offline.spark_session import get_spark  # noqa: E402
+from demo.feature_tables import build_feature_tables, default_days  # noqa: E402
+from spark_jobs.spark_session import get_spark  # noqa: E402
 
 
 def _day(text: str) -> date:

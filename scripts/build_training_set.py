@@ -26,9 +26,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from encoders import load
-    from encoders.feast_adapter import open_store, registry_state_hash, repo_path
-    from offline.spark_session import get_spark
-    from offline.training_set import build_training_set, read_labels
+    from feast_bridge.store import open_store, registry_state_hash, repo_path
+    from spark_jobs.spark_session import get_spark
+    from spark_jobs.training_set import build_training_set, read_labels
 
     state = args.state or repo_path() / "encoder_state.json"
     store = open_store()

@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from encoders.demo_specs import DEMO_SPECS  # noqa: E402
-from encoders.feast_adapter import repo_path  # noqa: E402
+from demo.specs import DEMO_SPECS  # noqa: E402
+from feast_bridge.store import repo_path  # noqa: E402
 
 
 def day(text: str) -> datetime:
@@ -37,8 +37,8 @@ def main() -> None:
     if args.start >= args.end:
         ap.error("--start must be before --end")
 
-    from offline.fit_publish import fit_and_publish
-    from offline.spark_session import get_spark
+    from spark_jobs.fit_publish import fit_and_publish
+    from spark_jobs.spark_session import get_spark
 
     repo = repo_path()
     state = args.state or repo / "encoder_state.json"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from offline.facts import PRESETS, generate_facts, preset  # noqa: E402
+from demo.facts import PRESETS, generate_facts, preset  # noqa: E402
 
 
 def _seed(text: str) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from offline.labels import LABEL_PRESETS, generate_labels, labels_preset  # noqa: E402
+from demo.labels import LABEL_PRESETS, generate_labels, labels_preset  # noqa: E402
 
 
 def _non_negative(text: str) -> int:

@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from encoders import load
-    from offline.spark_session import get_spark
     from skew.parity import RedisTarget, parity_check, sample_pairs
+    from spark_jobs.spark_session import get_spark
 
     enc = training_state(args)
     online_enc = load(args.state) if args.state else enc
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.pairs:
         pairs = read_pairs(args.pairs)
     else:
-        from offline.training_set import read_labels
+        from spark_jobs.training_set import read_labels
 
         pairs = sample_pairs(read_labels(spark, args.labels), args.sample, args.seed)
     target = RedisTarget(db=args.redis_db) if args.redis_db is not None else None

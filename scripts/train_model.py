@@ -24,7 +24,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.max_rows < 100:
         ap.error("--max-rows must be at least 100")
-    from offline.train_model import train
+    from scoring.train import train
 
     info = train(args.training_set, args.out, args.max_rows)
     print(f"model {info['model_id']}: {info['rows']} rows, hold-out AUC "

@@ -35,7 +35,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from encoders.redis_connection import address
+from online_store.connection import address
 
 __all__ = ["install_error_handlers", "redis_status", "store_failure", "unavailable_detail"]
 

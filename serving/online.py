@@ -11,7 +11,7 @@ proves it on a real Redis):
   layout directly — one pipelined round trip for every view and unique entity of the request;
 * ``reader="feast"``: Feast ``get_online_features`` — the reference.
 
-As-of rules, identical to the offline join (``offline/training_set.py``):
+As-of rules, identical to the offline join (``spark_jobs/training_set.py``):
 
 * a view's row is **present** when ``T - ttl <= event_timestamp <= T`` (both ends inclusive,
   compared in whole microseconds);
@@ -36,8 +36,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from encoders import EncoderSet, StateError
-from encoders.feast_adapter import registry_state_hash
 from encoders.values import as_epoch_seconds
+from feast_bridge.store import registry_state_hash
 from serving.redis_reader import (
     NOT_FOUND,
     NULL_VALUE,

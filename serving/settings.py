@@ -16,8 +16,8 @@
 | ``SKEWLESS_REDIS_RETRY`` (``off``: fail fast with a 503; ``on``: redis-py's back-off) | off |
 
 ``<data>`` is ``SKEWLESS_DATA_DIR`` (default ``data/``). The server's Feast store connects
-with every Redis option above (``encoders.feast_adapter.open_store`` merges them into Feast's
-``connection_string``, see :mod:`encoders.redis_connection`); :meth:`Settings.from_env`
+with every Redis option above (``feast_bridge.store.open_store`` merges them into Feast's
+``connection_string``, see :mod:`online_store.connection`); :meth:`Settings.from_env`
 checks them at start-up, so a malformed value stops the server with the variable's name.
 Secrets are never part of a ``Settings`` value: they are read from the environment when a
 connection is made.
@@ -67,14 +67,14 @@ class Settings:
         TLS and timeout options of the environment (the same ones the Feast store uses)."""
         import redis
 
-        from encoders.redis_connection import client_kwargs, secure_connection_string
+        from online_store.connection import client_kwargs, secure_connection_string
 
         conn = secure_connection_string(f"{self.redis_host}:{self.redis_port},db={self.redis_db}")
         return redis.Redis(**client_kwargs(conn))
 
     @staticmethod
     def from_env() -> Settings:
-        from encoders.redis_connection import RedisClientOptions
+        from online_store.connection import RedisClientOptions
 
         RedisClientOptions.from_env()  # fail at start-up, naming the variable, on a bad value
         data = Path(os.environ.get("SKEWLESS_DATA_DIR", PROJECT_ROOT / "data")).resolve()

@@ -48,7 +48,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 def training_state(args: argparse.Namespace) -> Any:
     """The training encoder set, checked against the manifest when one is given."""
     from encoders import load
-    from offline.training_set import Manifest
+    from spark_jobs.training_set import Manifest
 
     path = Path(args.training_state or os.environ.get(
         "SKEWLESS_STATE_PATH", Path(args.repo) / "encoder_state.json"))

@@ -4,13 +4,13 @@
 Given (entity keys, as-of time) pairs:
 
 1. **Offline, one Spark job** over all pairs: Feast's Spark point-in-time join
-   (:func:`offline.training_set.joined_features`, as-known by default) and the encoders in
-   Spark (:func:`offline.spark_encode.encode_frame`) — the training-set code path — plus, for
+   (:func:`spark_jobs.training_set.joined_features`, as-known by default) and the encoders in
+   Spark (:func:`spark_jobs.spark_encode.encode_frame`) — the training-set code path — plus, for
    classification, each view's source row at the as-of time (:mod:`skew.sources`).
 2. **Online, materialized as of each time**: the repo is opened on a private Redis database
    (default ``127.0.0.1:6379`` db 14, flushed first) with a private copy of the registry; the
    pairs' as-of times are visited in order, the store is materialized incrementally up to each
-   (``offline.materialize.materialize``, end = the as-of time), and the serving library
+   (``materialization.materialize.materialize``, end = the as-of time), and the serving library
    (:class:`serving.online.OnlineEncoder`, or any object with its ``encode``/``lookup``/``enc``)
    encodes the pairs of that time right after. As-of times with no source change between them
    (no event or created timestamp in between) share one materialization.
@@ -173,7 +173,7 @@ def private_store(repo: str | os.PathLike[str], target: RedisTarget, workdir: Pa
     """The repo's ``FeatureStore`` on the scratch Redis database, with a private copy of a file
     registry (so materialization intervals are not written to the real one)."""
 
-    from encoders.feast_adapter import open_store
+    from feast_bridge.store import open_store
 
     store = open_store(Path(repo))
     config = store.config
@@ -318,8 +318,8 @@ def offline_rows(spark: Any, store: Any, enc: EncoderSet, pairs: Sequence[Mappin
                  as_known: bool = True) -> list[OfflineRow]:
     """One Spark job: the training-set join + encoders over all pairs, and each view's
     source row (see module docstring). Returns one :class:`OfflineRow` per pair, in order."""
-    from offline.spark_encode import encode_frame
-    from offline.training_set import joined_features
+    from spark_jobs.spark_encode import encode_frame
+    from spark_jobs.training_set import joined_features
 
     labels = pairs_frame(spark, pairs, [*entity_keys, *request_inputs])
     joined, _ = joined_features(store, labels, feature_service, as_known)
@@ -406,9 +406,9 @@ def parity_reports(
     runs on. ``enc``: the training state (``manifest.state_hash`` must be its hash when a
     manifest is given). ``online``: name -> ``factory(store)`` returning the serving object.
     """
-    from encoders.feast_adapter import open_store
-    from offline.materialize import materialize
-    from offline.spark_session import get_spark
+    from feast_bridge.store import open_store
+    from materialization.materialize import materialize
+    from spark_jobs.spark_session import get_spark
 
     if manifest is not None and manifest.state_hash != enc.content_hash:
         raise ValueError(f"the training set's manifest has state {manifest.state_hash} but the "

@@ -73,8 +73,8 @@ def replay_log(log_dir: str | os.PathLike[str], repo: str | os.PathLike[str],
                ) -> ParityReport:
     """Replay the log in ``log_dir`` against the offline path of ``repo`` with the training
     state ``enc`` (see module docstring)."""
-    from encoders.feast_adapter import open_store
-    from offline.spark_session import get_spark
+    from feast_bridge.store import open_store
+    from spark_jobs.spark_session import get_spark
 
     t0 = time.perf_counter()
     if not Path(log_dir).is_dir():

@@ -1,6 +1,6 @@
 """Bounded samples of the encoded outputs: from a training set and from the served-vector log.
 
-* **Training set** (a folder written by :func:`offline.training_set.build_training_set`):
+* **Training set** (a folder written by :func:`spark_jobs.training_set.build_training_set`):
   the manifest is read first; Parquet row counts come from file metadata; only the encoded
   output columns are read, one row group at a time without pre-buffering, files in path order.
   When the set has more than ``max_rows`` rows, a uniform sample without replacement of
@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from encoders import EncoderSet, StateError, load
-from offline.training_set import DATA, Manifest
 from serving.vector_log import FILE_NAME, read_log
 from skew.distribution import as_float_array
+from spark_jobs.training_set import DATA, Manifest
 
 DEFAULT_MAX_ROWS = 200_000
 

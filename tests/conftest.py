@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from demo.facts import FactsSummary, generate_facts, preset
+from demo.feature_tables import FeatureTablesResult, build_feature_tables
+from demo.labels import generate_labels, labels_preset
+from demo.specs import DEMO_SPECS
 from encoders import load
-from encoders.demo_specs import DEMO_SPECS
-from encoders.feast_adapter import feast_cli, open_store, registry_state_hash
-from offline.facts import FactsSummary, generate_facts, preset
-from offline.feature_tables import FeatureTablesResult, build_feature_tables
-from offline.fit_publish import fit_and_publish
-from offline.labels import generate_labels, labels_preset
-from offline.spark_session import get_spark
-from offline.training_set import build_training_set, read_labels
+from feast_bridge.store import feast_cli, open_store, registry_state_hash
+from spark_jobs.fit_publish import fit_and_publish
+from spark_jobs.spark_session import get_spark
+from spark_jobs.training_set import build_training_set, read_labels
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from demo.specs import DEMO_SPECS, request_times, synthetic_rows
 from encoders import (
     EncoderSet,
     FittedEncoder,
@@ -16,7 +17,6 @@ from encoders import (
     fit,
     stat_requests,
 )
-from encoders.demo_specs import DEMO_SPECS, request_times, synthetic_rows
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from demo.specs import BASE_TIME, DEMO_SPECS, synthetic_rows
 from encoders import (
     Buckets,
     Clip,
@@ -60,7 +61,6 @@ from encoders import (
     stat_requests,
 )
 from encoders.boolean import as_flag
-from encoders.demo_specs import BASE_TIME, DEMO_SPECS, synthetic_rows
 from encoders.temporal import UNIT_SECONDS
 from encoders.values import as_category_cased
 

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import redis
 
-from encoders.feast_adapter import open_store
-from offline.train_model import train
+from feast_bridge.store import open_store
+from scoring.train import train
 from serving.settings import Settings
 from tests.real_redis import real_redis
 

@@ -2,9 +2,9 @@
 
 Feast's local engine: every entity lands with the latest values, re-running is a byte-identical
 no-op, materialize-incremental after a full run changes nothing, Feast's Spark engine writes the
-same bytes. skewless' engine (``offline/redis_engine.py``): Feast's exact bytes wherever Feast is
-right; rows created after the end time are not materialized; a late restatement lands and the
-online value then equals the offline as-known point-in-time value; re-running is idempotent; an
+same bytes. skewless' engine (``materialization/redis_engine.py``): Feast's exact bytes wherever
+Feast is right; rows created after the end time are not materialized; a late restatement lands and
+the online value then equals the offline as-known point-in-time value; re-running is idempotent; an
 older interval after a newer one changes nothing; incremental runs record the registry's
 intervals; ``write_from: executors`` and the ``feast materialize`` CLI give the same Redis.
 
@@ -34,8 +34,13 @@ import yaml
 
 from clusters.processes import free_port
 from clusters.redis_cluster import redis_server_binary
-from encoders.feast_adapter import feast_cli, open_store
-from offline.materialize import MaterializeResult, feast_key_pattern, materialize, redis_snapshot
+from feast_bridge.store import feast_cli, open_store
+from materialization.materialize import (
+    MaterializeResult,
+    feast_key_pattern,
+    materialize,
+    redis_snapshot,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -44,7 +49,7 @@ RESTATED_AT = END + timedelta(hours=6)  # the restatement's created time: after 
 LATER = END + timedelta(hours=12)  # no snapshot between END and LATER
 VIEWS = {"member_features": "member_id", "title_features": "title_id"}
 LOCAL_DB, SPARK_DB, SCRATCH_DB, ENGINE_DB, EXECUTORS_DB, CLI_DB = 0, 1, 2, 3, 4, 5
-ENGINE = "offline.redis_engine.RedisMaterializationEngine"
+ENGINE = "materialization.redis_engine.RedisMaterializationEngine"
 FEAST_NULL_TIMESTAMP = b"@" + b"\x80" * 9 + b"\x01"  # Feast's engines store NaT as -2**63
 
 
@@ -414,7 +419,7 @@ def test_engine_incremental_lands_the_restatement_as_the_offline_join_sees_it(
 def test_engine_errors_name_the_fix(repos) -> None:
     from feast import FeatureStore
 
-    from offline.redis_engine import RedisMaterializationEngine
+    from materialization.redis_engine import RedisMaterializationEngine
 
     dead = FeatureStore(repo_path=str(repos["engine"]))
     dead.config.online_store.connection_string = f"127.0.0.1:{free_port()}"

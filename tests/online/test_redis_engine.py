@@ -1,14 +1,14 @@
 """The engine's bytes and overwrite rule, without Spark.
 
-* ``offline.redis_values`` gives Feast's exact bytes for every scalar feature type (nulls, NaN,
-  ±inf, ±0.0, subnormals, extreme ints, unicode, timestamps before 1970 and in year 9999),
+* ``materialization.redis_values`` gives Feast's exact bytes for every scalar feature type (nulls,
+  NaN, ±inf, ±0.0, subnormals, extreme ints, unicode, timestamps before 1970 and in year 9999),
   compared with Feast's own engine conversion (``feast.utils._columns_to_proto_values``), and
   with Feast's serializer on the right Python value where Feast's engines are wrong (a null
   timestamp, big ints in a column with nulls).
-* ``offline.redis_writer.write_batch`` on a real Redis server (DB 13 of 127.0.0.1:6379, flushed):
-  new keys land, an equal pair is rewritten, an older pair is skipped, a restatement (same event
-  time, later created time) lands, a key written by Feast (no ``_created_ts``) is overwritten by
-  the same event time.
+* ``materialization.redis_writer.write_batch`` on a real Redis server (DB 13 of 127.0.0.1:6379,
+  flushed): new keys land, an equal pair is rewritten, an older pair is skipped, a restatement
+  (same event time, later created time) lands, a key written by Feast (no ``_created_ts``) is
+  overwritten by the same event time.
 """
 
 from __future__ import annotations
@@ -29,8 +29,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from offline.redis_values import entity_key_bytes, timestamp_bytes, timestamp_micros, value_bytes
-from offline.redis_writer import ViewWritePlan, WriteStats, write_batch
+from materialization.redis_values import (
+    entity_key_bytes,
+    timestamp_bytes,
+    timestamp_micros,
+    value_bytes,
+)
+from materialization.redis_writer import ViewWritePlan, WriteStats, write_batch
 from tests.real_redis import real_redis
 
 UTC = timezone.utc

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from encoders import load, save
-from encoders.feast_adapter import feast_cli
+from feast_bridge.store import feast_cli
 from serving.api import create_app
 from serving.online import (
     EXPIRED,
@@ -47,8 +47,8 @@ def test_online_vectors_equal_offline_vectors(online, encoder, tmp_path) -> None
     the skew suite's subject)."""
     from pyspark.sql import functions as F
 
-    from offline.spark_encode import encode_frame
-    from offline.training_set import joined_features
+    from spark_jobs.spark_encode import encode_frame
+    from spark_jobs.training_set import joined_features
 
     when = online["last_snapshot"] + timedelta(hours=36)
     rows = _members_and_titles(online, 200)

@@ -84,8 +84,8 @@ class RedisProcess:
 def served(pipeline, tmp_path_factory) -> Iterator[dict]:
     """The tiny pipeline materialized into a private Redis (DB 0), a model trained on its
     training set, and the environment a server subprocess needs to serve them."""
-    from encoders.feast_adapter import open_store
-    from offline.train_model import train
+    from feast_bridge.store import open_store
+    from scoring.train import train
 
     work = tmp_path_factory.mktemp("served")
     server = RedisProcess(work / "redis").start()

@@ -21,12 +21,13 @@ import time
 import pandas as pd
 import pytest
 
-from offline.materialize import feast_key_pattern, materialize, redis_snapshot
-from offline.training_set import MANIFEST, Manifest
+from materialization.materialize import feast_key_pattern, materialize, redis_snapshot
+from spark_jobs.training_set import MANIFEST, Manifest
 from tests.reliability.conftest import END, ROOT, START, RedisProcess
 
 _MATERIALIZE = (
-    "import sys; from datetime import datetime; from offline.materialize import materialize; "
+    "import sys; from datetime import datetime; "
+    "from materialization.materialize import materialize; "
     "r = materialize(sys.argv[1], datetime.fromisoformat(sys.argv[2]), "
     "datetime.fromisoformat(sys.argv[3]), count_rows=False); print('done', r.seconds)"
 )

@@ -12,8 +12,8 @@ import redis
 from fastapi.testclient import TestClient
 
 from encoders import load
-from encoders.feast_adapter import open_store
-from encoders.redis_connection import (
+from feast_bridge.store import open_store
+from online_store.connection import (
     RedisClientOptions,
     client_kwargs,
     redact,

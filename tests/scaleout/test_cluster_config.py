@@ -10,7 +10,7 @@ import pytest
 
 from clusters.redis_cluster import slot_ranges, start_redis_cluster
 from clusters.spark_standalone import start_spark_cluster
-from encoders.feast_adapter import PROJECT_ROOT, open_store
+from feast_bridge.store import PROJECT_ROOT, open_store
 
 pytestmark = pytest.mark.scaleout
 REPO = PROJECT_ROOT / "feature_repo"

@@ -22,9 +22,9 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from encoders.feast_adapter import open_store
-from offline.materialize import feast_key_pattern, redis_snapshot
-from offline.train_model import train
+from feast_bridge.store import open_store
+from materialization.materialize import feast_key_pattern, redis_snapshot
+from scoring.train import train
 from serving.api import create_app
 from serving.online import EXPIRED, FUTURE, MISSING, PRESENT, OnlineEncoder
 from serving.settings import Settings
@@ -131,8 +131,8 @@ def test_cluster_vectors_equal_the_offline_training_path(stores, pipeline) -> No
     """The training-set code path (Feast's Spark PIT join + encoders in Spark) on a sample."""
     from pyspark.sql import functions as F
 
-    from offline.spark_encode import encode_frame
-    from offline.training_set import joined_features
+    from spark_jobs.spark_encode import encode_frame
+    from spark_jobs.training_set import joined_features
 
     when = stores["last_snapshot"] + timedelta(hours=36)
     rows = _every_entity(stores)[:100]

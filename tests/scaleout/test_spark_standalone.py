@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from offline.training_set import Manifest
+from spark_jobs.training_set import Manifest
 
 pytestmark = [pytest.mark.scaleout, pytest.mark.spark]
 ROOT = Path(__file__).resolve().parents[2]

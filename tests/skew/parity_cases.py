@@ -17,7 +17,7 @@ PAST_TTL = AT_TTL + timedelta(microseconds=1)                 # gap: 15..18 remo
 IN_GAP = datetime(2024, 1, 17, 12, tzinfo=UTC)
 LATER = datetime(2024, 1, 25, 6, tzinfo=UTC)
 TIMES = (AT_EVENT, MID_DAY, AT_TTL, PAST_TTL, IN_GAP, LATER)
-COLD_START = 9_000_000_000  # offline.facts_schema.COLD_START_MEMBER_ID_BASE
+COLD_START = 9_000_000_000  # demo.facts_schema.COLD_START_MEMBER_ID_BASE
 ODD_DEVICES = ("smart-fridge", " TV ", "Télé", "")
 
 

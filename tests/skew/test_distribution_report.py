@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from offline.training_set import DATA, ENTITY_KEYS
 from serving.vector_log import VectorLog
+from spark_jobs.training_set import DATA, ENTITY_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 NUMERIC_SHIFTED = "title_plays_7d_log"  # log1p: numeric

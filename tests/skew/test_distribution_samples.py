@@ -10,7 +10,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from offline.training_set import DATA, MANIFEST, Manifest
 from serving.vector_log import VectorLog
 from skew.samples import (
     SkewInputError,
@@ -18,6 +17,7 @@ from skew.samples import (
     read_served_sample,
     read_training_sample,
 )
+from spark_jobs.training_set import DATA, MANIFEST, Manifest
 
 NAMES = ["a", "b"]
 STATE = "sha256:" + "1" * 64

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from demo.specs import DEMO_SPECS, MEMBER_INPUTS, synthetic_rows
 from encoders import collect_statistics, fit, stat_requests
-from encoders.demo_specs import DEMO_SPECS, MEMBER_INPUTS, synthetic_rows
-from encoders.feast_adapter import feast_cli
+from feast_bridge.store import feast_cli
 from serving.online import OnlineEncoder
 from skew.classify import (
     DTYPE,

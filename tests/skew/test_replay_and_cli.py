@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from offline.materialize import materialize
+from materialization.materialize import materialize
 from serving.online import OnlineEncoder
 from serving.vector_log import VectorLog
 from skew.classify import STATE_VERSION, VALUE

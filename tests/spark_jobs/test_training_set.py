@@ -11,10 +11,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from encoders.demo_specs import MEMBER_INPUTS, TITLE_INPUTS
-from encoders.feast_adapter import registry_state_hash
-from offline.labels import COLD_START_MEMBER_ID_BASE
-from offline.training_set import Manifest, build_training_set, joined_features
+from demo.labels import COLD_START_MEMBER_ID_BASE
+from demo.specs import MEMBER_INPUTS, TITLE_INPUTS
+from feast_bridge.store import registry_state_hash
+from spark_jobs.training_set import Manifest, build_training_set, joined_features
 from tests.conftest import GAP
 
 TTL = timedelta(days=2)

@@ -8,8 +8,8 @@ plain dict, so two states of Redis can be compared byte for byte.
 
 Two engines, chosen by ``batch_engine`` in ``feature_store.yaml``:
 
-* **skewless' engine** (the project's default, ``offline/redis_engine.py``): pulls through the
-  Spark offline store the latest row per entity among rows with ``start <= event_timestamp <=
+* **skewless' engine** (the project's default, ``materialization/redis_engine.py``): pulls through
+  the Spark offline store the latest row per entity among rows with ``start <= event_timestamp <=
   end`` *and* ``created_timestamp <= end`` (as known at ``end``, the rule of the offline
   point-in-time join), writes Feast's exact bytes plus a ``_created_ts:<view>`` field, and
   overwrites when ``(event_ts, created_ts)`` is ``>=`` what Redis holds. A late restatement
@@ -49,7 +49,7 @@ Edge cases (decided here, tested in ``tests/online/test_materialize.py``):
   nothing and are not counted. ``count_rows=False`` skips the scans (``rows_written`` is then
   ``None``).
 * Spark: when the offline store is Spark, a SparkSession is started first with the offline
-  store's ``spark_conf`` through :func:`offline.spark_session.get_spark` (UTC session time
+  store's ``spark_conf`` through :func:`spark_jobs.spark_session.get_spark` (UTC session time
   zone, ``PYSPARK_PYTHON`` = this interpreter). Feast's Spark batch engine would otherwise
   start its own session from the ``batch_engine`` block, ignoring every Spark setting of the
   YAML (its ``spark_conf`` field too, in Feast 0.67), and its Python workers would run the
@@ -70,7 +70,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from encoders.redis_connection import redact
+from online_store.connection import redact
 
 __all__ = ["MaterializeResult", "feast_key_pattern", "materialize", "redis_snapshot"]
 
@@ -241,7 +241,7 @@ def materialize(
 
 def _as_store(store_or_repo: Any) -> Any:
     if isinstance(store_or_repo, (str, Path)):
-        from encoders.feast_adapter import open_store
+        from feast_bridge.store import open_store
 
         return open_store(Path(store_or_repo))
     if not hasattr(store_or_repo, "materialize") or not hasattr(store_or_repo, "config"):
@@ -282,7 +282,7 @@ def _redis_client(store: Any, count_rows: bool = True) -> Any:
     redis_type = getattr(config, "redis_type", "redis")
     redis_type = getattr(redis_type, "value", redis_type)
     if redis_type == "redis_cluster" and not count_rows:
-        from offline.redis_engine import redis_client
+        from materialization.redis_engine import redis_client
 
         return redis_client(config)
     if redis_type != "redis":
@@ -293,7 +293,7 @@ def _redis_client(store: Any, count_rows: bool = True) -> Any:
     import redis
     from feast.infra.online_stores.redis import RedisOnlineStore
 
-    from offline.redis_engine import REDIS_FIX
+    from materialization.redis_engine import REDIS_FIX
 
     # Feast's own parser of "host:port,db=N,password=..." (a private helper: same reading).
     nodes, params = RedisOnlineStore._parse_connection_string(config.connection_string)
@@ -324,7 +324,7 @@ def _prepare_spark(store: Any) -> None:
     offline = store.config.offline_store
     if getattr(offline, "type", None) != "spark":
         return
-    from offline.redis_engine import start_spark_for
+    from materialization.redis_engine import start_spark_for
 
     start_spark_for(offline)
 

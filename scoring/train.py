@@ -17,8 +17,8 @@ def train(training_set: Path, out: Path, max_rows: int = 500_000) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
-    from encoders.linear_model import LinearModel
-    from offline.training_set import Manifest
+    from scoring.linear_model import LinearModel
+    from spark_jobs.training_set import Manifest
 
     manifest = Manifest.read(training_set)
     names = [n for n, dtype in manifest.schema if dtype == "float64"]  # see LinearModel

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from encoders import EncoderSet, dumps
 from encoders.columns import encode_columns, encoder_set_from_text
-from offline.arrow_values import column_values
+from spark_jobs.arrow_values import column_values
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa

@@ -8,10 +8,10 @@ import math
 import pyarrow as pa
 import pytest
 
+from demo.specs import DEMO_SPECS, synthetic_rows
 from encoders import collect_statistics, fit, stat_requests
-from encoders.demo_specs import DEMO_SPECS, synthetic_rows
 from encoders.stats import Moments, Quantiles, ValueCounts
-from offline.spark_stats import spark_statistics
+from spark_jobs.spark_stats import spark_statistics
 
 NUMERIC = ["watch_minutes_7d", "watch_minutes_28d", "titles_started_7d", "completion_rate_28d",
            "thumbs_up_ratio", "tenure_days", "title_plays_7d", "title_completion_rate_28d",

@@ -3,7 +3,7 @@
 1. Read the feature tables, keep the snapshots whose ``event_timestamp`` falls in
    ``[start, end)``, and of each (entity, event_timestamp) only the latest ``created_timestamp``
    (the corrected row, as Feast's point-in-time join would pick).
-2. Compute every statistic the specs need with :func:`offline.spark_stats.spark_statistics`,
+2. Compute every statistic the specs need with :func:`spark_jobs.spark_stats.spark_statistics`,
    on the table that holds the statistic's input column.
 3. ``fit`` (the library's maths, once), save the state as JSON to the repo's state path, and
    run ``feast apply`` so the on-demand view embeds that state and tags its hash.
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from encoders import EncoderSet, EncoderSpec, Statistics, fit, save, stat_requests
-from offline.spark_stats import spark_statistics
+from spark_jobs.spark_stats import spark_statistics
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -106,7 +106,7 @@ def publish(enc: EncoderSet, state_path: Path, repo: Path | None = None) -> Path
     view embeds the state and tags its hash."""
     path = save(enc, state_path)
     if repo is not None:
-        from encoders.feast_adapter import feast_cli
+        from feast_bridge.store import feast_cli
 
         feast_cli("apply", repo=repo)
     return path

@@ -1,6 +1,6 @@
 """Seeded, deterministic streaming-service facts written as Parquet (µs UTC timestamps).
 
-Layout, schemas, vocabularies and presets live in ``offline.facts_schema`` (re-exported here).
+Layout, schemas, vocabularies and presets live in ``demo.facts_schema`` (re-exported here).
 
 Determinism: each table (and each day of an event table) draws from its own
 ``Generator(PCG64(SeedSequence(seed, spawn_key=(stream, day))))``, so the same config writes
@@ -35,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from offline.facts_schema import (
+from demo.facts_schema import (
     COUNTRIES,
     COUNTRY_WEIGHTS,
     DAY_US,

@@ -76,8 +76,8 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from offline.facts_schema import read_manifest, table_path
-from offline.feature_versions import (
+from demo.facts_schema import read_manifest, table_path
+from demo.feature_versions import (
     PARTITION_COLUMN,
     VERSION_KEYS,
     all_time,

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from offline.spark_session import (
+from spark_jobs.spark_session import (
     JAVA_FIX,
     check_java,
     parse_conf,

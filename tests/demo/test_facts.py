@@ -15,8 +15,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from offline.facts import FactsSummary, generate_facts
-from offline.facts_schema import (
+from demo.facts import FactsSummary, generate_facts
+from demo.facts_schema import (
     COLD_START_MEMBER_ID_BASE,
     PARTITIONED_TABLES,
     SCHEMAS,

@@ -9,7 +9,7 @@
    ``created_timestamp <= T`` (Feast's ``filter_by_created_timestamp``: a late-arriving
    correction is used only from the moment it existed, as the online store could serve it);
    among rows with equal ``event_timestamp`` the latest ``created_timestamp`` wins;
-2. the joined frame is encoded in Spark by :func:`offline.spark_encode.encode_frame` — the same
+2. the joined frame is encoded in Spark by :func:`spark_jobs.spark_encode.encode_frame` — the same
    encoders with the published state, the label time as the request time;
 3. Parquet is written to a temporary folder beside the target, the manifest is written last,
    and the folder is renamed into place: a reader never sees a half-written set, and a folder
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from encoders import EncoderSet
-from offline.spark_encode import encode_frame
+from spark_jobs.spark_encode import encode_frame
 
 if TYPE_CHECKING:  # pragma: no cover
     from feast import FeatureStore

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pytest
 
-from offline.arrow_values import column_values
+from spark_jobs.arrow_values import column_values
 
 # 0001-01-02 and 9999-12-31 00:00: inside datetime range in every zone used below
 US = [0, 1, -1, 1_700_000_000_123_456, -62_135_510_400_000_000, 253_402_214_400_000_000]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from encoders.stats import Moments, Quantiles, Statistics, StatRequest, ValueCounts
 from encoders.values import as_category_cased, as_number
-from offline.arrow_values import column_values
+from spark_jobs.arrow_values import column_values
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa

@@ -1,7 +1,7 @@
 """Redis connection options from the environment (password, TLS, timeouts), standard library only.
 
 :func:`secure_connection_string` merges them into a Feast ``connection_string``
-(``host:port[,host:port...],key=value,...``) — :func:`encoders.feast_adapter.open_store` applies
+(``host:port[,host:port...],key=value,...``) — :func:`feast_bridge.store.open_store` applies
 it, so every Feast client (``get_online_features``, materialization, the direct reader that
 reuses Feast's client) connects with them; :func:`client_kwargs` turns such a string into
 redis-py keyword arguments for a client of our own (``/health``, benchmarks, tests).

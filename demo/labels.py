@@ -41,8 +41,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from offline.facts import diurnal_offsets_us, rng_for
-from offline.facts_schema import (
+from demo.facts import diurnal_offsets_us, rng_for
+from demo.facts_schema import (
     COLD_START_MEMBER_ID_BASE,
     DAY_US,
     DEVICE_WEIGHTS,

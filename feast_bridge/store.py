@@ -156,7 +156,7 @@ def open_store(repo: Path | None = None) -> Any:
     if conn:
         config.online_store.connection_string = conn
     if getattr(config.online_store, "type", None) == "redis":  # password, TLS, timeouts
-        from encoders.redis_connection import secure_connection_string
+        from online_store.connection import secure_connection_string
 
         config.online_store.connection_string = secure_connection_string(
             config.online_store.connection_string,

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from offline.training_set import Manifest
+from spark_jobs.training_set import Manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -49,7 +49,12 @@ import numpy as np
 import pyarrow as pa
 import redis
 
-from offline.redis_values import entity_key_bytes, timestamp_bytes, timestamp_micros, value_bytes
+from materialization.redis_values import (
+    entity_key_bytes,
+    timestamp_bytes,
+    timestamp_micros,
+    value_bytes,
+)
 
 __all__ = ["CREATED_FIELD_PREFIX", "READ_SCRIPT", "WRITE_SCRIPT", "ViewWritePlan", "WriteStats",
            "write_batch"]

@@ -16,9 +16,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import TimestampType
 
-from offline.facts import FactsSummary
-from offline.facts_schema import MANIFEST_NAME, SCHEMAS, FactsConfig
-from offline.feature_tables import (
+from demo.facts import FactsSummary
+from demo.facts_schema import MANIFEST_NAME, SCHEMAS, FactsConfig
+from demo.feature_tables import (
     MEMBER_FEATURES_SCHEMA,
     TITLE_FEATURES_SCHEMA,
     FeatureTablesResult,

@@ -5,7 +5,7 @@ Plugged in through ``feature_store.yaml``, so plain ``feast materialize`` and
 ``feast materialize-incremental`` use it::
 
     batch_engine:
-      type: offline.redis_engine.RedisMaterializationEngine
+      type: materialization.redis_engine.RedisMaterializationEngine
       write_from: driver        # or executors (Spark Python workers write, mapInArrow)
       write_method: script      # or pipeline (per-key HMGET / HSET; always used on a cluster)
       chunk_rows: 500           # keys per round trip (read, then write)
@@ -27,8 +27,8 @@ Per feature view and interval ``[start, end]`` (both inclusive, as Feast):
    ``filter_by_created_timestamp=True``) and the latest per entity by
    ``(event_timestamp, created_timestamp)`` descending. Feast's own pull has no created filter,
    so it would serve a correction that was not known at ``end``.
-2. **Write** those rows with :func:`offline.redis_writer.write_batch`: Feast's exact bytes plus
-   ``_created_ts:<view>``, written when ``(event, created) >=`` what Redis holds (two Lua
+2. **Write** those rows with :func:`materialization.redis_writer.write_batch`: Feast's exact bytes
+   plus ``_created_ts:<view>``, written when ``(event, created) >=`` what Redis holds (two Lua
    script calls per chunk of keys; ``write_method: pipeline`` for per-key pipelined commands,
    e.g. where ACLs deny scripting). So a late
    restatement lands (Feast's strictly-newer event check drops it), re-running is idempotent,
@@ -62,8 +62,8 @@ from feast.infra.compute_engines.local.job import LocalMaterializationJob
 from feast.repo_config import FeastConfigBaseModel
 from pydantic import StrictInt
 
-from encoders.redis_connection import redact
-from offline.redis_writer import ViewWritePlan, WriteStats, write_batch
+from materialization.redis_writer import ViewWritePlan, WriteStats, write_batch
+from online_store.connection import redact
 
 __all__ = ["REDIS_FIX", "RedisMaterializationEngine", "RedisMaterializationEngineConfig",
            "ViewRun", "redis_client", "start_spark_for"]
@@ -79,8 +79,8 @@ _STATS_SCHEMA = "rows long, written long, stale long, seconds double"
 class RedisMaterializationEngineConfig(FeastConfigBaseModel):
     """The ``batch_engine`` block (unknown keys are rejected by pydantic, naming them)."""
 
-    type: Literal["offline.redis_engine.RedisMaterializationEngine"] = (
-        "offline.redis_engine.RedisMaterializationEngine")
+    type: Literal["materialization.redis_engine.RedisMaterializationEngine"] = (
+        "materialization.redis_engine.RedisMaterializationEngine")
     write_from: Literal["driver", "executors"] = "driver"
     write_method: Literal["script", "pipeline"] = "script"
     chunk_rows: StrictInt = 500
@@ -90,8 +90,8 @@ class RedisMaterializationEngineConfig(FeastConfigBaseModel):
 @dataclass(frozen=True)
 class ViewRun:
     """One view's materialization: ``rows`` latest rows pulled (one per entity), ``written``
-    / ``stale`` as in :class:`offline.redis_writer.WriteStats`; ``read_seconds`` is the Spark
-    pull including the collect to the driver (``None`` with ``write_from: executors``, where
+    / ``stale`` as in :class:`materialization.redis_writer.WriteStats`; ``read_seconds`` is the
+    Spark pull including the collect to the driver (``None`` with ``write_from: executors``, where
     reading and writing share one Spark job); ``write_seconds`` serialization plus Redis;
     ``seconds`` the whole view."""
 
@@ -238,7 +238,7 @@ def redis_client(online_config: Any, online_store: Any = None) -> Any:
 
 def start_spark_for(offline_config: Any) -> Any:
     """Start (or reuse) the SparkSession for a Spark offline store config with skewless'
-    settings (:func:`offline.spark_session.get_spark`: UTC session time zone, the Python
+    settings (:func:`spark_jobs.spark_session.get_spark`: UTC session time zone, the Python
     workers run this interpreter) and its ``spark_conf``. Feast's own start-up would run the
     workers on ``python3`` from ``PATH``. Raises ``ValueError`` for another offline store."""
     if getattr(offline_config, "type", None) != "spark":
@@ -246,7 +246,7 @@ def start_spark_for(offline_config: Any) -> Any:
             f"offline store type is {getattr(offline_config, 'type', None)!r}; this engine "
             "pulls through Spark: set offline_store.type: spark, or batch_engine: local"
         )
-    from offline.spark_session import get_spark
+    from spark_jobs.spark_session import get_spark
 
     return get_spark("skewless-materialize", conf=dict(offline_config.spark_conf or {}))
 

@@ -13,9 +13,9 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
-from offline.facts import FactsSummary
-from offline.facts_schema import COLD_START_MEMBER_ID_BASE, DEVICES, PARTITIONED_TABLES
-from offline.labels import LABELS_SCHEMA, LabelsConfig, generate_labels, labels_preset
+from demo.facts import FactsSummary
+from demo.facts_schema import COLD_START_MEMBER_ID_BASE, DEVICES, PARTITIONED_TABLES
+from demo.labels import LABELS_SCHEMA, LabelsConfig, generate_labels, labels_preset
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,6 +1,6 @@
 """The facts' layout and vocabulary: configuration, presets, Arrow schemas and paths.
 
-Layout under a facts directory (written by ``offline.facts.generate_facts``)::
+Layout under a facts directory (written by ``demo.facts.generate_facts``)::
 
     members/part-0.parquet                          one row per member
     titles/part-0.parquet                           one row per title
@@ -99,7 +99,7 @@ class FactsConfig:
     """What to generate. ``start`` is the first UTC day; the window is ``[start, start+days)``.
 
     ``n_events`` is a target for viewing events (a few percent are dropped, see
-    ``offline.facts``). Rates are probabilities in [0, 1]: ``churn_rate`` (members who churn
+    ``demo.facts``). Rates are probabilities in [0, 1]: ``churn_rate`` (members who churn
     inside the window), ``late_rate`` (events/thumbs created 1-3 days late), ``thumbs_rate``
     (views followed by a thumb), ``*_null_rate`` (missing values), ``boundary_rate`` (views
     starting exactly at midnight). ``plan_change_rate`` is the expected number of plan changes

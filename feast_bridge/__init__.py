@@ -1,0 +1,1 @@
+"""feast_bridge"""
