@@ -181,7 +181,7 @@ def in_process_variants(store, enc, when: datetime) -> dict[str, Callable[[], ob
     online = OnlineEncoder(store, enc)
     cold = OnlineEncoder(store, enc, cache_size=0)
     via_feast = OnlineEncoder(store, enc, reader="feast")
-    service_v1 = store.get_feature_service("ranker_v1")
+    service_v1 = store.get_feature_service("ranker")
     floor_client = RedisOnlineStore()._get_client(store.config.online_store)  # own pool
     reader = online._redis
     ctx = {"device": "tv"}

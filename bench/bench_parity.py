@@ -78,11 +78,12 @@ def run(quick: bool = False, rows: int | None = None, repeats: int | None = None
     """Run the benchmark (see module docstring); returns and writes the results dict."""
     import pandas as pd
 
+    from demo.labels import read_labels
     from encoders import load
     from feast_bridge.store import open_store
     from skew.parity import RedisTarget, parity_check, sample_pairs
     from spark_jobs.spark_session import get_spark
-    from spark_jobs.training_set import build_training_set, read_labels
+    from spark_jobs.training_set import build_training_set
 
     rows = rows or (1000 if quick else 4000)
     repeats = repeats or (1 if quick else 3)

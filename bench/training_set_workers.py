@@ -62,7 +62,8 @@ def do_setup(work: Path, facts_preset: str, sizes: list[int]) -> dict:
 
 def _store_and_state():
     from encoders import load
-    from feast_bridge.store import open_store, registry_state_hash
+    from feast_bridge.services import registry_state_hash
+    from feast_bridge.store import open_store
     from spark_jobs.spark_session import get_spark
 
     spark = get_spark("bench-training-set")
@@ -72,7 +73,8 @@ def _store_and_state():
 
 
 def run_spark(labels: Path, out: Path) -> dict:
-    from spark_jobs.training_set import build_training_set, read_labels
+    from demo.labels import read_labels
+    from spark_jobs.training_set import build_training_set
 
     spark, store, enc = _store_and_state()
     t = time.perf_counter()
@@ -102,7 +104,7 @@ def run_feast(labels: Path, out: Path) -> dict:
     df["request_time"] = df["event_timestamp"]
     t1 = time.perf_counter()
     res = store.get_historical_features(
-        entity_df=df, features=store.get_feature_service("ranker_v1"),
+        entity_df=df, features=store.get_feature_service("ranker"),
         filter_by_created_timestamp=True).to_df()
     t2 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)

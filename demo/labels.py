@@ -30,11 +30,13 @@ title_id), plus ``_labels_manifest.json``. Same facts + same config => byte-iden
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import types
 from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -307,3 +309,21 @@ def generate_labels(
     }
     (out / LABELS_MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return LabelsSummary(out_dir=out, rows=labelled.num_rows, positives=positives)
+
+
+def read_labels(spark: Any, path: str | os.PathLike[str]) -> Any:
+    """Generated labels as the training-set builder wants them: ``impression_ts`` becomes
+    ``event_timestamp`` (the request time) and ``played_within_7d`` becomes ``label``."""
+    from pyspark.sql import functions as F
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"no labels at {p}; generate them (scripts/generate_labels.py)")
+    df = spark.read.parquet(str(p))
+    need = {"member_id", "title_id", "impression_ts", "played_within_7d", "device"}
+    missing = sorted(need - set(df.columns))
+    if missing:
+        raise ValueError(f"labels at {p} lack {missing}; regenerate them with "
+                         "scripts/generate_labels.py")
+    return df.select("member_id", "title_id", F.col("impression_ts").alias("event_timestamp"),
+                     F.col("played_within_7d").alias("label"), "device")

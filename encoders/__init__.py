@@ -34,7 +34,7 @@ from encoders.categorical import (
 from encoders.collect import collect_statistics
 from encoders.encoder_set import EncoderSet, FittedEncoder, fit, stat_requests
 from encoders.numeric import Clip, Log1p, MinMax, MinMaxState, Numeric, ZScore, ZScoreState
-from encoders.state_io import dumps, load, loads, save
+from encoders.state_io import dumps, load, loads, save, specs_dumps, specs_loads
 from encoders.stats import (
     Moments,
     Quantiles,
@@ -89,6 +89,8 @@ __all__ = [
     "load",
     "loads",
     "save",
+    "specs_dumps",
+    "specs_loads",
     "stable_bucket",
     "stat_requests",
 ]

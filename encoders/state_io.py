@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from encoders.encoder_set import EncoderSet, FittedEncoder
 
 FORMAT = "skewless.encoder_set"
 FORMAT_VERSION = 1
+SPECS_FORMAT = "skewless.encoder_specs"
 
 
 def _body(encoder_set: EncoderSet) -> dict[str, Any]:
@@ -79,7 +81,7 @@ def _build(cls: type, fields: Any, what: str) -> Any:
                          "by another version of skewless or edited by hand, re-fit") from None
 
 
-def _load_encoder(i: int, item: Any) -> FittedEncoder:
+def _spec_class(i: int, item: Any) -> type[EncoderSpec]:
     if not isinstance(item, dict):
         raise StateError(f"encoders[{i}] must be a JSON object")
     kind, version = item.get("kind"), item.get("version")
@@ -95,9 +97,38 @@ def _load_encoder(i: int, item: Any) -> FittedEncoder:
             f"encoders[{i}] kind {kind!r} has version {version!r} but this skewless reads "
             f"version {cls.version}; install the skewless version that wrote it, or re-fit"
         )
-    spec = _build(cls, item.get("spec"), f"encoders[{i}].spec ({kind})")
-    state: EncoderState = _build(cls.state_type, item.get("state"), f"encoders[{i}].state ({kind})")
+    return cls
+
+
+def _load_encoder(i: int, item: Any) -> FittedEncoder:
+    cls = _spec_class(i, item)
+    spec = _build(cls, item.get("spec"), f"encoders[{i}].spec ({cls.kind})")
+    state: EncoderState = _build(cls.state_type, item.get("state"),
+                                 f"encoders[{i}].state ({cls.kind})")
     return FittedEncoder(spec, state)
+
+
+def specs_dumps(specs: Sequence[EncoderSpec]) -> str:
+    """Canonical JSON text of unfitted specs (what to compute, no state): the form a Feast
+    registry tag carries, so a fit step can read a service's encoders from the registry.
+    Equal specs give equal text in every process."""
+    items = [{"kind": s.kind, "version": s.version, "spec": s.to_json()} for s in specs]
+    return canonical_json({"format": SPECS_FORMAT, "encoders": items}).decode("utf-8")
+
+
+def specs_loads(text: str) -> tuple[EncoderSpec, ...]:
+    """Specs from :func:`specs_dumps` text; anything else raises :class:`StateError`."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, TypeError) as exc:
+        raise StateError(f"encoder specs are not valid JSON ({exc}); re-run `feast apply` "
+                         "with the repo that declares them") from None
+    if not isinstance(doc, dict) or doc.get("format") != SPECS_FORMAT or not isinstance(
+            doc.get("encoders"), list):
+        raise StateError(f"not an encoder-spec document (expected \"format\": "
+                         f"\"{SPECS_FORMAT}\"); re-run `feast apply`")
+    return tuple(_build(_spec_class(i, it), it.get("spec"), f"encoders[{i}].spec")
+                 for i, it in enumerate(doc["encoders"]))
 
 
 def from_document(doc: Any, expected_hash: str | None = None) -> EncoderSet:

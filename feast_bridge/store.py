@@ -1,4 +1,4 @@
-"""Feast adapter, standard library only at import: how skewless meets Feast.
+"""Open a Feast repo the way skewless does (standard library only at import).
 
 * :func:`open_store` opens the repo (``SKEWLESS_FEATURE_REPO``, default ``feature_repo/``) with
   environment overrides on top of ``feature_store.yaml``: ``SKEWLESS_REDIS_HOST`` /
@@ -6,11 +6,10 @@
   optionally ``SKEWLESS_REDIS_NODES`` for a Redis Cluster) and ``SKEWLESS_SPARK_MASTER`` for
   the offline store (plain ``feast`` commands use the YAML as is); :func:`feast_cli` runs the
   ``feast`` CLI of this interpreter in the repo, as a user would;
-* :func:`feast_udf_source` writes the source of the encoded on-demand view's function with the
-  state inside it (Feast rebuilds view functions from their source text);
-* :data:`STATE_HASH_TAG` is the tag that carries the state's content hash on that view;
-* :func:`registry_state_hash` reads it back from a ``FeatureStore`` (duck-typed: no import of
-  feast here), for the training-set builder and the server to check the state they load.
+* :func:`repo_path` is the repo every command defaults to: ``SKEWLESS_FEATURE_REPO``, else the
+  current folder when it holds a ``feature_store.yaml``, else the project's demo repo.
+
+Declaring services is :mod:`feast_bridge.declare`; reading them back, :mod:`feast_bridge.services`.
 """
 
 from __future__ import annotations
@@ -21,48 +20,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-STATE_HASH_TAG = "skewless.state_hash"
-ENCODED_VIEW = "ranker_encoded"
-
-
-def feast_udf_source(function_name: str, state_json: str) -> str:
-    """Self-contained Python source of a Feast python-mode on-demand view function that
-    encodes with exactly ``state_json``.
-
-    Feast 0.67 rebuilds on-demand view functions from their *source text* stored in the
-    registry (``exec`` in a bare namespace), so the function can rely on no global of the file
-    that defined it: the state travels inside the source as a string literal, and the
-    registry therefore holds the very state the view computes with.
-    """
-    if not function_name.isidentifier():
-        raise ValueError(f"{function_name!r} is not a Python identifier; pick a view name "
-                         "made of letters, digits and underscores")
-    return (
-        f"def {function_name}(inputs):\n"
-        f"    from encoders.columns import encode_columns_with_state\n"
-        f"    return encode_columns_with_state({state_json!r}, inputs)\n"
-    )
-
-
-def registry_state_hash(store: Any, view: str = ENCODED_VIEW) -> str:
-    """The state hash tagged on the encoded on-demand view; raises naming the fix if absent."""
-    try:
-        odfv = store.get_on_demand_feature_view(view)
-    except Exception as exc:  # feast raises its own not-found types
-        raise LookupError(f"the registry has no encoded view {view!r} ({exc.__class__.__name__})"
-                          "; publish a state first: scripts/fit_publish.py") from None
-    value = odfv.tags.get(STATE_HASH_TAG)
-    if not value:
-        raise LookupError(f"view {view!r} has no {STATE_HASH_TAG!r} tag; re-run "
-                          "scripts/fit_publish.py to publish the state")
-    return value
-
-
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def repo_path() -> Path:
-    return Path(os.environ.get("SKEWLESS_FEATURE_REPO", PROJECT_ROOT / "feature_repo")).resolve()
+    """``SKEWLESS_FEATURE_REPO``, else the current folder when it is a Feast repo, else the
+    demo repo of a checkout (``feature_repo/`` beside this package)."""
+    env = os.environ.get("SKEWLESS_FEATURE_REPO")
+    if env:
+        return Path(env).resolve()
+    if (Path.cwd() / "feature_store.yaml").exists():
+        return Path.cwd().resolve()
+    return (PROJECT_ROOT / "feature_repo").resolve()
 
 
 REDIS_TYPES = ("redis", "redis_cluster")

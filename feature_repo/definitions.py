@@ -18,13 +18,12 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from feast import Entity, FeatureService, FeatureView, Field, RequestSource, ValueType
+from feast import Entity, FeatureView, Field, RequestSource, ValueType
 from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
-from feast.on_demand_feature_view import OnDemandFeatureView
 from feast.types import Float64, Int64, String, UnixTimestamp
 
-from encoders.columns import encoder_set_from_text
-from feast_bridge.store import STATE_HASH_TAG, feast_udf_source
+from demo.specs import DEMO_SPECS
+from feast_bridge.declare import encoded_service
 
 HERE = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("SKEWLESS_DATA_DIR", HERE.parent / "data")).resolve()
@@ -97,39 +96,15 @@ request_context = RequestSource(
                 "and the member's device",
 )
 
-ranker_raw = FeatureService(
-    name="ranker_raw",
+# The ranker: its encoders (the demo's, in demo/specs.py) over both views and the request
+# context. Before `skewless fit --service ranker` only ranker_raw exists; after it,
+# ranker_encoded carries the fitted state inside its function and ranker is the model's
+# input contract (fixed width and order, state hash in the tags).
+ranker_raw, ranker_encoded, ranker = encoded_service(
+    "ranker",
     features=[member_features, title_features],
-    description="Raw inputs of the ranker: what the Spark training-set path joins and the "
-                "server looks up before encoding with the published state",
+    request_source=request_context,
+    encoders=DEMO_SPECS,
+    state_path=STATE_PATH,
+    description="The ranker's inputs: member and title snapshots and the request context",
 )
-
-if STATE_PATH.exists():
-    # The encoded view's function is generated with the state JSON as a literal inside its
-    # source, because Feast rebuilds view functions from their source text (see
-    # encoders.columns.feast_udf_source): the registry then carries exactly this state.
-    ENCODER_STATE_JSON = STATE_PATH.read_text(encoding="utf-8")
-    _ENC = encoder_set_from_text(ENCODER_STATE_JSON)
-    _TYPES = {"float64": Float64, "int64": Int64}
-    _SOURCE = feast_udf_source("ranker_encoded", ENCODER_STATE_JSON)
-    _NAMESPACE: dict = {"__name__": "__main__"}
-    exec(compile(_SOURCE, "<skewless encoded view>", "exec"), _NAMESPACE)  # noqa: S102
-
-    ranker_encoded = OnDemandFeatureView(
-        name="ranker_encoded",
-        sources=[member_features, title_features, request_context],
-        schema=[Field(name=f.name, dtype=_TYPES[f.dtype]) for f in _ENC.schema],
-        mode="python",
-        udf=_NAMESPACE["ranker_encoded"],
-        udf_string=_SOURCE,
-        tags={STATE_HASH_TAG: _ENC.content_hash},
-        description="The ranker's encoded inputs: the skewless encoders with the published "
-                    "state (hash in the tags)",
-    )
-
-    ranker_v1 = FeatureService(
-        name="ranker_v1",
-        features=[ranker_encoded],
-        tags={STATE_HASH_TAG: _ENC.content_hash},
-        description="The ranker's input contract: encoded vectors, fixed width and order",
-    )

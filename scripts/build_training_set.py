@@ -25,10 +25,12 @@ def main() -> None:
     ap.add_argument("--overwrite", action="store_true", help="replace an existing set")
     args = ap.parse_args()
 
+    from demo.labels import read_labels
     from encoders import load
-    from feast_bridge.store import open_store, registry_state_hash, repo_path
+    from feast_bridge.services import registry_state_hash
+    from feast_bridge.store import open_store, repo_path
     from spark_jobs.spark_session import get_spark
-    from spark_jobs.training_set import build_training_set, read_labels
+    from spark_jobs.training_set import build_training_set
 
     state = args.state or repo_path() / "encoder_state.json"
     store = open_store()

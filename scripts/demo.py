@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from demo.facts import PRESETS, generate_facts, preset, read_manifest  # noqa: E402
 from demo.feature_tables import build_feature_tables, default_days  # noqa: E402
-from demo.labels import generate_labels, labels_preset  # noqa: E402
+from demo.labels import generate_labels, labels_preset, read_labels  # noqa: E402
 from demo.specs import DEMO_SPECS, request_times, synthetic_rows  # noqa: E402
 from encoders import load  # noqa: E402
 from feast_bridge.store import (  # noqa: E402
@@ -49,7 +49,7 @@ from feast_bridge.store import (  # noqa: E402
 from scoring.train import train  # noqa: E402
 from spark_jobs.fit_publish import fit_and_publish  # noqa: E402
 from spark_jobs.spark_session import get_spark  # noqa: E402
-from spark_jobs.training_set import build_training_set, read_labels  # noqa: E402
+from spark_jobs.training_set import build_training_set  # noqa: E402
 
 TIMINGS: dict[str, float] = {}
 warnings.filterwarnings("ignore", message=".*is an experimental feature", category=RuntimeWarning)

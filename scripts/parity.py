@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.pairs:
         pairs = read_pairs(args.pairs)
     else:
-        from spark_jobs.training_set import read_labels
+        from demo.labels import read_labels
 
         pairs = sample_pairs(read_labels(spark, args.labels), args.sample, args.seed)
     target = RedisTarget(db=args.redis_db) if args.redis_db is not None else None

@@ -27,7 +27,8 @@ from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from encoders import load
-from feast_bridge.store import open_store, registry_state_hash
+from feast_bridge.services import registry_state_hash
+from feast_bridge.store import open_store
 from scoring.linear_model import LinearModel
 from serving.errors import install_error_handlers, redis_status
 from serving.online import OnlineEncoder, StateMismatchError, check_state_matches, utc_now

@@ -1,8 +1,9 @@
 """Online encoded vectors: raw features from the online store, then the same encoders.
 
-:class:`OnlineEncoder` reads the raw features of a feature service (default ``ranker_raw``)
-from the online store, applies each feature view's ``ttl`` *at the request time* exactly as the
-offline point-in-time join does, and encodes the rows with the published encoder set.
+:class:`OnlineEncoder` reads the raw features of an encoded service (its raw feature service,
+found in the registry) from the online store, applies each feature view's ``ttl`` *at the
+request time* exactly as the offline point-in-time join does, and encodes the rows with the
+published encoder set.
 
 Two readers give the raw features, with identical answers (``tests/online/test_redis_reader.py``
 proves it on a real Redis):
@@ -29,7 +30,6 @@ unknown key as present with event time 0).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from encoders import EncoderSet, StateError
 from encoders.values import as_epoch_seconds
-from feast_bridge.store import registry_state_hash
+from feast_bridge.services import get_service
 from serving.redis_reader import (
     NOT_FOUND,
     NULL_VALUE,
@@ -95,45 +95,45 @@ def status_of(code: int, e_us: int, t_us: int, ttl_us: int | None) -> str:
 
 
 class OnlineEncoder:
-    """Encoded vectors from the online store (see module docstring).
+    """Encoded vectors of one encoded service from the online store (see module docstring).
 
-    ``reader``: ``"redis"`` (direct pipelined reads, the default) or ``"feast"`` (Feast
-    ``get_online_features``); ``cache_size``: the direct reader's decoded-value and
-    decoded-reply caches (entries each, 0 = off; see :mod:`serving.redis_reader`).
+    ``service``: the service's name (the only one of the repo when ``None``); its views, join
+    keys, ttl and request inputs come from the registry. ``enc``: the state to encode with,
+    default the service's published state. ``reader``: ``"redis"`` (direct pipelined reads,
+    the default) or ``"feast"`` (Feast ``get_online_features``); ``cache_size``: the direct
+    reader's decoded-value and decoded-reply caches (entries each, 0 = off; see
+    :mod:`serving.redis_reader`).
     """
 
-    def __init__(self, store: FeatureStore, enc: EncoderSet,
-                 feature_service: str = "ranker_raw", reader: str = "redis",
+    def __init__(self, store: FeatureStore, enc: EncoderSet | None = None,
+                 service: str | None = None, reader: str = "redis",
                  cache_size: int = 50_000) -> None:
         if reader not in READERS:
             raise ValueError(f"reader={reader!r} is not one of {READERS}; use 'redis' (direct "
                              "pipelined reads) or 'feast' (get_online_features, the reference)")
+        info = get_service(store, service)
+        if enc is None:
+            enc = info.load_state()
         self.store = store
         self.enc = enc
-        self.feature_service = feature_service
+        self.info = info
+        self.service = info.name
+        self.feature_service = info.raw_service
         self.reader = reader
-        service = store.get_feature_service(feature_service)
-        views: list[ViewSpec] = []
-        for proj in service.feature_view_projections:
-            fv = store.get_feature_view(proj.name)
-            ttl = fv.ttl.total_seconds() if fv.ttl else 0
-            views.append(ViewSpec(
-                name=proj.name,
-                join_keys=tuple(e.name for e in fv.entity_columns),
-                ttl_us=round(ttl * 1_000_000) if ttl > 0 else None,
-                features=tuple(f.name for f in proj.features),
-                value_fields=tuple(SCALAR_FIELDS.get(f.dtype.to_value_type().name)
-                                   for f in proj.features),
-            ))
-        self.views = tuple(views)
+        self.views = tuple(ViewSpec(
+            name=v.name, join_keys=v.join_keys, ttl_us=v.ttl_us, features=v.features,
+            value_fields=tuple(SCALAR_FIELDS.get(t) for t in v.feature_types))
+            for v in info.views)
         self._decoders = {v.name: [value_decoder(f) for f in v.value_fields] for v in self.views}
         self.refs = [f"{v.name}:{f}" for v in self.views for f in v.features]
-        self.entity_keys = tuple(dict.fromkeys(k for v in self.views for k in v.join_keys))
+        self.entity_keys = info.entity_keys
+        self.request_inputs = info.request_names
         missing = sorted(set(enc.inputs) - {f for v in self.views for f in v.features}
-                         - {"device"})
+                         - set(self.request_inputs))
         if missing:
-            raise StateError(f"the encoder set reads {missing}, which feature service "
-                             f"{feature_service!r} does not serve; publish a matching state")
+            raise StateError(f"the encoder set reads {missing}, which service {info.name!r} "
+                             "neither serves from a view nor declares as request inputs; "
+                             "load the state fitted for this service")
         self._redis = RedisReader(store, self.views, cache_size) if reader == "redis" else None
         self._blank = {v.name: dict.fromkeys(v.features) for v in self.views}
         self._plan = _EncodePlan(enc, self.views, self.entity_keys)
@@ -321,23 +321,15 @@ def _run(fns: Sequence[Any], row: Mapping[str, Any], now: float | None) -> list:
     return out
 
 
-def check_state_matches(store: FeatureStore, enc: EncoderSet) -> str:
+def check_state_matches(store: FeatureStore, enc: EncoderSet, service: str | None = None) -> str:
     """Return the hash, or raise :class:`StateMismatchError` naming the fix."""
-    published = registry_state_hash(store)
+    info = get_service(store, service)
+    published = info.require_fitted()
     if published != enc.content_hash:
         raise StateMismatchError(
             f"the encoder state loaded here ({enc.content_hash}) is not the one published in "
-            f"the Feast registry ({published}); load the published state "
-            "(feature_repo/encoder_state.json after `feast apply`) or re-publish with "
-            "scripts/fit_publish.py, and retrain the model on a training set with that hash"
+            f"the Feast registry for service {info.name!r} ({published}); load the published "
+            f"state ({info.state_path} after `feast apply`) or re-publish with `skewless fit "
+            f"--service {info.name}`, and retrain the model on a training set with that hash"
         )
     return published
-
-
-def vector_floats(row: EncodedRow) -> list[float]:
-    """The model input as floats (int outputs become floats)."""
-    return [float(v) for v in row.values]
-
-
-def finite(values: Sequence[float]) -> bool:
-    return all(math.isfinite(v) for v in values)

@@ -298,11 +298,15 @@ class OfflineSide:
 
 
 def offline_side(spark: Any, views_store: Any, offline_store: Any, enc: EncoderSet, pairs: Any,
-                 feature_service: str, as_known: bool) -> OfflineSide:
-    """Views of ``feature_service`` from ``views_store``, the pairs normalised against their
+                 service: str | None, as_known: bool) -> OfflineSide:
+    """Views of ``service`` (the only one when ``None``) from ``views_store``, the pairs
+    normalised against their
     keys and ``enc``'s request inputs (bad pairs raise ``ValueError`` naming the fix), then
     :func:`offline_rows` on ``offline_store`` (the same store, or the original repo's when the
     online side runs on a private copy)."""
+    from feast_bridge.services import get_service
+
+    feature_service = get_service(views_store, service).raw_service
     views = view_sources(views_store, feature_service)
     entity_keys, request_inputs = keys_and_request_inputs(views, enc.inputs)
     rows = normalise_pairs(pairs, entity_keys, request_inputs)
@@ -314,7 +318,7 @@ def offline_side(spark: Any, views_store: Any, offline_store: Any, enc: EncoderS
 
 def offline_rows(spark: Any, store: Any, enc: EncoderSet, pairs: Sequence[Mapping[str, Any]],
                  views: Sequence[ViewSource], *, entity_keys: Sequence[str],
-                 request_inputs: Sequence[str], feature_service: str = "ranker_raw",
+                 request_inputs: Sequence[str], feature_service: str,
                  as_known: bool = True) -> list[OfflineRow]:
     """One Spark job: the training-set join + encoders over all pairs, and each view's
     source row (see module docstring). Returns one :class:`OfflineRow` per pair, in order."""
@@ -375,12 +379,12 @@ def steps_for(times_us: Sequence[int], points_us: Sequence[int]) -> list[list[in
     return groups
 
 
-def default_online(enc: EncoderSet, feature_service: str = "ranker_raw") -> OnlineFactory:
+def default_online(enc: EncoderSet, service: str | None = None) -> OnlineFactory:
     """The serving library as it runs in production: ``OnlineEncoder(store, enc)``."""
     def make(store: Any) -> Any:
         from serving.online import OnlineEncoder
 
-        return OnlineEncoder(store, enc, feature_service)
+        return OnlineEncoder(store, enc, service)
 
     return make
 
@@ -392,7 +396,7 @@ def parity_reports(
     online: Mapping[str, OnlineFactory],
     *,
     offline_repo: str | os.PathLike[str] | None = None,
-    feature_service: str = "ranker_raw",
+    service: str | None = None,
     as_known: bool = True,
     tolerances: Tolerances | None = None,
     redis: RedisTarget | None = None,
@@ -425,7 +429,7 @@ def parity_reports(
     off_store = open_store(Path(offline_repo or repo))
     with tempfile.TemporaryDirectory(prefix="skewless-parity-") as tmp:
         store = private_store(repo, redis, Path(tmp))
-        side = offline_side(spark, store, off_store, enc, pairs, feature_service, as_known)
+        side = offline_side(spark, store, off_store, enc, pairs, service, as_known)
         views, rows, offline = side.views, side.rows, side.offline
         entity_keys, request_inputs = side.entity_keys, side.request_inputs
         seconds["offline"] += time.perf_counter() - t0
@@ -515,7 +519,7 @@ def parity_check(repo: str | os.PathLike[str], enc: EncoderSet, pairs: Any, *,
                  online_enc: EncoderSet | None = None, **kwargs: Any) -> ParityReport:
     """:func:`parity_reports` with the production serving library as the one online side
     (``OnlineEncoder`` with ``online_enc``, default ``enc``: the state the server loads)."""
-    service = kwargs.get("feature_service", "ranker_raw")
+    service = kwargs.get("service")
     return parity_reports(repo, enc, pairs,
                           {"online": default_online(online_enc or enc, service)},
                           **kwargs)["online"]

@@ -67,7 +67,7 @@ def logged_rows(entries: Iterable[Mapping[str, Any]], since: datetime | None = N
 
 
 def replay_log(log_dir: str | os.PathLike[str], repo: str | os.PathLike[str],
-               enc: EncoderSet, *, feature_service: str = "ranker_raw", as_known: bool = True,
+               enc: EncoderSet, *, service: str | None = None, as_known: bool = True,
                tolerances: Tolerances | None = None, since: datetime | None = None,
                until: datetime | None = None, limit: int | None = None, spark: Any = None
                ) -> ParityReport:
@@ -96,7 +96,7 @@ def replay_log(log_dir: str | os.PathLike[str], repo: str | os.PathLike[str],
     tolerances = tolerances or Tolerances()
     spark = spark or get_spark("skewless-replay")
     store = open_store(Path(repo))
-    side = offline_side(spark, store, store, enc, logged, feature_service, as_known)
+    side = offline_side(spark, store, store, enc, logged, service, as_known)
     views, pairs, offline, entity_keys = side.views, side.rows, side.offline, side.entity_keys
     t1 = time.perf_counter()
     lin = lineage(enc, {v.name: v.features for v in views})

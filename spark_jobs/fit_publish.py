@@ -1,14 +1,18 @@
-"""Fit the encoders on Spark over a training window and publish the state with the Feast repo.
+"""Fit a service's encoders on Spark over a training window and publish the state.
 
-1. Read the feature tables, keep the snapshots whose ``event_timestamp`` falls in
-   ``[start, end)``, and of each (entity, event_timestamp) only the latest ``created_timestamp``
-   (the corrected row, as Feast's point-in-time join would pick).
+1. For each feature view of the service (from the registry), read its batch source through
+   Spark — any ``SparkSource``: path, table or query, via Feast's ``get_table_query_string`` —
+   keep the rows whose event time falls in ``[start, end)`` and, of each (join keys, event
+   time), only the latest created time (the corrected row, as the point-in-time join picks).
 2. Compute every statistic the specs need with :func:`spark_jobs.spark_stats.spark_statistics`,
-   on the table that holds the statistic's input column.
-3. ``fit`` (the library's maths, once), save the state as JSON to the repo's state path, and
-   run ``feast apply`` so the on-demand view embeds that state and tags its hash.
+   on the view that serves the statistic's input.
+3. ``fit`` (the library's maths, once), save the state as JSON to the service's state path, and
+   run ``feast apply`` so the encoded view embeds that state and tags its hash.
 
-Only aggregates reach the driver.
+Only aggregates reach the driver. Edge cases: ``start >= end`` raises; a source that is not a
+Spark source raises naming the view; a fitted encoder whose input is a request input (not a
+view feature) raises — only stateless encoders may read request inputs; a view without a
+created-timestamp column uses its event time as created time.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from encoders import EncoderSet, EncoderSpec, Statistics, fit, save, stat_requests
 from spark_jobs.spark_stats import spark_statistics
@@ -25,102 +29,97 @@ from spark_jobs.spark_stats import spark_statistics
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
 
-TABLES = {"member_features": "member_id", "title_features": "title_id"}
+    from feast_bridge.services import ServiceInfo
 
 
 @dataclass(frozen=True)
 class Published:
     """Where the state went and what identifies it."""
 
+    service: str
     state_path: Path
     content_hash: str
-    rows_per_table: dict[str, int]
+    rows_per_view: dict[str, int]
 
 
-def latest_rows(df: DataFrame, key: str) -> DataFrame:
-    """One row per (key, event_timestamp): the one with the greatest created_timestamp."""
+def latest_rows(df: DataFrame, keys: Sequence[str], event: str = "event_timestamp",
+                created: str | None = "created_timestamp") -> DataFrame:
+    """One row per (keys, event time): the one with the greatest created time (any one when
+    ``created`` is ``None``)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    w = Window.partitionBy(key, "event_timestamp").orderBy(F.col("created_timestamp").desc())
+    order = F.col(created).desc() if created else F.col(event).desc()
+    w = Window.partitionBy(*keys, event).orderBy(order)
     return df.withColumn("__rank", F.row_number().over(w)).where("__rank = 1").drop("__rank")
 
 
-def window_tables(
-    spark: SparkSession, features_dir: Path, start: datetime, end: datetime
-) -> dict[str, DataFrame]:
-    """The feature tables restricted to the training window, corrected rows only."""
+def view_frame(spark: SparkSession, store: Any, view: str, start: datetime, end: datetime,
+               columns: Sequence[str]) -> DataFrame:
+    """The batch source of ``view`` restricted to ``[start, end)``, corrected rows only, with
+    its join keys and ``columns``."""
     from pyspark.sql import functions as F
 
+    fv = store.get_feature_view(view)
+    src = fv.batch_source
+    if not hasattr(src, "get_table_query_string"):
+        raise ValueError(f"feature view {view!r} reads a {type(src).__name__}; skewless reads "
+                         "sources with Spark: declare it with a SparkSource")
+    keys = [c.name for c in fv.entity_columns]
+    event, created = src.timestamp_field, src.created_timestamp_column or None
+    df = spark.sql(f"SELECT * FROM {src.get_table_query_string()}")
+    df = df.where((F.col(event) >= F.lit(start)) & (F.col(event) < F.lit(end)))
+    keep = list(dict.fromkeys([*keys, event, *([created] if created else []), *columns]))
+    return latest_rows(df.select(*keep), keys, event, created)
+
+
+def fit_on_spark(spark: SparkSession, store: Any, info: ServiceInfo, start: datetime,
+                 end: datetime, specs: Sequence[EncoderSpec] | None = None
+                 ) -> tuple[EncoderSet, dict[str, int]]:
+    """Fit ``specs`` (default the service's declared ones) from statistics over the window;
+    also return the rows seen per view."""
     if start >= end:
-        raise ValueError(
-            f"training window start {start} is not before end {end}; "
-            "pass --start earlier than --end"
-        )
-    out = {}
-    for table, key in TABLES.items():
-        path = Path(features_dir) / table
-        if not path.exists():
-            raise FileNotFoundError(
-                f"no feature table at {path}; build the feature tables "
-                "first (scripts/build_feature_tables.py)"
-            )
-        df = spark.read.parquet(str(path))
-        df = df.where(
-            (F.col("event_timestamp") >= F.lit(start)) & (F.col("event_timestamp") < F.lit(end))
-        )
-        out[table] = latest_rows(df, key)
-    return out
-
-
-def fit_on_spark(
-    spark: SparkSession,
-    features_dir: Path,
-    start: datetime,
-    end: datetime,
-    specs: Sequence[EncoderSpec],
-) -> tuple[EncoderSet, dict[str, int]]:
-    """Fit ``specs`` from statistics over the window; also return the rows seen per table."""
-    tables = window_tables(spark, features_dir, start, end)
+        raise ValueError(f"training window start {start} is not before end {end}; pass "
+                         "--start earlier than --end")
+    specs = tuple(specs if specs is not None else info.specs)
     requests = stat_requests(specs)
     answers: dict = {}
     counts: dict[str, int] = {}
-    for name, df in tables.items():
-        mine = tuple(r for r in requests if r.input in df.columns)
-        if mine:
-            df = df.cache()
-            counts[name] = df.count()
-            answers.update(spark_statistics(df, mine).values)
-            df.unpersist()
+    for view in info.views:
+        mine = tuple(r for r in requests if r.input in view.features)
+        if not mine:
+            continue
+        df = view_frame(spark, store, view.name, start, end,
+                        sorted({r.input for r in mine})).cache()
+        counts[view.name] = df.count()
+        answers.update(spark_statistics(df, mine).values)
+        df.unpersist()
     unplaced = sorted({r.input for r in requests} - {r.input for r in answers})
     if unplaced:
         raise ValueError(
-            f"inputs {unplaced} are in no feature table; fitted encoders can only "
-            "read feature-table columns (request-time inputs must be stateless)"
-        )
+            f"service {info.name!r}: encoders fitted on {unplaced} read no feature view; "
+            "fitted encoders can only read view features (request inputs need stateless "
+            "encoders such as HashBucket or Cyclical)")
     return fit(specs, Statistics(answers)), counts
 
 
-def publish(enc: EncoderSet, state_path: Path, repo: Path | None = None) -> Path:
-    """Save the state atomically, then ``feast apply`` ``repo`` (when given) so its on-demand
-    view embeds the state and tags its hash."""
-    path = save(enc, state_path)
-    if repo is not None:
+def fit_service(spark: SparkSession, store: Any, service: str | None, start: datetime,
+                end: datetime, *, state_path: str | Path | None = None, apply: bool = True
+                ) -> Published:
+    """Fit ``service`` (the only one when ``None``) over ``[start, end)``, save its state
+    (default: the declared state path) and, with ``apply``, ``feast apply`` its repo."""
+    from feast_bridge.services import get_service
+
+    info = get_service(store, service)
+    if apply and state_path and Path(state_path).resolve() != info.state_path.resolve():
+        raise ValueError(f"service {info.name!r} declares its state at {info.state_path}; "
+                         f"`feast apply` would not publish {state_path}: drop the state path "
+                         "or skip the apply")
+    enc, counts = fit_on_spark(spark, store, info, start, end)
+    path = save(enc, Path(state_path) if state_path else info.state_path)
+    if apply:
         from feast_bridge.store import feast_cli
 
-        feast_cli("apply", repo=repo)
-    return path
-
-
-def fit_and_publish(
-    spark: SparkSession,
-    features_dir: Path,
-    start: datetime,
-    end: datetime,
-    specs: Sequence[EncoderSpec],
-    state_path: Path,
-    repo: Path | None = None,
-) -> Published:
-    enc, counts = fit_on_spark(spark, features_dir, start, end, specs)
-    path = publish(enc, state_path, repo)
-    return Published(path, enc.content_hash, counts)
+        feast_cli("apply", repo=Path(store.repo_path))
+        store.refresh_registry()
+    return Published(info.name, path, enc.content_hash, counts)

@@ -37,9 +37,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from feast import FeatureStore
     from pyspark.sql import DataFrame
 
+    from feast_bridge.services import ServiceInfo
+
 MANIFEST = "manifest.json"
 DATA = "data"
-ENTITY_KEYS = ("member_id", "title_id")
+EVENT_TIMESTAMP = "event_timestamp"  # the column name Feast's join reads the label time from
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class Manifest:
     schema: tuple[tuple[str, str], ...]
     inputs: dict[str, Any]
     created_at: str
+    service: str = ""
+    timestamp_column: str = EVENT_TIMESTAMP
     format_version: int = 1
 
     def to_json(self) -> str:
@@ -79,27 +83,47 @@ class Manifest:
         return Manifest(**d)
 
 
-def check_labels(
-    labels: DataFrame, label_columns: Sequence[str], request_columns: Sequence[str]
-) -> None:
+def check_labels(labels: DataFrame, info: ServiceInfo, timestamp_column: str,
+                 label_columns: Sequence[str]) -> None:
     """Raise ``ValueError`` naming what is missing or mistyped in the labels frame."""
-    need = [*ENTITY_KEYS, "event_timestamp", *label_columns, *request_columns]
-    missing = [c for c in need if c not in labels.columns]
+    cols = set(labels.columns)
+    keys = [k for k in info.entity_keys if k not in cols]
+    if keys:
+        raise ValueError(f"labels lack the join keys {keys} of service {info.name!r} (they "
+                         f"have {sorted(cols)}); every label row needs {list(info.entity_keys)}")
+    if timestamp_column not in cols:
+        raise ValueError(f"labels have no timestamp column {timestamp_column!r} (they have "
+                         f"{sorted(cols)}); name it with --timestamp-column")
+    requests = [c for c in info.request_names if c not in cols]
+    if requests:
+        raise ValueError(f"labels lack the request inputs {requests} that service "
+                         f"{info.name!r} declares; add them to the labels (the value the "
+                         "request carried at the label time)")
+    missing = [c for c in label_columns if c not in cols]
     if missing:
-        raise ValueError(
-            f"labels lack columns {missing} (they have {sorted(labels.columns)}); "
-            "labels need member_id, title_id, event_timestamp (the request time), "
-            "the label columns and the request columns"
-        )
-    ts_type = dict(labels.dtypes)["event_timestamp"]
+        raise ValueError(f"labels have no label columns {missing} (they have {sorted(cols)}); "
+                         "fix --label-column")
+    if timestamp_column != EVENT_TIMESTAMP and EVENT_TIMESTAMP in cols:
+        raise ValueError(f"labels have a column {EVENT_TIMESTAMP!r} besides the timestamp "
+                         f"column {timestamp_column!r}; rename or drop it (the join reads the "
+                         f"label time as {EVENT_TIMESTAMP!r})")
+    ts_type = dict(labels.dtypes)[timestamp_column]
     if ts_type not in ("timestamp", "timestamp_ntz"):
-        raise ValueError(f"labels.event_timestamp is {ts_type}; cast it to a UTC timestamp")
+        raise ValueError(f"labels.{timestamp_column} is {ts_type}; cast it to a UTC timestamp")
+
+
+def default_label_columns(labels: DataFrame, info: ServiceInfo, timestamp_column: str
+                          ) -> tuple[str, ...]:
+    """Every labels column that is no join key, timestamp or request input (in order)."""
+    skip = {*info.entity_keys, timestamp_column, *info.request_names}
+    return tuple(c for c in labels.columns if c not in skip)
 
 
 def joined_features(
     store: FeatureStore, labels: DataFrame, feature_service: str, as_known: bool = True
 ) -> tuple[DataFrame, tuple[str, ...]]:
-    """Feast's Spark point-in-time join of the raw features onto the labels."""
+    """Feast's Spark point-in-time join of a raw feature service onto the labels (which name
+    the label time ``event_timestamp``)."""
     service = store.get_feature_service(feature_service)
     job = store.get_historical_features(
         entity_df=labels, features=service, filter_by_created_timestamp=as_known
@@ -111,26 +135,48 @@ def joined_features(
 def build_training_set(
     store: FeatureStore,
     labels: DataFrame,
-    enc: EncoderSet,
+    enc: EncoderSet | None,
     out_dir: str | os.PathLike[str],
     *,
-    feature_service: str = "ranker_raw",
-    label_columns: Sequence[str] = ("label",),
-    request_columns: Sequence[str] = ("device",),
+    service: str | None = None,
+    timestamp_column: str = EVENT_TIMESTAMP,
+    label_columns: Sequence[str] | None = None,
     overwrite: bool = False,
     as_known: bool = True,
     inputs: dict[str, Any] | None = None,
 ) -> Manifest:
-    """Join, encode and write a training set; return its manifest (see module docstring)."""
+    """Join, encode and write a training set of ``service`` (the only one when ``None``);
+    return its manifest (see module docstring).
+
+    ``enc``: the state to encode with, default the service's published one (``None``);
+    ``label_columns``: default every labels column that is no join key, timestamp or request
+    input. The output keeps the labels' own timestamp column name.
+    """
     from pyspark.sql import functions as F
 
+    from feast_bridge.services import get_service
+
+    info = get_service(store, service)
+    if enc is None:
+        enc = info.load_state()
     out = Path(out_dir).resolve()
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) or another path")
-    check_labels(labels, label_columns, request_columns)
-    joined, refs = joined_features(store, labels, feature_service, as_known)
-    keep = [*ENTITY_KEYS, "event_timestamp", *label_columns, *request_columns]
+    check_labels(labels, info, timestamp_column, label_columns or ())
+    labels_cols = tuple(label_columns) if label_columns is not None else \
+        default_label_columns(labels, info, timestamp_column)
+    if not labels_cols:
+        raise ValueError(f"labels have no label column besides the join keys, the timestamp "
+                         f"and the request inputs (they have {sorted(labels.columns)}); add "
+                         "the label, or name it with --label-column")
+    if timestamp_column != EVENT_TIMESTAMP:
+        labels = labels.withColumnRenamed(timestamp_column, EVENT_TIMESTAMP)
+    request_columns = info.request_names
+    joined, refs = joined_features(store, labels, info.raw_service, as_known)
+    keep = [*info.entity_keys, EVENT_TIMESTAMP, *labels_cols, *request_columns]
     encoded = encode_frame(joined, enc, keep)
+    if timestamp_column != EVENT_TIMESTAMP:
+        encoded = encoded.withColumnRenamed(EVENT_TIMESTAMP, timestamp_column)
 
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
@@ -140,21 +186,23 @@ def build_training_set(
         iso = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"  # rendered by Spark in its UTC session zone
         stats = written.agg(
             F.count(F.lit(1)).alias("n"),
-            F.date_format(F.min("event_timestamp"), iso).alias("lo"),
-            F.date_format(F.max("event_timestamp"), iso).alias("hi"),
+            F.date_format(F.min(timestamp_column), iso).alias("lo"),
+            F.date_format(F.max(timestamp_column), iso).alias("hi"),
         ).collect()[0]
         manifest = Manifest(
             state_hash=enc.content_hash,
-            feature_service=feature_service,
+            feature_service=info.raw_service,
             feature_refs=refs,
             row_count=int(stats["n"]),
             time_range=(stats["lo"] or "", stats["hi"] or ""),
-            entity_keys=ENTITY_KEYS,
-            label_columns=tuple(label_columns),
-            request_columns=tuple(request_columns),
+            entity_keys=info.entity_keys,
+            label_columns=labels_cols,
+            request_columns=request_columns,
             schema=tuple((f.name, f.dtype) for f in enc.schema),
             inputs={**(inputs or {}), "filter_by_created_timestamp": as_known},
             created_at=datetime.now(timezone.utc).isoformat(),
+            service=info.name,
+            timestamp_column=timestamp_column,
         )
         (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
         if out.exists():
@@ -170,19 +218,14 @@ def build_training_set(
     return manifest
 
 
-def read_labels(spark: Any, path: str | os.PathLike[str]) -> DataFrame:
-    """Generated labels as the training-set builder wants them: ``impression_ts`` becomes
-    ``event_timestamp`` (the request time) and ``played_within_7d`` becomes ``label``."""
-    from pyspark.sql import functions as F
-
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"no labels at {p}; generate them (scripts/generate_labels.py)")
-    df = spark.read.parquet(str(p))
-    need = {"member_id", "title_id", "impression_ts", "played_within_7d", "device"}
-    missing = sorted(need - set(df.columns))
-    if missing:
-        raise ValueError(f"labels at {p} lack {missing}; regenerate them with "
-                         "scripts/generate_labels.py")
-    return df.select("member_id", "title_id", F.col("impression_ts").alias("event_timestamp"),
-                     F.col("played_within_7d").alias("label"), "device")
+def load_labels(spark: Any, source: str | os.PathLike[str]) -> DataFrame:
+    """Labels from a Parquet path (file or folder) or, when no such path exists, a table
+    name of the Spark catalog; anything else raises ``ValueError`` naming both options."""
+    p = Path(source)
+    if p.exists():
+        return spark.read.parquet(str(p))
+    name = str(source)
+    if spark.catalog.tableExists(name):
+        return spark.table(name)
+    raise ValueError(f"labels {name!r} are neither a Parquet path nor a table of the Spark "
+                     "catalog; pass a Parquet file/folder or a table name")

@@ -15,13 +15,13 @@ import pytest
 
 from demo.facts import FactsSummary, generate_facts, preset
 from demo.feature_tables import FeatureTablesResult, build_feature_tables
-from demo.labels import generate_labels, labels_preset
-from demo.specs import DEMO_SPECS
+from demo.labels import generate_labels, labels_preset, read_labels
 from encoders import load
-from feast_bridge.store import feast_cli, open_store, registry_state_hash
-from spark_jobs.fit_publish import fit_and_publish
+from feast_bridge.services import registry_state_hash
+from feast_bridge.store import feast_cli, open_store
+from spark_jobs.fit_publish import fit_service
 from spark_jobs.spark_session import get_spark
-from spark_jobs.training_set import build_training_set, read_labels
+from spark_jobs.training_set import build_training_set
 
 
 @pytest.fixture(scope="session")
@@ -77,11 +77,10 @@ def pipeline(spark, tiny_facts, tiny_features, tmp_path_factory):
     mp.setenv("SKEWLESS_FEATURE_REPO", str(repo))
     mp.setenv("SKEWLESS_STATE_PATH", str(repo / "encoder_state.json"))
     raw_apply = feast_cli("apply", repo=repo)  # before any state: raw views only
-    pub = fit_and_publish(spark, data / "features", datetime(2024, 1, 1, tzinfo=timezone.utc),
-                          datetime(2024, 1, 29, tzinfo=timezone.utc), DEMO_SPECS,
-                          repo / "encoder_state.json", repo=repo)
     store = open_store(repo)
-    enc = load(pub.state_path, expected_hash=registry_state_hash(store))
+    pub = fit_service(spark, store, "ranker", datetime(2024, 1, 1, tzinfo=timezone.utc),
+                      datetime(2024, 1, 29, tzinfo=timezone.utc))
+    enc = load(pub.state_path, expected_hash=registry_state_hash(store, "ranker"))
     labels = read_labels(spark, labels_dir)
     out = base / "training" / "v1"
     manifest = build_training_set(store, labels, enc, out)

@@ -13,7 +13,7 @@ import pytest
 
 from demo.labels import COLD_START_MEMBER_ID_BASE
 from demo.specs import MEMBER_INPUTS, TITLE_INPUTS
-from feast_bridge.store import registry_state_hash
+from feast_bridge.services import registry_state_hash
 from spark_jobs.training_set import Manifest, build_training_set, joined_features
 from tests.conftest import GAP
 
@@ -24,7 +24,7 @@ def test_feast_apply_works_before_and_after_publishing(pipeline) -> None:
     assert "member_features" in pipeline["raw_apply"]
     store = pipeline["store"]
     assert {v.name for v in store.list_on_demand_feature_views()} == {"ranker_encoded"}
-    assert {s.name for s in store.list_feature_services()} == {"ranker_raw", "ranker_v1"}
+    assert {s.name for s in store.list_feature_services()} == {"ranker_raw", "ranker"}
     assert registry_state_hash(store) == pipeline["enc"].content_hash
 
 
@@ -137,7 +137,7 @@ def test_feast_on_demand_path_equals_spark_path(pipeline) -> None:
     entity = sample.toPandas()
     entity["request_time"] = entity["event_timestamp"]
     feast_df = store.get_historical_features(
-        entity_df=entity, features=store.get_feature_service("ranker_v1"),
+        entity_df=entity, features=store.get_feature_service("ranker"),
         filter_by_created_timestamp=True).to_df()
     ours = pipeline["spark"].read.parquet(str(pipeline["out"] / "data")).toPandas()
     keys = ["member_id", "title_id", "event_timestamp"]
@@ -161,5 +161,15 @@ def test_existing_output_and_bad_labels_get_clear_errors(pipeline) -> None:
     store, enc, labels = pipeline["store"], pipeline["enc"], pipeline["labels"]
     with pytest.raises(FileExistsError, match="overwrite"):
         build_training_set(store, labels, enc, pipeline["out"])
-    with pytest.raises(ValueError, match=r"labels lack columns \['label'\]"):
-        build_training_set(store, labels.drop("label"), enc, pipeline["out"].parent / "x")
+    x = pipeline["out"].parent / "x"
+    with pytest.raises(ValueError, match=r"no label columns \['label'\]"):
+        build_training_set(store, labels.drop("label"), enc, x, label_columns=["label"])
+    with pytest.raises(ValueError, match=r"labels have no label column"):
+        build_training_set(store, labels.drop("label"), enc, x)
+    with pytest.raises(ValueError, match=r"join keys \['title_id'\] of service 'ranker'"):
+        build_training_set(store, labels.drop("title_id"), enc, x)
+    with pytest.raises(ValueError, match=r"request inputs \['device'\]"):
+        build_training_set(store, labels.drop("device"), enc, x)
+    with pytest.raises(LookupError, match=r"known services: \['ranker'\]"):
+        build_training_set(store, labels, enc, x, service="nope")
+    assert not x.exists()
