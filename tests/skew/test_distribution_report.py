@@ -15,7 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from serving.vector_log import VectorLog
-from spark_jobs.training_set import DATA, ENTITY_KEYS
+from spark_jobs.training_set import DATA
+
+ENTITY_KEYS = ("member_id", "title_id")  # the demo service's join keys
 
 ROOT = Path(__file__).resolve().parents[2]
 NUMERIC_SHIFTED = "title_plays_7d_log"  # log1p: numeric
