@@ -50,9 +50,8 @@ def setup(work: Path, spark) -> dict:
     from demo.facts import generate_facts, preset
     from demo.feature_tables import build_feature_tables
     from demo.labels import generate_labels, labels_preset
-    from demo.specs import DEMO_SPECS
-    from feast_bridge.store import feast_cli
-    from spark_jobs.fit_publish import fit_and_publish
+    from feast_bridge.store import feast_cli, open_store
+    from spark_jobs.fit_publish import fit_service
 
     repo, data = work / "feature_repo", work / "data"
     os.environ["SKEWLESS_DATA_DIR"] = str(data)
@@ -67,9 +66,8 @@ def setup(work: Path, spark) -> dict:
         for name in ("feature_store.yaml", "definitions.py"):
             shutil.copy(ROOT / "feature_repo" / name, repo / name)
         feast_cli("apply", repo=repo)
-        fit_and_publish(spark, data / "features", datetime(2024, 1, 1, tzinfo=timezone.utc),
-                        datetime(2024, 1, 29, tzinfo=timezone.utc), DEMO_SPECS,
-                        repo / "encoder_state.json", repo=repo)
+        fit_service(spark, open_store(repo), "ranker", datetime(2024, 1, 1, tzinfo=timezone.utc),
+                    datetime(2024, 1, 29, tzinfo=timezone.utc))
     return {"repo": repo, "labels": work / "labels"}
 
 

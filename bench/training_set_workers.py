@@ -28,8 +28,8 @@ def do_setup(work: Path, facts_preset: str, sizes: list[int]) -> dict:
     from demo.facts import generate_facts, preset, read_manifest
     from demo.feature_tables import build_feature_tables
     from demo.labels import LabelsConfig, generate_labels
-    from demo.specs import DEMO_SPECS
-    from spark_jobs.fit_publish import fit_and_publish
+    from feast_bridge.store import feast_cli, open_store
+    from spark_jobs.fit_publish import fit_service
     from spark_jobs.spark_session import get_spark
 
     facts, feats, repo, spent = work / "facts", work / "data" / "features", work / "repo", {}
@@ -46,8 +46,8 @@ def do_setup(work: Path, facts_preset: str, sizes: list[int]) -> dict:
         for name in ("feature_store.yaml", "definitions.py"):
             shutil.copy(ROOT / "feature_repo" / name, repo / name)
         start = datetime.combine(read_manifest(facts).start, datetime.min.time(), timezone.utc)
-        fit_and_publish(spark, feats, start, start + timedelta(days=FIT_DAYS), DEMO_SPECS,
-                        repo / "encoder_state.json", repo=repo)
+        feast_cli("apply", repo=repo)  # the raw service, then fit it from its batch sources
+        fit_service(spark, open_store(repo), "ranker", start, start + timedelta(days=FIT_DAYS))
 
     step("facts", facts, lambda: generate_facts(preset(facts_preset), facts, overwrite=True))
     spark = get_spark("bench-setup")

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_training_set_notebook_runs(pipeline, tmp_path, monkeypatch) -> None:
     out = tmp_path / "notebook_set"
-    monkeypatch.setenv("SKEWLESS_LABELS_DIR", str(pipeline["labels_dir"]))
+    monkeypatch.setenv("SKEWLESS_LABELS", str(pipeline["labels_dir"]))
     monkeypatch.setenv("SKEWLESS_NOTEBOOK_OUT", str(out))
     nb = nbformat.read(ROOT / "notebooks" / "build_training_set.ipynb", as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3",
