@@ -5,7 +5,7 @@ server all call this code unchanged. Typical use::
 
     from encoders import ZScore, OneHot, stat_requests, collect_statistics, fit, save
 
-    specs = [ZScore("watch_z", input="watch_minutes_7d"), OneHot("genre", input="top_genre")]
+    specs = [ZScore("amount_z", input="amount"), OneHot("channel_oh", input="channel")]
     stats = collect_statistics(rows, stat_requests(specs))   # or the Spark collector
     enc = fit(specs, stats)
     enc.encode_vector(row, request_time=now)

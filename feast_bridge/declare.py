@@ -2,12 +2,12 @@
 
 In a repo file, beside the feature views it reads::
 
-    ranker_raw, ranker_encoded, ranker = encoded_service(
-        "ranker",
-        features=[member_features, title_features],
-        request_source=request_context,          # optional: per-request inputs
-        encoders=[ZScore("watch_z", input="watch_minutes_7d"), ...],
-        state_path=HERE / "ranker_state.json",    # written by `skewless fit --service ranker`
+    churn_raw, churn_encoded, churn = encoded_service(
+        "churn",
+        features=[customer_stats, store_stats[["footfall_7d"]]],
+        request_source=checkout_context,          # optional: per-request inputs
+        encoders=[ZScore("spend_z", input="spend_28d"), ...],
+        state_path=HERE / "churn_state.json",     # written by `skewless fit --service churn`
     )
 
 It returns :class:`EncodedServiceObjects` (a named tuple, so the three names bind at module

@@ -16,7 +16,7 @@ Here a whole Arrow column becomes a list of the same bytes in three ways:
   values in C++, each distinct value is serialized once by Feast's own
   ``python_values_to_proto_values`` and the bytes are gathered back by index — so strings,
   ints, bools and timestamps are Feast's bytes by construction, and a column of a few distinct
-  values (country, plan, genre) costs a few protobuf calls.
+  values (codes, plan names) costs a few protobuf calls.
 * **anything else** (lists, maps, JSON, ...): Feast's converter on ``to_pylist()`` per cell.
 
 Value rules (Feast's, kept): a null, and a float NaN, is the empty message ``b""``; ±inf are

@@ -1,6 +1,6 @@
 """Log replay: the served-vector log through the offline path at the logged times.
 
-Every logged row (entity keys, request inputs such as ``device``, the values served, the
+Every logged row (entity keys, the request inputs, the values served, the
 per-view statuses, the state hash, the request time) becomes a pair for the offline side of
 :mod:`skew.parity` — one Spark job: Feast's point-in-time join at the logged time, the encoders
 in Spark with the training state — and the served values are compared feature by feature.
@@ -43,20 +43,25 @@ from skew.sources import AS_OF
 
 
 def logged_rows(entries: Iterable[Mapping[str, Any]], since: datetime | None = None,
-                until: datetime | None = None, limit: int | None = None
-                ) -> list[dict[str, Any]]:
+                until: datetime | None = None, limit: int | None = None,
+                service: str | None = None) -> list[dict[str, Any]]:
     """Flatten log entries to one dict per served row: the row's keys and request inputs,
     ``event_timestamp`` (the request time), ``names``, ``values``, ``statuses``,
-    ``state_hash``, ``request_id``. ``limit`` keeps the most recent rows."""
+    ``state_hash``, ``request_id``. ``limit`` keeps the most recent rows. ``service`` keeps
+    the entries served by that encoded service, and the entries that name no service (logged
+    by a writer that did not record it)."""
     out = []
     for n, e in enumerate(entries):
         try:
             when = aware_time(e["time"], n)
             names, hash_, rows = e["names"], e["state_hash"], e["rows"]
-        except (KeyError, TypeError) as exc:
+            served_by = e.get("service")
+        except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"log line {n} is not a served-vector record ({exc}); pass the "
                              "directory of serving/vector_log.py's vectors.jsonl") from None
         if (since and when < since) or (until and when > until):
+            continue
+        if service is not None and served_by not in (None, service):
             continue
         for r in rows:
             out.append({**{k: v for k, v in r.items() if k not in ("values", "statuses")},

@@ -90,17 +90,23 @@ def load_training_state(manifest: Manifest, directory: str | os.PathLike[str],
                         state_path: str | os.PathLike[str] | None = None) -> EncoderSet:
     """The encoder set the training set was built with, checked against the manifest's hash.
 
-    ``state_path`` wins; else the manifest's ``inputs.state`` when that file exists; else
-    ``SKEWLESS_STATE_PATH`` (default ``feature_repo/encoder_state.json``).
+    ``state_path`` wins; else the manifest's ``inputs.state`` when that file exists; else the
+    state path the registry declares for the manifest's service (the repo of
+    ``feast_bridge.store.repo_path()``).
     """
     if state_path is None:
         recorded = manifest.inputs.get("state")
         if recorded and Path(recorded).is_file():
             state_path = recorded
         else:
-            from serving.settings import Settings
+            from feast_bridge.services import get_service
+            from feast_bridge.store import open_store
 
-            state_path = Settings.from_env().state_path
+            try:
+                state_path = get_service(open_store(), manifest.service or None).state_path
+            except (LookupError, FileNotFoundError) as exc:
+                raise SkewInputError(f"no state recorded for the training set at {directory} "
+                                     f"and none found in the repo ({exc}); pass --state") from None
     try:
         return load(state_path, expected_hash=manifest.state_hash)
     except StateError as exc:

@@ -74,7 +74,7 @@ def view_sources(store: Any, feature_service: str) -> tuple[ViewSource, ...]:
 def keys_and_request_inputs(views: tuple[ViewSource, ...], enc_inputs: tuple[str, ...]
                             ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The entity keys of ``views`` (first-seen order) and the encoder inputs no view serves
-    (request inputs such as ``device``)."""
+    (the request inputs)."""
     entity_keys = tuple(dict.fromkeys(k for v in views for k in v.join_keys))
     served = {f for v in views for f in v.features}
     return entity_keys, tuple(i for i in enc_inputs if i not in served)

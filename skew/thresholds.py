@@ -22,8 +22,8 @@ File format (``.toml`` or ``.json``, same structure; TOML needs Python 3.11+)::
     linf = 0.1
 
     [features]
-    title_plays_7d_log = { psi = 0.3 }      # an output name
-    "top_genre_28d_oh__*" = { linf = 0.15 } # or an fnmatch pattern over output names
+    orders_7d_log = { psi = 0.3 }           # an output name
+    "channel_oh__*" = { linf = 0.15 }       # or an fnmatch pattern over output names
 
 Resolution for an output: the defaults, then every matching pattern in file order, then its
 exact name. A name or pattern that matches no output, an unknown statistic, a statistic that
