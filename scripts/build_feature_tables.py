@@ -7,15 +7,12 @@ Example: python scripts/build_feature_tables.py --facts data/facts --out data/fe
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from demo.feature_tables import build_feature_tables, default_days  # noqa: E402
-from spark_jobs.spark_session import get_spark  # noqa: E402
+from demo.feature_tables import build_feature_tables, default_days
+from spark_jobs.spark_session import get_spark
 
 
 def _day(text: str) -> date:

@@ -6,13 +6,10 @@ Example: python scripts/generate_facts.py --preset tiny --out data/facts --seed 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from demo.facts import PRESETS, generate_facts, preset  # noqa: E402
+from demo.facts import PRESETS, generate_facts, preset
 
 
 def _seed(text: str) -> int:

@@ -6,14 +6,11 @@ Example: python scripts/generate_labels.py --facts data/facts --out data/labels 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from demo.labels import LABEL_PRESETS, generate_labels, labels_preset  # noqa: E402
+from demo.labels import LABEL_PRESETS, generate_labels, labels_preset
 
 
 def _non_negative(text: str) -> int:

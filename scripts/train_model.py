@@ -10,10 +10,7 @@ The last 20% of rows by time are held out; the AUC on them is printed.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
-"""Log replay (served vectors back through the offline path at the logged times) and the two
-command-line entry points (exit codes 0 / 1 / 2, JSON output)."""
+"""Log replay (served vectors back through the offline path at the logged times) and the
+``skewless parity`` / ``skewless replay`` commands (exit codes 0 / 1 / 2, JSON output)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,6 @@ from skew.pytest_plugin import parity_redis  # noqa: F401
 from skew.replay import replay_log
 from tests.skew.faults import LocalClockServer
 from tests.skew.parity_cases import LATER, edge_case_pairs
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _serve_and_log(server: OnlineEncoder, pairs: list[dict], log_dir: Path,
@@ -90,44 +88,56 @@ def test_replay_bad_input(pipeline, logs, tmp_path) -> None:
         replay_log(tmp_path / "empty", pipeline["repo"], pipeline["enc"])
 
 
-def _cli(script: str):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(script, ROOT / "scripts" / f"{script}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_cli_exit_codes_and_json(pipeline, logs, parity_redis, tmp_path, capsys) -> None:  # noqa: F811
-    from skew.cli import run
+    """``skewless parity`` / ``skewless replay`` in-process: exit codes, JSON, messages."""
+    from skewless.cli import run
 
-    parity, replay = _cli("parity"), _cli("replay")
-    repo = ["--repo", str(pipeline["repo"]), "--training-set", str(pipeline["out"])]
+    root = ["--repo", str(pipeline["repo"])]
+    common = ["--service", "ranker", "--training-set", str(pipeline["out"])]
     pairs = tmp_path / "pairs.jsonl"
     rows = edge_case_pairs(pipeline["labels"], 30, times=(LATER,), seed=23)
     pairs.write_text("".join(json.dumps({**r, "event_timestamp": r["event_timestamp"]
                                          .isoformat()}) + "\n" for r in rows))
     out = tmp_path / "parity.json"
-    code = run(parity.main, [*repo, "--pairs", str(pairs), "--json", str(out),
-                             "--redis-db", str(parity_redis.db)])
+    code = run([*root, "parity", *common, "--pairs", str(pairs), "--json", str(out),
+                "--redis-db", str(parity_redis.db)])
     assert code == 0, capsys.readouterr()
     body = json.loads(out.read_text())
     assert body["ok"] and body["compared_rows"] == 30 and body["by_class"]["value"] == 0
     assert "PASS" in capsys.readouterr().out
 
-    code = run(replay.main, [*repo, "--log-dir", str(logs / "clock"), "--json",
-                             str(tmp_path / "replay.json")])
+    code = run([*root, "replay", *common, "--log", str(logs / "clock"), "--json",
+                str(tmp_path / "replay.json")])
     assert code == 1
     assert "request_hour__sin" in capsys.readouterr().out
     assert json.loads((tmp_path / "replay.json").read_text())["by_class"]["value"] > 0
 
     bad_tol = tmp_path / "tol.json"
     bad_tol.write_text(json.dumps({"no_such_feature": {"abs": 1}}))
-    assert run(replay.main, [*repo, "--log-dir", str(logs / "good"), "--tolerances",
-                             str(bad_tol)]) == 2
+    assert run([*root, "replay", *common, "--log", str(logs / "good"), "--tolerances",
+                str(bad_tol)]) == 2
     assert "unknown features ['no_such_feature']" in capsys.readouterr().err
-    assert run(parity.main, [*repo, "--pairs", str(tmp_path / "missing.csv")]) == 2
+    assert run([*root, "parity", *common, "--pairs", str(tmp_path / "missing.csv")]) == 2
     assert "no pairs file" in capsys.readouterr().err
-    assert run(replay.main, [*repo, "--since", "2024-01-01"]) == 2
+    assert run([*root, "replay", *common, "--log", str(logs / "good"),
+                "--since", "2024-01-01"]) == 2
     assert "no UTC offset" in capsys.readouterr().err
+
+
+def test_cli_parity_samples_generic_labels(pipeline, parity_redis, tmp_path, capsys) -> None:  # noqa: F811
+    """``--labels`` with the demo's raw labels: the label time is ``impression_ts``, the pairs
+    carry the service's join keys and request inputs; a missing join key is bad input."""
+    from skewless.cli import run
+
+    root = ["--repo", str(pipeline["repo"]), "parity", "--redis-db", str(parity_redis.db)]
+    code = run([*root, "--labels", str(pipeline["labels_dir"]), "--sample", "40",
+                "--timestamp-column", "impression_ts", "--json", str(tmp_path / "p.json")])
+    assert code == 0, capsys.readouterr()
+    assert json.loads((tmp_path / "p.json").read_text())["compared_rows"] == 40
+    capsys.readouterr()
+    spark = pipeline["spark"]
+    no_key = tmp_path / "no_title"
+    spark.read.parquet(str(pipeline["labels_dir"])).drop("title_id").write.parquet(str(no_key))
+    assert run([*root, "--labels", str(no_key), "--timestamp-column", "impression_ts"]) == 2
+    err = capsys.readouterr().err
+    assert "['title_id']" in err and "'ranker'" in err and "Traceback" not in err
