@@ -123,13 +123,25 @@ def joined_features(
     store: FeatureStore, labels: DataFrame, feature_service: str, as_known: bool = True
 ) -> tuple[DataFrame, tuple[str, ...]]:
     """Feast's Spark point-in-time join of a raw feature service onto the labels (which name
-    the label time ``event_timestamp``)."""
+    the label time ``event_timestamp``).
+
+    ``UnixTimestamp`` features are floored to whole seconds: that is all the online store
+    keeps of them (Feast's ``unix_timestamp_val`` is POSIX seconds), so a source value with a
+    fraction of a second would otherwise encode differently offline and online (e.g. a
+    ``TimeSince`` of ``last_order_ts``)."""
+    from pyspark.sql import functions as F
+
     service = store.get_feature_service(feature_service)
     job = store.get_historical_features(
         entity_df=labels, features=service, filter_by_created_timestamp=as_known
     )
     refs = tuple(f"{p.name}:{f.name}" for p in service.feature_view_projections for f in p.features)
-    return job.to_spark_df(), refs
+    joined = job.to_spark_df()
+    for p in service.feature_view_projections:
+        for f in p.features:
+            if f.dtype.to_value_type().name == "UNIX_TIMESTAMP" and f.name in joined.columns:
+                joined = joined.withColumn(f.name, F.date_trunc("second", F.col(f.name)))
+    return joined, refs
 
 
 def build_training_set(
