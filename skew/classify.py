@@ -245,14 +245,23 @@ def changed_encoders(offline: EncoderSet, online: EncoderSet) -> frozenset[str]:
 class RowVersion:
     """The source row a view had at the as-of time: its event time and the created time of
     the version known then, plus the latest created time of any version of that event time
-    (POSIX microseconds). A row is *late* when a version was created after its event time."""
+    (POSIX microseconds) and, when known, how many versions (distinct created times) that
+    event time has.
+
+    A row is *late* (restated) when its event time has several versions, or the version
+    known at the as-of time is not the latest. A single version created some minutes after its
+    event time — how a daily snapshot job normally writes — is not late. When ``versions`` is
+    unknown (``None``), any version created after the event time counts as late."""
 
     event_us: int
     created_us: int | None
     latest_created_us: int | None
+    versions: int | None = None
 
     @property
     def late(self) -> bool:
+        if self.versions is not None:
+            return self.versions > 1 or self.created_us != self.latest_created_us
         c = [x for x in (self.created_us, self.latest_created_us) if x is not None]
         return any(x > self.event_us for x in c)
 

@@ -341,7 +341,8 @@ def offline_rows(spark: Any, store: Any, enc: EncoderSet, pairs: Sequence[Mappin
         for v in views:
             ev = rec.get(f"{v.name}__ev")
             vers[v.name] = None if ev is None else RowVersion(
-                ev, rec.get(f"{v.name}__cr"), rec.get(f"{v.name}__latest"))
+                ev, rec.get(f"{v.name}__cr"), rec.get(f"{v.name}__latest"),
+                rec.get(f"{v.name}__versions"))
             statuses[v.name] = _status(vers[v.name], t_us, v.ttl_us)
             detail[v.name] = statuses[v.name] if ev is None else \
                 f"{statuses[v.name]} (row of {_iso(ev)})"

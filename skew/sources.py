@@ -93,7 +93,8 @@ def source_versions(spark: Any, views: Sequence[ViewSource], pairs: DataFrame,
                     as_known: bool = True) -> DataFrame:
     """``pairs`` (``_parity_row``, join keys, ``event_timestamp``) -> one row per pair with
     ``<view>__ev``, ``<view>__cr`` and ``<view>__latest`` (POSIX microseconds, null when the
-    view has no row at or before the as-of time)."""
+    view has no row at or before the as-of time) and ``<view>__versions`` (distinct created
+    times of that event time)."""
     from pyspark.sql import functions as F
 
     out = pairs.select(ROW)
@@ -103,12 +104,15 @@ def source_versions(spark: Any, views: Sequence[ViewSource], pairs: DataFrame,
         j = F.broadcast(p).join(src, list(view.join_keys)).where(F.col("_ev") <= F.col("_t"))
         known = F.when(F.col("_cr") <= F.col("_t"), F.col("_cr")) if as_known else F.col("_cr")
         per_event = j.groupBy(ROW, "_ev").agg(F.max(known).alias("_known"),
-                                              F.max("_cr").alias("_latest"))
+                                              F.max("_cr").alias("_latest"),
+                                              F.countDistinct("_cr").alias("_versions"))
         best = (per_event.where(F.col("_known").isNotNull())
-                .groupBy(ROW).agg(F.max(F.struct("_ev", "_known", "_latest")).alias("_b")))
+                .groupBy(ROW).agg(F.max(F.struct("_ev", "_known", "_latest", "_versions"))
+                                  .alias("_b")))
         best = best.select(ROW, F.unix_micros(F.col("_b._ev")).alias(f"{view.name}__ev"),
                            F.unix_micros(F.col("_b._known")).alias(f"{view.name}__cr"),
-                           F.unix_micros(F.col("_b._latest")).alias(f"{view.name}__latest"))
+                           F.unix_micros(F.col("_b._latest")).alias(f"{view.name}__latest"),
+                           F.col("_b._versions").alias(f"{view.name}__versions"))
         out = out.join(best, ROW, "left")
     return out
 
