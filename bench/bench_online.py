@@ -12,8 +12,9 @@ candidate titles):
   ``get_online_features`` for the raw features, then the same ttl and encoders;
 * ``feast raw``                 — Feast ``get_online_features`` of the same raw features, no
   encoding;
-* ``feast + python ODFV``       — Feast ``get_online_features`` of the ``ranker_v1`` service
-  (the encoders as a python on-demand view): the peer a plain Feast user would run;
+* ``feast + python ODFV``       — Feast ``get_online_features`` of the encoded ``ranker``
+  feature service (the encoders as a python on-demand view): the peer a plain Feast user
+  would run;
 * ``raw HMGET floor``           — redis-py pipelined HMGET of exactly the keys and fields a
   reader needs (each unique entity once, keys built in advance, replies not decoded);
 * ``HTTP /rank``                — uvicorn on loopback, one client (httpx).
@@ -58,6 +59,7 @@ DEFAULT_CACHE = Path("/tmp/skewless-bench/online")
 DEFAULT_JSON = ROOT / "bench" / "online_results.json"
 WHEN = datetime(2024, 2, 5, 12, tzinfo=timezone.utc)  # 12 h after the tiny preset's last day
 MEMBER, FIRST_TITLE = 1000220, 500000
+SERVICE = "ranker"  # the demo's encoded service (feature_repo/definitions.py)
 #: (figure, limit in ms or as a ratio) — issue 4 and issue 6 online targets
 TARGETS = {
     "in-process 1x1 p50 ms": ("skewless encoded 1x1", "p50", 0.5),
@@ -178,10 +180,10 @@ def in_process_variants(store, enc, when: datetime) -> dict[str, Callable[[], ob
 
     from serving.online import OnlineEncoder
 
-    online = OnlineEncoder(store, enc)
-    cold = OnlineEncoder(store, enc, cache_size=0)
-    via_feast = OnlineEncoder(store, enc, reader="feast")
-    service_v1 = store.get_feature_service("ranker")
+    online = OnlineEncoder(store, enc, service=SERVICE)
+    cold = OnlineEncoder(store, enc, service=SERVICE, cache_size=0)
+    via_feast = OnlineEncoder(store, enc, service=SERVICE, reader="feast")
+    service_v1 = store.get_feature_service(SERVICE)
     floor_client = RedisOnlineStore()._get_client(store.config.online_store)  # own pool
     reader = online._redis
     ctx = {"device": "tv"}
@@ -269,15 +271,14 @@ def run(quick: bool = False, iterations: int | None = None, from_env: bool = Fal
         raise ValueError(f"iterations={iterations} is too few for a p99; use >= 20")
     if not from_env:
         ensure_data(Path(cache_dir), redis_db)
-    from encoders import load
+    from feast_bridge.services import get_service
     from feast_bridge.store import open_store
-    from serving.online import check_state_matches
     from serving.settings import Settings
 
     settings = Settings.from_env()
     store = open_store(settings.repo)
-    enc = load(settings.state_path)
-    check_state_matches(store, enc)
+    # the published state (SKEWLESS_STATE_PATH when set), checked against the registry
+    enc = get_service(store, SERVICE).load_state(settings.state_path)
     samples = measure(in_process_variants(store, enc, when), iterations)
     # Phase 2: the HTTP server runs in another process; measured in its own phase so its
     # background work (the vector-log writer) does not land on the in-process figures.

@@ -2,12 +2,15 @@
 fixed time against a real uvicorn server; throughput, latency percentiles and errors as JSON.
 
     .venv/bin/python bench/load_rank.py [--url http://127.0.0.1:8000] [--clients 16]
-        [--seconds 60] [--candidates 50] [--quick] [--out bench/load_rank_results.json]
+        [--seconds 60] [--candidates 50] [--path /rank] [--quick]
+        [--out bench/load_rank_results.json]
 
 Without ``--url`` a ``uvicorn serving.api:app`` subprocess is started (one worker, configured by
 the environment like any server: ``SKEWLESS_*``, so it serves whatever pipeline those point
 at — by default the demo's ``data/`` and Redis at 127.0.0.1:6379) and stopped afterwards.
-``run(quick=True)`` is the test suite's short version (4 clients, 5 s).
+``run(quick=True)`` is the test suite's short version (4 clients, 5 s). ``--path`` picks the
+route: ``/rank`` (the default service's model, the demo's body shape ``{"member_id": ...,
+"candidates": [...]}``) or a per-service one such as ``/services/ranker/rank``.
 
 What is measured: each client sends one request at a time, back to back (closed loop), so
 throughput is what the server sustains at that concurrency; latency is the client-side wall
@@ -73,7 +76,7 @@ def start_server(env: Mapping[str, str] | None = None, timeout_s: float = 180.0
 
 
 async def _load(url: str, clients: int, seconds: float, warmup: float,
-                payloads: Sequence[dict]) -> dict[str, Any]:
+                payloads: Sequence[dict], path: str = "/rank") -> dict[str, Any]:
     import httpx
 
     latencies: list[float] = []
@@ -89,7 +92,7 @@ async def _load(url: str, clients: int, seconds: float, warmup: float,
             if t0 >= stop_at:
                 return
             try:
-                r = await client.post("/rank", json=payloads[n % len(payloads)])
+                r = await client.post(path, json=payloads[n % len(payloads)])
                 status = str(r.status_code)
             except httpx.HTTPError as exc:
                 status = exc.__class__.__name__
@@ -116,13 +119,13 @@ def run(quick: bool = False, *, url: str | None = None, env: Mapping[str, str] |
         clients: int | None = None, seconds: float | None = None, warmup: float = 2.0,
         members: Sequence[int] = tuple(range(1_000_000, 1_000_050)),
         candidates: Sequence[int] = tuple(range(500_000, 500_050)),
-        request_time: str | None = None) -> dict[str, Any]:
+        request_time: str | None = None, path: str = "/rank") -> dict[str, Any]:
     """Run the load test (see module docstring) and return its figures.
 
     ``quick``: 4 clients for 5 s (unless given). ``url``: an already running server; else one
     is started with ``env`` on top of the environment. Each request ranks all ``candidates``
-    for one of ``members`` (round robin). Raises ``ValueError`` for no members, no candidates,
-    ``clients < 1`` or ``seconds <= 0``."""
+    for one of ``members`` (round robin), ``POST path``. Raises ``ValueError`` for no
+    members, no candidates, ``clients < 1`` or ``seconds <= 0``."""
     clients = clients or (4 if quick else 16)
     seconds = seconds or (5.0 if quick else 60.0)
     if not members or not candidates:
@@ -135,12 +138,12 @@ def run(quick: bool = False, *, url: str | None = None, env: Mapping[str, str] |
     if url is None:
         proc, url = start_server(env)
     try:
-        figures = asyncio.run(_load(url, clients, seconds, warmup, payloads))
+        figures = asyncio.run(_load(url, clients, seconds, warmup, payloads, path))
     finally:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=30)
-    return {"endpoint": "/rank", "clients": clients, "seconds": seconds, "warmup_s": warmup,
+    return {"endpoint": path, "clients": clients, "seconds": seconds, "warmup_s": warmup,
             "candidates_per_request": len(candidates), "server": url if proc is None else
             "uvicorn subprocess, 1 worker", **figures,
             "cpu_count": os.cpu_count(), "load_average_after": os.getloadavg()}
@@ -152,11 +155,13 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=None)
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--candidates", type=int, default=50)
+    ap.add_argument("--path", default="/rank",
+                    help="route to load: /rank or /services/<name>/rank")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "load_rank_results.json")
     args = ap.parse_args()
     result = run(args.quick, url=args.url, clients=args.clients, seconds=args.seconds,
-                 candidates=tuple(range(500_000, 500_000 + args.candidates)))
+                 candidates=tuple(range(500_000, 500_000 + args.candidates)), path=args.path)
     text = json.dumps(result, indent=2)
     args.out.write_text(text + "\n", encoding="utf-8")
     print(text)

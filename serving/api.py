@@ -1,215 +1,203 @@
-"""HTTP service: ``POST /features``, ``POST /rank``, ``GET /health`` (FastAPI; docs at /docs).
+"""HTTP service for every fitted encoded service of a Feast repo (FastAPI; docs at /docs).
 
 Start: ``uvicorn serving.api:app`` (configuration from the environment, see
 :class:`serving.settings.Settings`) or ``create_app(settings)`` in code.
 
+Routes, per served service ``<name>`` (bodies generated from the registry, so ``/docs`` shows
+each service's join keys, request inputs and their types — :mod:`serving.request_models`):
+
+* ``POST /services/<name>/features`` — ``{"entities": [{<join keys>, <request inputs>?}, ...],
+  "request_time"?, <request inputs>?}`` -> names, vectors, per-view statuses;
+* ``POST /services/<name>/rank`` (when a model is attached) — ``{<join keys but the candidate
+  key>, "candidates": [...], "request_time"?, <request inputs>?}`` -> the candidates ranked
+  by score, each ``{<candidate key>: value, "score": s}``; without a model: 409 naming
+  ``SKEWLESS_MODELS``;
+* ``POST /features`` and ``POST /rank`` — the same for the default service (``SKEWLESS_SERVICE``,
+  or the only one served; ``/rank``: else the only one with a model); with no default a 409
+  names the per-service routes;
+* ``GET /health`` — per service (state hash, registry hash, model id) plus Redis; the default
+  service's figures also at the top level.
+
 Guarantees:
 
-* it refuses to start when the encoder state it loads is not the one published in the Feast
-  registry, or when the model was trained on another state — the error names the fix;
+* it refuses to start when an encoder state it loads is not the one published in the Feast
+  registry, or when a model was trained on another state — the error names the fix
+  (:mod:`serving.runtime`);
 * while running it re-checks the registry every ``hash_check_seconds`` and answers 503 (with the
   fix) instead of serving vectors from a state that is no longer the published one;
 * bad input gets a 422 naming the field (pydantic) or a 413 for oversized batches; an
   unreachable Redis gets a 503 naming the cause; nothing takes the process down;
-* every served vector is written to the served-vector log (:mod:`serving.vector_log`).
+* every served vector is written to the served-vector log (:mod:`serving.vector_log`) with the
+  name of the service that served it.
 """
 
 from __future__ import annotations
 
 import gc
-import time
-import uuid
+import inspect
+from collections.abc import Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from fastapi.responses import JSONResponse
 
-from encoders import load
-from feast_bridge.services import registry_state_hash
-from feast_bridge.store import open_store
-from scoring.linear_model import LinearModel
-from serving.errors import install_error_handlers, redis_status
-from serving.online import OnlineEncoder, StateMismatchError, check_state_matches, utc_now
+from serving.errors import install_error_handlers
+from serving.online import utc_now
+from serving.request_models import FeaturesResponse
+from serving.runtime import ServedService, Server, StaleStateError
 from serving.settings import Settings
-from serving.vector_log import VectorLog
 
-EntityId = Annotated[int, Field(ge=0, le=2**63 - 1)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False)
+__all__ = ["create_app"]
 
 
-class EntityRow(_Strict):
-    member_id: EntityId
-    title_id: EntityId
+def _endpoint(fn: Callable[[Any], Any], body_model: type) -> Callable[..., Any]:
+    """``fn(body)`` as a FastAPI endpoint whose body is ``body_model`` (a generated model:
+    FastAPI reads the type from the signature)."""
+
+    def endpoint(body: Any) -> Any:
+        return fn(body)
+
+    endpoint.__signature__ = inspect.Signature([inspect.Parameter(
+        "body", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=body_model)])
+    return endpoint
 
 
-class _Context(_Strict):
-    request_time: datetime | None = Field(
-        None, description="When the features are wanted (ISO-8601; naive = UTC). Default: now.")
-    device: str | None = Field(None, max_length=64, description="The member's device")
+def _refuse(status: int, detail: str) -> Callable[..., Any]:
+    """An endpoint answering ``status`` with ``detail`` whatever the body (not in OpenAPI)."""
 
-    @field_validator("request_time")
-    @classmethod
-    def _utc(cls, v: datetime | None) -> datetime | None:
-        if v is None:
-            return None
-        try:
-            v = v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
-        except OverflowError:  # e.g. 9999-12-31T23:59-05:00 lies past datetime's range in UTC
-            v = datetime.max.replace(tzinfo=timezone.utc)
-        if not 1970 <= v.year <= 2200:
-            raise ValueError("request_time must be between 1970 and 2200")
-        return v
+    def endpoint() -> Any:
+        raise HTTPException(status, detail)
+
+    return endpoint
 
 
-class FeaturesRequest(_Context):
-    entities: list[EntityRow] = Field(..., min_length=1,
-                                      description="Entity rows; at most max_batch")
+def _features(server: Server, svc: ServedService, path: str) -> Callable[[Any], Any]:
+    limit = server.settings.max_batch
+    models = svc.models
+
+    def features(body: Any) -> dict[str, Any]:
+        if len(body.entities) > limit:
+            raise HTTPException(413, f"entities has {len(body.entities)} rows; the limit is "
+                                     f"{limit} (SKEWLESS_MAX_BATCH): split the batch")
+        rows, context = models.feature_rows(body)
+        rid, encoded = server.serve(svc, path, rows, context, body.request_time or utc_now())
+        return {"request_id": rid, "service": svc.name, "state_hash": svc.state_hash,
+                "names": svc.names, "vectors": [[float(v) for v in r.values] for r in encoded],
+                "statuses": [dict(r.statuses) for r in encoded]}
+
+    return features
 
 
-class RankRequest(_Context):
-    member_id: EntityId
-    candidates: list[EntityId] = Field(..., min_length=1, description="Title ids to rank")
+def _rank(server: Server, svc: ServedService, path: str) -> Callable[[Any], Any]:
+    limit = server.settings.max_candidates
+    models, key, score = svc.models, svc.models.candidate_key, svc.score
+
+    def rank(body: Any) -> dict[str, Any]:
+        if len(body.candidates) > limit:
+            raise HTTPException(413, f"candidates has {len(body.candidates)} {key} values; "
+                                     f"the limit is {limit} (SKEWLESS_MAX_CANDIDATES)")
+        rows, context = models.rank_rows(body)
+        rid, encoded = server.serve(svc, path, rows, context, body.request_time or utc_now(),
+                                    model_id=svc.model_id)
+        scores = [score(r.values) for r in encoded]
+        order = sorted(range(len(rows)), key=lambda i: (-scores[i], rows[i][key]))
+        return {"request_id": rid, "service": svc.name, "state_hash": svc.state_hash,
+                "model_id": svc.model_id,
+                "ranking": [{key: rows[i][key], "score": scores[i]} for i in order]}
+
+    return rank
 
 
-class FeaturesResponse(BaseModel):
-    request_id: str
-    state_hash: str
-    names: list[str]
-    vectors: list[list[float]]
-    statuses: list[dict[str, str]]
+def _no_model(name: str) -> str:
+    return (f"service {name!r} has no model, so it cannot rank: attach one with "
+            f"SKEWLESS_MODELS={name}=path/to/model.json (trained on its published state) and "
+            "restart; POST /features works without a model")
 
 
-class Ranked(BaseModel):
-    title_id: int
-    score: float
+def _add_routes(app: FastAPI, server: Server, svc: ServedService, features_path: str,
+                rank_path: str) -> None:
+    m, tag = svc.models, [svc.name]
+    app.add_api_route(features_path, _endpoint(_features(server, svc, features_path),
+                                               m.features_request),
+                      methods=["POST"], response_model=FeaturesResponse, tags=tag,
+                      summary=f"Encoded vectors of service {svc.name}")
+    if svc.model is None:
+        app.add_api_route(rank_path, _refuse(409, _no_model(svc.name)), methods=["POST"],
+                          include_in_schema=False)
+        return
+    app.add_api_route(rank_path, _endpoint(_rank(server, svc, rank_path), m.rank_request),
+                      methods=["POST"], response_model=m.rank_response, tags=tag,
+                      summary=f"Rank {m.candidate_key} candidates with {svc.model_id}")
 
 
-class RankResponse(BaseModel):
-    request_id: str
-    state_hash: str
-    model_id: str
-    ranking: list[Ranked]
-
-
-class _Service:
-    """Everything a request needs, built once at start-up (and checked there)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.store = open_store(settings.repo)
-        self.enc = load(settings.state_path)
-        self.state_hash = check_state_matches(self.store, self.enc)
-        self.model = LinearModel.load(settings.model_path)
-        if self.model.state_hash != self.enc.content_hash:
-            raise StateMismatchError(
-                f"model {self.model.model_id} was trained on state {self.model.state_hash}, "
-                f"but the published state is {self.enc.content_hash}; retrain it on a training "
-                "set built with the published state (scripts/train_model.py)")
-        self.score = self.model.bind(self.enc.names)
-        self.online = OnlineEncoder(self.store, self.enc)
-        self.log = VectorLog(settings.log_dir)
-        self._checked = time.monotonic()
-        self._stale: str | None = None
-
-    def guard(self) -> None:
-        """503 when the registry's published state is no longer ours (checked periodically)."""
-        now = time.monotonic()
-        if now - self._checked >= self.settings.hash_check_seconds:
-            self._checked = now
-            try:
-                self.store.refresh_registry()
-                published = registry_state_hash(self.store)
-            except LookupError as exc:
-                published = f"none ({exc})"
-            self._stale = None if published == self.state_hash else published
-        if self._stale:
-            raise HTTPException(503, f"the published encoder state changed to {self._stale}; "
-                                     f"this server holds {self.state_hash}. Restart it with "
-                                     "the published state and a model trained on it")
-
-    def encode(self, rows: list[dict[str, Any]], when: datetime, device: str | None):
-        # Redis errors (whichever reader raised them) become a 503: serving/errors.py
-        return self.online.encode(rows, when, {"device": device})
-
-    def serve(self, endpoint: str, rows: list[dict[str, Any]], body: _Context,
-              model_id: str | None) -> tuple[str, list]:
-        """Guard, encode at the request time, log every vector; return (request id, rows)."""
-        self.guard()
-        when = body.request_time or utc_now()
-        encoded = self.encode(rows, when, body.device)
-        rid = uuid.uuid4().hex
-        self.log.write(request_id=rid, request_time=when, endpoint=endpoint,
-                       state_hash=self.state_hash, model_id=model_id, names=self.enc.names,
-                       rows=[{**row, "device": body.device, "statuses": r.statuses,
-                              "values": list(r.values)} for row, r in zip(rows, encoded)])
-        return rid, encoded
+def _add_aliases(app: FastAPI, server: Server) -> None:
+    served = list(server.services)
+    routes = ", ".join(f"POST /services/{n}/features" for n in served)
+    if server.default is None:
+        app.add_api_route("/features", _refuse(409, (
+            f"several services are served ({served}) and none is the default: set "
+            f"SKEWLESS_SERVICE, or use {routes}")), methods=["POST"], include_in_schema=False)
+    else:
+        svc = server.services[server.default]
+        app.add_api_route("/features", _endpoint(_features(server, svc, "/features"),
+                                                 svc.models.features_request),
+                          methods=["POST"], response_model=FeaturesResponse,
+                          tags=["default service"],
+                          summary=f"Encoded vectors of the default service ({svc.name})")
+    rank = server.services.get(server.rank_default) if server.rank_default else None
+    if rank is None or rank.model is None:
+        detail = _no_model(rank.name) if rank is not None else (
+            f"no default service with a model among {served}: attach one with "
+            "SKEWLESS_MODELS=service=path.json (and SKEWLESS_SERVICE when several have one)")
+        app.add_api_route("/rank", _refuse(409, detail), methods=["POST"],
+                          include_in_schema=False)
+    else:
+        app.add_api_route("/rank", _endpoint(_rank(server, rank, "/rank"),
+                                             rank.models.rank_request),
+                          methods=["POST"], response_model=rank.models.rank_response,
+                          tags=["default service"],
+                          summary=f"Rank with the default model ({rank.model_id})")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """The FastAPI app; start-up fails (with the fix) on a state or model mismatch."""
+    """The FastAPI app; building it fails (with the fix) on a state or model mismatch."""
     settings = settings or Settings.from_env()
+    server = Server.start(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.service = _Service(settings)
+        server.open_log()
         gc.collect()
         gc.freeze()  # start-up objects (Feast registry, encoders) leave the GC's scans
         yield
-        app.state.service.log.close()
+        server.close()
 
-    app = FastAPI(title="skewless", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="skewless", version="0.2.0", lifespan=lifespan,
                   description="Encoded feature vectors and rankings, computed with exactly the "
-                              "encoder state the model was trained on.")
+                              "encoder state each model was trained on. Services: "
+                              + ", ".join(server.services))
+    app.state.service = server  # errors.py reads the store's Redis address from it
     install_error_handlers(app)  # 503 for Redis failures, 400/422 naming the field, JSON 500
 
-    def service(request: Request) -> _Service:
-        return request.app.state.service
+    async def stale(request: Request, exc: StaleStateError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
 
-    @app.post("/features", response_model=FeaturesResponse)
-    def features(body: FeaturesRequest, request: Request) -> FeaturesResponse:
-        svc = service(request)
-        if len(body.entities) > settings.max_batch:
-            raise HTTPException(413, f"entities has {len(body.entities)} rows; the limit is "
-                                     f"{settings.max_batch} (SKEWLESS_MAX_BATCH): split the batch")
-        rows = [e.model_dump() for e in body.entities]
-        rid, encoded = svc.serve("/features", rows, body, model_id=None)
-        vectors = [[float(v) for v in r.values] for r in encoded]
-        return FeaturesResponse(request_id=rid, state_hash=svc.state_hash,
-                                names=list(svc.enc.names), vectors=vectors,
-                                statuses=[dict(r.statuses) for r in encoded])
-
-    @app.post("/rank", response_model=RankResponse)
-    def rank(body: RankRequest, request: Request) -> RankResponse:
-        svc = service(request)
-        if len(body.candidates) > settings.max_candidates:
-            raise HTTPException(413, f"candidates has {len(body.candidates)} titles; the limit "
-                                     f"is {settings.max_candidates} (SKEWLESS_MAX_CANDIDATES)")
-        rows = [{"member_id": body.member_id, "title_id": t} for t in body.candidates]
-        rid, encoded = svc.serve("/rank", rows, body, model_id=svc.model.model_id)
-        scores = [svc.score(r.values) for r in encoded]
-        order = sorted(range(len(rows)), key=lambda i: (-scores[i], rows[i]["title_id"]))
-        return RankResponse(request_id=rid, state_hash=svc.state_hash,
-                            model_id=svc.model.model_id,
-                            ranking=[Ranked(title_id=rows[i]["title_id"], score=scores[i])
-                                     for i in order])
+    app.add_exception_handler(StaleStateError, stale)
+    for svc in server.services.values():
+        _add_routes(app, server, svc, f"/services/{svc.name}/features",
+                    f"/services/{svc.name}/rank")
+    _add_aliases(app, server)
 
     @app.get("/health")
-    def health(request: Request) -> dict[str, Any]:
-        svc = service(request)
-        out: dict[str, Any] = {"state_hash": svc.state_hash, "model_id": svc.model.model_id,
-                               "model_state_hash": svc.model.state_hash}
-        out["redis"] = redis_status(svc.store)  # the store's own client; never raises
-        try:
-            out["registry_state_hash"] = registry_state_hash(svc.store)
-        except LookupError as exc:
-            out["registry_state_hash"] = f"unavailable: {exc}"
-        out["ok"] = out["redis"] == "ok" and out["registry_state_hash"] == svc.state_hash
-        return out
+    def health() -> dict[str, Any]:
+        return server.health()
+
+    @app.post("/services/{name}/{action}", include_in_schema=False)
+    def unknown_service(name: str, action: str) -> None:
+        raise HTTPException(404, f"no route POST /services/{name}/{action}; served services: "
+                                 f"{list(server.services)} (routes /services/<name>/features "
+                                 "and /services/<name>/rank; see SKEWLESS_SERVICES)")
 
     return app
 

@@ -217,7 +217,7 @@ class OnlineEncoder:
                context: Mapping[str, Any] | None = None) -> list[EncodedRow]:
         """Encoded vectors for ``entity_rows`` at ``request_time`` (default: now).
 
-        ``context`` holds request inputs (e.g. ``device``) added to every row; a key present in
+        ``context`` holds request inputs (e.g. ``channel``) added to every row; a key present in
         an entity row overrides it for that row, and a feature served by a view overrides both.
         Each row's vector is the encoder set applied to that merged row (see
         :class:`_EncodePlan` for how work shared by rows is done once).
@@ -238,8 +238,8 @@ class _EncodePlan:
 
     * **view** ``v``: every input is a feature whose value comes from view ``v`` (the last view
       serving it, as in the merged row) — encoded once per unique entity of ``v`` in the
-      request: rows sharing a member share the member's encoded outputs;
-    * **context**: no input is a view feature (request inputs such as ``device``, or none:
+      request: rows sharing an entity of ``v`` share its encoded outputs;
+    * **context**: no input is a view feature (request inputs such as ``channel``, or none:
       request-time encoders) — encoded once per request when no row carries keys of its own,
       else per row;
     * **row**: inputs from several views (crosses) — encoded per row.

@@ -3,11 +3,16 @@
 | variable | default |
 |---|---|
 | ``SKEWLESS_FEATURE_REPO`` | ``feature_repo/`` of the project |
-| ``SKEWLESS_STATE_PATH`` | ``<repo>/encoder_state.json`` |
-| ``SKEWLESS_MODEL_PATH`` | ``<data>/models/ranker.json`` |
+| ``SKEWLESS_SERVICES`` | every fitted encoded service of the repo (comma list to pick some) |
+| ``SKEWLESS_SERVICE`` | the default service of ``/features`` and ``/rank``: the only served one |
+| ``SKEWLESS_STATE_PATH`` | the default service's declared state path (registry tag) |
+| ``SKEWLESS_MODELS`` | ``svc=path.json,svc2=path2.json``: the model attached to each service |
+| ``SKEWLESS_MODEL_PATH`` | one model, attached to the service whose published state it was
+  trained on; a missing file means no model |
+| ``SKEWLESS_RANK_CANDIDATE_KEY`` | each service's last join key (the key ``/rank`` ranks) |
 | ``SKEWLESS_VECTOR_LOG_DIR`` | ``<data>/vector_log`` |
 | ``SKEWLESS_MAX_BATCH`` | 1000 entity rows per ``/features`` request |
-| ``SKEWLESS_MAX_CANDIDATES`` | 500 titles per ``/rank`` request |
+| ``SKEWLESS_MAX_CANDIDATES`` | 500 candidates per ``/rank`` request |
 | ``SKEWLESS_HASH_CHECK_SECONDS`` | 5 (how often the registry's state hash is re-read) |
 | ``SKEWLESS_REDIS_HOST`` / ``_PORT`` / ``_DB`` | ``127.0.0.1`` / ``6379`` / ``0`` |
 | ``SKEWLESS_REDIS_PASSWORD`` (or ``_PASSWORD_FILE``), ``_USERNAME`` | none |
@@ -15,7 +20,10 @@
 | ``SKEWLESS_REDIS_SOCKET_TIMEOUT`` / ``_CONNECT_TIMEOUT`` (seconds) | 2 / 2 |
 | ``SKEWLESS_REDIS_RETRY`` (``off``: fail fast with a 503; ``on``: redis-py's back-off) | off |
 
-``<data>`` is ``SKEWLESS_DATA_DIR`` (default ``data/``). The server's Feast store connects
+``<data>`` is ``SKEWLESS_DATA_DIR`` (default ``data/``). Models: a service named in
+``SKEWLESS_MODELS`` gets that file; else the ``SKEWLESS_MODEL_PATH`` model when it was trained
+on the service's published state; else ``<data>/models/<service>.json`` when that file exists;
+else none (``/features`` works, ``/rank`` answers 409). The server's Feast store connects
 with every Redis option above (``feast_bridge.store.open_store`` merges them into Feast's
 ``connection_string``, see :mod:`online_store.connection`); :meth:`Settings.from_env`
 checks them at start-up, so a malformed value stops the server with the variable's name.
@@ -45,12 +53,49 @@ def _int_env(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+def parse_names(text: str | None) -> tuple[str, ...]:
+    """``"a, b,,c"`` -> ``("a", "b", "c")`` (order kept, duplicates dropped); ``None`` or
+    blank -> ``()``."""
+    names = [part.strip() for part in (text or "").split(",")]
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
+def parse_models(text: str | None, var: str = "SKEWLESS_MODELS"
+                 ) -> tuple[tuple[str, Path], ...]:
+    """``"svc=a.json,svc2=b.json"`` -> ``(("svc", Path("a.json")), ...)``; an item without
+    ``=``, with an empty side or naming a service twice raises ``ValueError`` naming ``var``."""
+    out: dict[str, Path] = {}
+    for item in parse_names(text):
+        service, sep, path = (s.strip() for s in item.partition("="))
+        if not sep or not service or not path:
+            raise ValueError(f"{var} item {item!r} is not service=path.json; set e.g. "
+                             f"{var}=recommender=data/models/recommender.json")
+        if service in out:
+            raise ValueError(f"{var} names service {service!r} twice; keep one model each")
+        out[service] = Path(path).resolve()
+    return tuple(out.items())
+
+
 @dataclass(frozen=True)
 class Settings:
+    """Everything the server is configured with (see module docstring).
+
+    ``state_path``: the default service's state file when it is not the declared one
+    (``None``: every service loads its declared state). ``services``: the services to serve
+    (empty: every fitted one). ``models``: ``(service, model file)`` pairs; ``model_path``: the
+    legacy single model; ``models_dir``: where ``<service>.json`` models are looked up.
+    ``rank_candidate_key``: the join key ``/rank`` ranks (``None``: each service's last).
+    """
+
     repo: Path
-    state_path: Path
-    model_path: Path
     log_dir: Path
+    state_path: Path | None = None
+    model_path: Path | None = None
+    models: tuple[tuple[str, Path], ...] = ()
+    models_dir: Path | None = None
+    services: tuple[str, ...] = ()
+    default_service: str | None = None
+    rank_candidate_key: str | None = None
     max_batch: int = 1000
     max_candidates: int = 500
     hash_check_seconds: float = 5.0
@@ -77,20 +122,24 @@ class Settings:
         from online_store.connection import RedisClientOptions
 
         RedisClientOptions.from_env()  # fail at start-up, naming the variable, on a bad value
-        data = Path(os.environ.get("SKEWLESS_DATA_DIR", PROJECT_ROOT / "data")).resolve()
-        repo = Path(os.environ.get("SKEWLESS_FEATURE_REPO", PROJECT_ROOT / "feature_repo"))
+        env = os.environ.get
+        data = Path(env("SKEWLESS_DATA_DIR", PROJECT_ROOT / "data")).resolve()
+        repo = Path(env("SKEWLESS_FEATURE_REPO", PROJECT_ROOT / "feature_repo"))
+        state, model = env("SKEWLESS_STATE_PATH"), env("SKEWLESS_MODEL_PATH")
         return Settings(
             repo=repo.resolve(),
-            state_path=Path(os.environ.get("SKEWLESS_STATE_PATH",
-                                           repo / "encoder_state.json")).resolve(),
-            model_path=Path(os.environ.get("SKEWLESS_MODEL_PATH",
-                                           data / "models" / "ranker.json")).resolve(),
-            log_dir=Path(os.environ.get("SKEWLESS_VECTOR_LOG_DIR",
-                                        data / "vector_log")).resolve(),
+            log_dir=Path(env("SKEWLESS_VECTOR_LOG_DIR", data / "vector_log")).resolve(),
+            state_path=Path(state).resolve() if state else None,
+            model_path=Path(model).resolve() if model else None,
+            models=parse_models(env("SKEWLESS_MODELS")),
+            models_dir=data / "models",
+            services=parse_names(env("SKEWLESS_SERVICES")),
+            default_service=(env("SKEWLESS_SERVICE") or "").strip() or None,
+            rank_candidate_key=(env("SKEWLESS_RANK_CANDIDATE_KEY") or "").strip() or None,
             max_batch=_int_env("SKEWLESS_MAX_BATCH", 1000),
             max_candidates=_int_env("SKEWLESS_MAX_CANDIDATES", 500),
             hash_check_seconds=float(_int_env("SKEWLESS_HASH_CHECK_SECONDS", 5, minimum=0)),
-            redis_host=os.environ.get("SKEWLESS_REDIS_HOST", "127.0.0.1"),
+            redis_host=env("SKEWLESS_REDIS_HOST", "127.0.0.1"),
             redis_port=_int_env("SKEWLESS_REDIS_PORT", 6379),
             redis_db=_int_env("SKEWLESS_REDIS_DB", 0, minimum=0),
         )

@@ -1,9 +1,11 @@
 """The served-vector log: every vector the server returns, as JSON lines, rotated by size.
 
 Each line is one request: ``request_id``, ``time`` (the request time, ISO-8601 UTC),
-``logged_at``, ``endpoint``, ``state_hash``, ``model_id`` (or null), ``names`` (the vector's
-column names, once per line), and ``rows``: for each entity row its keys, per-view statuses and
-the values in schema order. The skew checks read these files.
+``logged_at``, ``endpoint``, ``service`` (the encoded service that answered; null when the
+writer named none), ``state_hash``, ``model_id`` (or null), ``names`` (the vector's column
+names, once per line), and ``rows``: for each entity row its join keys, its request inputs,
+per-view statuses and the values in schema order. Datetime request inputs are written as
+ISO-8601 text. The skew checks read these files.
 
 Writing happens on a background thread (``logging.handlers.QueueListener``) so a request pays
 only for putting a dict on a queue; files rotate at ``max_bytes`` keeping ``backups`` old ones
@@ -31,9 +33,16 @@ class _JsonLines(logging.Formatter):
         line = getattr(record, "skewless_line", None)
         if line is None:
             line = json.dumps(record.msg, separators=(",", ":"), ensure_ascii=False,
-                              allow_nan=False)
+                              allow_nan=False, default=_iso)
             record.skewless_line = line
         return line
+
+
+def _iso(value: Any) -> str:
+    """JSON for a datetime request input; anything else is a bug of the writer."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"a served-vector log row holds {type(value).__name__}; log JSON values")
 
 
 class VectorLog:
@@ -55,13 +64,14 @@ class VectorLog:
 
     def write(self, *, request_id: str, request_time: datetime, endpoint: str,
               state_hash: str, model_id: str | None, names: Sequence[str],
-              rows: Sequence[dict[str, Any]]) -> None:
-        """Queue one request's vectors (``rows``: keys, statuses, values)."""
+              rows: Sequence[dict[str, Any]], service: str | None = None) -> None:
+        """Queue one request's vectors (``rows``: keys, request inputs, statuses, values)."""
         record = logging.makeLogRecord({"msg": {
             "request_id": request_id,
             "time": request_time.astimezone(timezone.utc).isoformat(),
             "logged_at": datetime.now(timezone.utc).isoformat(),
             "endpoint": endpoint,
+            "service": service,
             "state_hash": state_hash,
             "model_id": model_id,
             "names": list(names),

@@ -1,6 +1,8 @@
 """Missing, corrupted or mismatched encoder state: the server refuses to start with a message
 naming the problem and the fix — never serves a vector from a state that is not the one
-published in the registry (and trained on)."""
+published in the registry (and trained on). Configuration of the services and models the
+same: an unknown service stops it naming the known ones; no model serves ``/features`` and
+refuses ``/rank`` naming ``SKEWLESS_MODELS``."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -85,3 +88,31 @@ def test_uvicorn_exits_with_the_message_when_the_state_is_corrupted(served, tmp_
     proc.stop()
     assert code != 0
     assert "StateError" in out and "not valid JSON" in out and "re-fit" in out, out[-3000:]
+
+
+def test_uvicorn_exits_naming_the_known_services_when_one_is_unknown(served, tmp_path) -> None:
+    """``SKEWLESS_SERVICES`` naming a service the registry lacks stops the real process with
+    the list of known services."""
+    proc = ServerProcess({**served["env"], "SKEWLESS_SERVICES": "ranker,no_such_service"},
+                         tmp_path / "server.log")
+    code = proc.wait_exit()
+    out = proc.output()
+    proc.stop()
+    assert code != 0
+    assert "no_such_service" in out and "known services: ['ranker']" in out, out[-3000:]
+
+
+def test_uvicorn_without_a_model_serves_features_and_refuses_rank(served, tmp_path) -> None:
+    env = {**served["env"], "SKEWLESS_MODEL_PATH": str(tmp_path / "no_model.json"),
+           "SKEWLESS_VECTOR_LOG_DIR": str(tmp_path / "log")}
+    proc = ServerProcess(env, tmp_path / "server.log").wait_ready()
+    try:
+        with httpx.Client(base_url=proc.url, timeout=30) as client:
+            r = client.post("/features", json={"entities": served["rows"][:2],
+                                               "request_time": served["when"]})
+            assert r.status_code == 200, r.text
+            rank = client.post("/rank", json={"member_id": 1, "candidates": [1]})
+            assert rank.status_code == 409 and "SKEWLESS_MODELS" in rank.json()["detail"]
+            assert client.get("/health").json()["model_id"] is None
+    finally:
+        proc.stop()

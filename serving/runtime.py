@@ -1,0 +1,275 @@
+"""What the HTTP server holds: every served encoded service, checked once at start-up.
+
+:meth:`Server.start` opens the repo's store and, for each service it serves, loads the state,
+checks it is the published one, attaches its model (if any) and builds its request models.
+It raises — so the server does not start — naming the fix when:
+
+* ``SKEWLESS_SERVICES`` names a service the registry lacks (the known ones are listed) or one
+  not fitted yet; with no ``SKEWLESS_SERVICES``, unfitted services are skipped and a repo with
+  no fitted service at all is an error;
+* ``SKEWLESS_SERVICE`` is not a served service;
+* a state is not the published one (:class:`serving.online.StateMismatchError`), or is
+  missing or corrupted (the loader's error);
+* a model was trained on another state than its service's published one, a model names a
+  service that is not served, or ``SKEWLESS_MODEL_PATH`` fits no service and there is no
+  default service to hold it;
+* a service's keys or request inputs cannot be exposed over HTTP
+  (:class:`serving.request_models.UnsupportedServiceError`).
+
+Models (see :mod:`serving.settings`): ``SKEWLESS_MODELS`` first, then ``SKEWLESS_MODEL_PATH``
+(attached to the service whose published state hash is the model's ``state_hash``), then
+``<data>/models/<service>.json`` when it exists. The default service of the ``/features``
+alias is ``SKEWLESS_SERVICE`` or the only served one; the ``/rank`` alias ranks with
+``SKEWLESS_SERVICE``, else the only served service that has a model (with no model at all,
+the default service: its ``/rank`` says how to attach one).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from encoders import EncoderSet, load
+from feast_bridge.services import ServiceInfo, get_service, registry_state_hash, service_names
+from feast_bridge.store import open_store
+from scoring.linear_model import LinearModel
+from serving.errors import redis_status
+from serving.online import EncodedRow, OnlineEncoder, StateMismatchError, check_state_matches
+from serving.request_models import ServiceModels, build_models
+from serving.settings import Settings
+from serving.vector_log import VectorLog
+
+__all__ = ["ServedService", "Server", "StaleStateError"]
+
+log = logging.getLogger("skewless.serving")
+
+
+class StaleStateError(RuntimeError):
+    """The registry now publishes another state than the one this server holds."""
+
+
+class ServedService:
+    """One service as served: its registry entry, state, encoder, model and request models.
+
+    ``guard`` re-reads the published hash every ``hash_check_seconds`` and raises
+    :class:`StaleStateError` while it differs from the state held (a registry that cannot
+    be read counts as different: nothing is served unchecked)."""
+
+    def __init__(self, store: Any, info: ServiceInfo, enc: EncoderSet,
+                 model: LinearModel | None, candidate_key: str | None,
+                 hash_check_seconds: float) -> None:
+        self.name = info.name
+        self.info = info
+        self.enc = enc
+        self.store = store
+        self.state_hash = check_state_matches(store, enc, info.name)
+        if model is not None and model.state_hash != self.state_hash:
+            raise StateMismatchError(
+                f"model {model.model_id} was trained on state {model.state_hash}, but the "
+                f"published state of service {info.name!r} is {self.state_hash}; retrain it on "
+                "a training set built with the published state (scripts/train_model.py)")
+        self.model = model
+        self.score = model.bind(enc.names) if model is not None else None
+        self.models: ServiceModels = build_models(info, candidate_key)
+        self.online = OnlineEncoder(store, enc, service=info.name)
+        self.names = list(enc.names)
+        self._interval = hash_check_seconds
+        self._checked = time.monotonic()
+        self._stale: str | None = None
+
+    @property
+    def model_id(self) -> str | None:
+        return None if self.model is None else self.model.model_id
+
+    def published(self) -> str:
+        """The hash the registry publishes now, or ``unavailable: <why>``; never raises."""
+        try:
+            return registry_state_hash(self.store, self.name)
+        except LookupError as exc:
+            return f"unavailable: {exc}"
+
+    def guard(self) -> None:
+        now = time.monotonic()
+        if now - self._checked >= self._interval:
+            self._checked = now
+            self.store.refresh_registry()
+            published = self.published()
+            self._stale = None if published == self.state_hash else published
+        if self._stale:
+            raise StaleStateError(
+                f"the published encoder state changed to {self._stale} for service "
+                f"{self.name!r}; this server holds {self.state_hash}. Restart it with the "
+                "published state and a model trained on it")
+
+    def health(self) -> dict[str, Any]:
+        registry = self.published()
+        return {"state_hash": self.state_hash, "registry_state_hash": registry,
+                "model_id": self.model_id,
+                "model_state_hash": None if self.model is None else self.model.state_hash,
+                "candidate_key": self.models.candidate_key, "ok": registry == self.state_hash}
+
+
+class Server:
+    """Every served service, the shared store and the served-vector log (module docstring)."""
+
+    def __init__(self, settings: Settings, store: Any, services: Mapping[str, ServedService],
+                 default: str | None, rank_default: str | None,
+                 skipped: Sequence[str] = ()) -> None:
+        self.settings = settings
+        self.store = store
+        self.services = dict(services)
+        self.default = default
+        self.rank_default = rank_default
+        self.skipped = tuple(skipped)
+        self.log: VectorLog | None = None
+
+    @classmethod
+    def start(cls, settings: Settings) -> Server:
+        store = open_store(settings.repo)
+        infos, skipped = _served_infos(store, settings.services)
+        default = _default(settings.default_service, infos)
+        models = _models(settings, infos, default)
+        key = settings.rank_candidate_key
+        if key and not any(key in i.entity_keys for i in infos.values()):
+            raise ValueError(f"SKEWLESS_RANK_CANDIDATE_KEY={key!r} is a join key of no served "
+                             f"service ({ {n: list(i.entity_keys) for n, i in infos.items()} })")
+        services = {}
+        for name, info in infos.items():
+            state = settings.state_path if name == _override_target(settings, infos, default) \
+                else info.state_path
+            services[name] = ServedService(
+                store, info, load(state), models.get(name),
+                key if key in info.entity_keys else None, settings.hash_check_seconds)
+        with_model = [n for n, s in services.items() if s.model is not None]
+        if settings.default_service or not with_model:
+            rank_default = default  # no model anywhere: /rank names the default's fix
+        else:
+            rank_default = with_model[0] if len(with_model) == 1 else None
+        for name in skipped:
+            log.warning("service %r is declared but not fitted: not served (run `skewless fit "
+                        "--service %s`)", name, name)
+        return cls(settings, store, services, default, rank_default, skipped)
+
+    def open_log(self) -> None:
+        if self.log is None:
+            self.log = VectorLog(self.settings.log_dir)
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+
+    def serve(self, svc: ServedService, endpoint: str, rows: list[dict[str, Any]],
+              context: dict[str, Any], when: datetime, model_id: str | None = None
+              ) -> tuple[str, list[EncodedRow]]:
+        """Guard, encode ``rows`` at ``when`` with the top-level request inputs ``context``
+        (a row's own value wins), log every vector; return ``(request id, encoded rows)``."""
+        svc.guard()
+        encoded = svc.online.encode(rows, when, context)  # Redis errors -> 503 (errors.py)
+        rid = uuid.uuid4().hex
+        if self.log is not None:
+            self.log.write(request_id=rid, request_time=when, endpoint=endpoint,
+                           service=svc.name, state_hash=svc.state_hash,
+                           model_id=model_id,
+                           names=svc.names,
+                           rows=[{**context, **row, "statuses": r.statuses,
+                                  "values": list(r.values)} for row, r in zip(rows, encoded)])
+        return rid, encoded
+
+    def health(self) -> dict[str, Any]:
+        """Per service (state, registry and model hashes), Redis, and the default service's
+        figures at the top level; ``ok`` when Redis answers and every service is current."""
+        per = {name: svc.health() for name, svc in self.services.items()}
+        main = per.get(self.default) or {}
+        out: dict[str, Any] = {
+            "service": self.default, "rank_service": self.rank_default,
+            "state_hash": main.get("state_hash"), "model_id": main.get("model_id"),
+            "model_state_hash": main.get("model_state_hash"),
+            "registry_state_hash": main.get("registry_state_hash"),
+            "redis": redis_status(self.store),  # the store's own client; never raises
+            "services": per, "unfitted_services": list(self.skipped)}
+        out["ok"] = out["redis"] == "ok" and all(s["ok"] for s in per.values())
+        return out
+
+
+def _served_infos(store: Any, wanted: Sequence[str]
+                  ) -> tuple[dict[str, ServiceInfo], list[str]]:
+    known = service_names(store)
+    if not known:
+        get_service(store)  # raises: no encoded service, naming encoded_service(...)
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise LookupError(f"SKEWLESS_SERVICES names {unknown}, which the registry lacks; "
+                          f"known services: {list(known)}")
+    infos, skipped = {}, []
+    for name in wanted or known:
+        info = get_service(store, name)
+        if info.state_hash is None:
+            if wanted:
+                info.require_fitted()  # raises naming `skewless fit`
+            skipped.append(name)
+            continue
+        infos[name] = info
+    if not infos:
+        raise LookupError(f"no encoded service of the repo is fitted ({list(known)}); run "
+                          "`skewless fit --service NAME` first")
+    return infos, skipped
+
+
+def _default(name: str | None, infos: Mapping[str, ServiceInfo]) -> str | None:
+    if name and name not in infos:
+        raise LookupError(f"SKEWLESS_SERVICE={name!r} is not a served service; served: "
+                          f"{list(infos)} (see SKEWLESS_SERVICES)")
+    return name or (next(iter(infos)) if len(infos) == 1 else None)
+
+
+def _override_target(settings: Settings, infos: Mapping[str, ServiceInfo],
+                     default: str | None) -> str | None:
+    """The service ``SKEWLESS_STATE_PATH`` is for: the default one, else the service that
+    declares that path; ``None`` when it is unset."""
+    path = settings.state_path
+    if path is None:
+        return None
+    if default is not None:
+        return default
+    for name, info in infos.items():
+        if Path(info.state_path).resolve() == Path(path).resolve():
+            return name
+    raise ValueError(f"SKEWLESS_STATE_PATH={path} is the state of which service? Several are "
+                     f"served ({list(infos)}) and none declares that path: set SKEWLESS_SERVICE")
+
+
+def _models(settings: Settings, infos: Mapping[str, ServiceInfo], default: str | None
+            ) -> dict[str, LinearModel]:
+    """The model of each service that has one (precedence in the module docstring)."""
+    out: dict[str, LinearModel] = {}
+    for name, path in settings.models:
+        if name not in infos:
+            raise LookupError(f"SKEWLESS_MODELS names service {name!r}, which is not served; "
+                              f"served: {list(infos)} (see SKEWLESS_SERVICES)")
+        out[name] = LinearModel.load(path)
+    legacy = settings.model_path
+    if legacy is not None and legacy.exists():
+        model = LinearModel.load(legacy)
+        fits = [n for n, i in infos.items() if i.state_hash == model.state_hash and n not in out]
+        target = fits[0] if fits else (default if default not in out else None)
+        if target is None:
+            raise StateMismatchError(
+                f"the model at SKEWLESS_MODEL_PATH={legacy} was trained on state "
+                f"{model.state_hash}, which no served service publishes "
+                f"({ {n: i.state_hash for n, i in infos.items()} }); retrain it, or attach it "
+                "with SKEWLESS_MODELS=service=path.json")
+        out[target] = model  # a mismatch is refused by ServedService, naming the fix
+    elif legacy is not None:
+        log.warning("no model at SKEWLESS_MODEL_PATH=%s: /rank is off for services without "
+                    "a model (set SKEWLESS_MODELS)", legacy)
+    if settings.models_dir is not None:
+        for name in infos:
+            path = settings.models_dir / f"{name}.json"
+            if name not in out and path.is_file():
+                out[name] = LinearModel.load(path)
+    return out
