@@ -62,7 +62,6 @@ Edge cases (decided here, tested in ``tests/online/test_materialize.py``):
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -71,6 +70,7 @@ from pathlib import Path
 from typing import Any
 
 from online_store.connection import redact
+from online_store.layout import key_pattern as feast_key_pattern  # the name callers use
 
 __all__ = ["MaterializeResult", "feast_key_pattern", "materialize", "redis_snapshot"]
 
@@ -99,15 +99,6 @@ class MaterializeResult:
     rows_by_view: tuple[tuple[str, int], ...] | None
     seconds: float
     rows_per_second: float | None
-
-
-def feast_key_pattern(project: str) -> bytes:
-    """A ``SCAN MATCH`` glob for the Redis keys of a Feast project (they end with its name).
-
-    Glob characters in the name (``* ? [ ] \\``) are escaped. Another project whose name ends
-    with this one (``myskewless`` for ``skewless``) matches too: use a database of its own.
-    """
-    return b"*" + re.sub(rb"([*?\[\]\\])", rb"\\\1", project.encode("utf-8"))
 
 
 def redis_snapshot(
@@ -330,18 +321,15 @@ def _prepare_spark(store: Any) -> None:
 
 
 def _view_fields(store: Any, view_list: list[Any]) -> dict[str, list[bytes]]:
-    """view → the Redis hash fields Feast writes for it: ``_ts:<view>``, then one
-    ``murmur3("<view>:<feature>")`` per feature (Feast's own helper, so the same bytes)."""
-    from feast.infra.online_stores.helpers import _mmh3, compute_versioned_name
+    """view → the Redis hash fields Feast writes for it: ``_ts:<view>``, then one field per
+    feature (:mod:`online_store.layout`)."""
+    from online_store.layout import event_field, feature_fields, redis_view_name
 
-    versioning = bool(getattr(store.config.registry, "enable_online_feature_view_versioning",
-                              False))
     out = {}
     for view in view_list:
-        name = compute_versioned_name(view, versioning)
-        out[view.name] = [f"_ts:{name}".encode()] + [
-            _mmh3(f"{name}:{feature.name}") for feature in view.features
-        ]
+        name = redis_view_name(view, store.config)
+        out[view.name] = [event_field(name),
+                          *feature_fields(name, [f.name for f in view.features])]
     return out
 
 

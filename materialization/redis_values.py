@@ -29,21 +29,23 @@ wrong bytes and this module does not (the test states both):
 * an int column holding nulls: Feast's ``to_numpy`` turns it into float64, rounding ints beyond
   2**53; here ints stay exact.
 
-Event and created timestamps (the ``_ts:<view>`` field and skewless' ``_created_ts:<view>``) are
-``google.protobuf.Timestamp`` bytes at microsecond precision, as Feast's ``Timestamp.FromDatetime``
-writes them.
+Keys, field names and timestamp bytes are Feast's Redis layout, defined in
+:mod:`online_store.layout`; :func:`timestamp_micros` only turns Arrow timestamp columns into the
+microseconds that module encodes (nulls as its null marker).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["entity_key_bytes", "timestamp_bytes", "timestamp_micros", "value_bytes"]
+from online_store.layout import NULL_MICROS
+
+__all__ = ["timestamp_micros", "value_bytes"]
 
 _FIXED = {  # value type name -> (wire tag byte of the ValueProto field, numpy dtype)
     "DOUBLE": (0x29, "<f8"),  # double_val = 5, wire type 1 (64-bit)
@@ -85,69 +87,8 @@ def timestamp_micros(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if not pa.types.is_timestamp(column.type):
         raise TypeError(f"expected a timestamp column, got {column.type}")
     micros = _epoch(column, 1_000_000)
-    micros[_null_mask(column) if column.null_count else []] = np.iinfo(np.int64).min
+    micros[_null_mask(column) if column.null_count else []] = NULL_MICROS
     return micros
-
-
-def timestamp_bytes(micros: np.ndarray) -> list[bytes]:
-    """``Timestamp`` protobuf bytes per microsecond value (``FromMicroseconds``, the bytes of
-    Feast's ``FromDatetime``); the null marker ``-2**63`` gives ``b""``."""
-    from google.protobuf.timestamp_pb2 import Timestamp
-
-    if len(micros) == 0:
-        return []
-    uniques, inverse = np.unique(micros, return_inverse=True)
-    null = np.iinfo(np.int64).min
-    table = []
-    for us in uniques.tolist():
-        if us == null:
-            table.append(b"")
-        else:
-            ts = Timestamp()
-            ts.FromMicroseconds(us)
-            table.append(ts.SerializeToString())
-    return np.array(table, dtype=object)[inverse.reshape(-1)].tolist()
-
-
-def entity_key_bytes(
-    batch: pa.RecordBatch | pa.Table,
-    join_keys: Mapping[str, Any],
-    project: str,
-    version: int = 3,
-) -> list[bytes]:
-    """Feast's Redis key per row: ``serialize_entity_key(EntityKey) + project``.
-
-    ``join_keys``: join key → Feast ``ValueType``. One ``INT64`` key (the common case) is
-    vectorized: a constant prefix, the 8 little-endian bytes, the project. Any other layout
-    calls Feast's ``serialize_entity_key`` per row. A null key raises ``ValueError`` naming the
-    column (Feast cannot store it either).
-    """
-    from feast.infra.key_encoding_utils import serialize_entity_key
-
-    names = list(join_keys)
-    suffix = project.encode("utf-8")
-    for name in names:
-        if batch.column(name).null_count:
-            raise ValueError(
-                f"join key column {name!r} holds nulls: Feast cannot key them; filter them out "
-                "of the source"
-            )
-    if batch.num_rows == 0:
-        return []
-    if len(names) == 1 and join_keys[names[0]].name == "INT64":
-        probe = serialize_entity_key(_entity_key(names, [0], join_keys), version)
-        prefix = probe[:-8]
-        values = _one_array(batch.column(names[0])).cast(pa.int64()).to_numpy()
-        rows = np.empty(len(values), dtype=[("p", f"V{len(prefix)}"), ("v", "<i8"),
-                                            ("s", f"V{len(suffix)}")])
-        rows["p"] = np.frombuffer(prefix, dtype=f"V{len(prefix)}")[0]
-        rows["v"] = values
-        if suffix:
-            rows["s"] = np.frombuffer(suffix, dtype=f"V{len(suffix)}")[0]
-        return rows.view(f"V{rows.dtype.itemsize}").tolist()
-    columns = [_one_array(batch.column(n)).to_pylist() for n in names]
-    return [serialize_entity_key(_entity_key(names, list(row), join_keys), version) + suffix
-            for row in zip(*columns)]
 
 
 # ----------------------------------------------------------------------------- internals
@@ -232,11 +173,3 @@ def _feast_values(values: Sequence[Any], value_type: Any) -> list[bytes]:
         return []
     return [p.SerializeToString() for p in python_values_to_proto_values(list(values),
                                                                         value_type)]
-
-
-def _entity_key(names: list[str], values: list[Any], join_keys: Mapping[str, Any]) -> Any:
-    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-    from feast.type_map import python_values_to_proto_values
-
-    protos = [python_values_to_proto_values([v], join_keys[n])[0] for n, v in zip(names, values)]
-    return EntityKey(join_keys=names, entity_values=protos)

@@ -49,19 +49,21 @@ import numpy as np
 import pyarrow as pa
 import redis
 
-from materialization.redis_values import (
-    entity_key_bytes,
+from materialization.redis_values import timestamp_micros, value_bytes
+from online_store.layout import (
+    NULL_MICROS,
+    EntityKeys,
+    created_field,
+    event_field,
+    feature_fields,
+    redis_view_name,
     timestamp_bytes,
-    timestamp_micros,
-    value_bytes,
+    timestamp_nanos,
 )
 
-__all__ = ["CREATED_FIELD_PREFIX", "READ_SCRIPT", "WRITE_SCRIPT", "ViewWritePlan", "WriteStats",
-           "write_batch"]
+__all__ = ["READ_SCRIPT", "WRITE_SCRIPT", "ViewWritePlan", "WriteStats", "write_batch"]
 
-CREATED_FIELD_PREFIX = "_created_ts:"
 _OLDEST = -(2**80)  # below every real instant in nanoseconds (the null created timestamp)
-_NULL_MICROS = int(np.iinfo(np.int64).min)
 
 # KEYS: the chunk's keys; ARGV: the two timestamp field names. Returns both fields of every key,
 # flattened (a missing field is Lua false, which redis-py returns as None).
@@ -117,11 +119,18 @@ class ViewWritePlan:
 
     @property
     def ts_field(self) -> bytes:
-        return f"_ts:{self.view}".encode()
+        return event_field(self.view)
 
     @property
     def created_field(self) -> bytes:
-        return f"{CREATED_FIELD_PREFIX}{self.view}".encode()
+        return created_field(self.view)
+
+    @functools.cached_property
+    def entity_keys(self) -> EntityKeys:
+        """The key builder of this view's join keys (:mod:`online_store.layout`)."""
+        return EntityKeys(self.view, [k for k, _ in self.join_keys],
+                          [t for _, t in self.join_keys], self.project,
+                          self.entity_key_version)
 
     @property
     def fields(self) -> tuple[bytes, ...]:
@@ -135,14 +144,11 @@ class ViewWritePlan:
         """The plan for ``feature_view`` under ``repo_config``; ``event_column`` /
         ``created_column`` name the timestamp columns of the batches that will be written.
         ``chunk_rows`` < 1 or an unknown ``method`` raises ``ValueError``."""
-        from feast.infra.online_stores.helpers import _mmh3
-        from feast.infra.online_stores.redis import _versioned_fv_name
-
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
         if method not in ("script", "pipeline"):
             raise ValueError(f"method must be 'script' or 'pipeline', got {method!r}")
-        view = _versioned_fv_name(feature_view, repo_config)
+        view = redis_view_name(feature_view, repo_config)
         features = tuple((f.name, f.dtype.to_value_type()) for f in feature_view.features)
         return cls(
             project=repo_config.project,
@@ -150,7 +156,7 @@ class ViewWritePlan:
             join_keys=tuple((e.name, e.dtype.to_value_type())
                             for e in feature_view.entity_columns),
             features=features,
-            feature_fields=tuple(_mmh3(f"{view}:{name}") for name, _ in features),
+            feature_fields=feature_fields(view, [name for name, _ in features]),
             event_column=event_column,
             created_column=created_column,
             entity_key_version=repo_config.entity_key_serialization_version,
@@ -263,18 +269,17 @@ class _Slice:
 
     @classmethod
     def of(cls, plan: ViewWritePlan, batch: pa.RecordBatch | pa.Table) -> _Slice:
-        keys = entity_key_bytes(batch, dict(plan.join_keys), plan.project,
-                                plan.entity_key_version)
+        keys = plan.entity_keys.column_keys(batch)
         event_us = timestamp_micros(batch.column(plan.event_column))
         if plan.created_column:
             created_us = timestamp_micros(batch.column(plan.created_column))
         else:
-            created_us = np.full(batch.num_rows, _NULL_MICROS, dtype=np.int64)
+            created_us = np.full(batch.num_rows, NULL_MICROS, dtype=np.int64)
         columns = [timestamp_bytes(event_us), timestamp_bytes(created_us)]
         columns += [value_bytes(batch.column(name), vtype) for name, vtype in plan.features]
         return cls(keys=keys, rows=list(zip(*columns)),
                    event_ns=[us * 1000 for us in event_us.tolist()],
-                   created_ns=[_OLDEST if us == _NULL_MICROS else us * 1000
+                   created_ns=[_OLDEST if us == NULL_MICROS else us * 1000
                                for us in created_us.tolist()])
 
     def passes(self, i: int, old_ts: bytes | None, old_created: bytes | None,
@@ -355,12 +360,5 @@ def _is_cluster(client: Any) -> bool:
 
 def _nanos(raw: bytes | None, cache: dict[bytes, int]) -> int:
     """Nanoseconds of stored ``Timestamp`` bytes; ``None`` or ``b""`` → older than anything."""
-    if not raw:
-        return _OLDEST
-    found = cache.get(raw)
-    if found is None:
-        from google.protobuf.timestamp_pb2 import Timestamp
-
-        ts = Timestamp.FromString(raw)
-        found = cache[raw] = ts.seconds * 1_000_000_000 + ts.nanos
-    return found
+    found = timestamp_nanos(raw, cache)
+    return _OLDEST if found is None else found

@@ -6,9 +6,9 @@ each feature view stores its features under ``murmur3_32("<view>:<feature>")`` (
 serialized ``ValueProto``) plus its event time under ``"_ts:<view>"`` (a serialized protobuf
 ``Timestamp``). :class:`RedisReader` reads exactly those fields — one ``HMGET`` per unique
 (view, entity) of the request, all in one ``pipeline(transaction=False)`` — and decodes them the
-way Feast's ``get_online_features`` does. The field names come from Feast's own helpers
-(``RedisOnlineStore._generate_hset_keys_for_features``, the versioned view name), and the client
-is Feast's own (``RedisOnlineStore._get_client`` on the store's config), so the connection
+way Feast's ``get_online_features`` does. Keys and field names come from
+:mod:`online_store.layout` (the one definition the materialization engine writes with), and the
+client is Feast's own (``RedisOnlineStore._get_client`` on the store's config), so the connection
 string, password/ssl options and ``redis_type: redis | redis_cluster | redis_sentinel`` behave
 as for Feast. Nothing here assumes a single node: a ``RedisCluster`` pipeline routes each HMGET
 to its slot's node.
@@ -35,11 +35,12 @@ Edge cases, each as Feast 0.67 answers them unless noted:
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
+
+from online_store.layout import EntityKeys, parse_event_us, redis_view_name, view_read_fields
 
 if TYPE_CHECKING:  # pragma: no cover
     from feast import FeatureStore
@@ -102,95 +103,12 @@ def value_decoder(field: str | None) -> Callable[[Any], Any]:
     return decode
 
 
-def timestamp_us(seconds: int, nanos: int) -> int:
-    """Microseconds since the epoch of a stored event time, rounded as Feast rounds it
-    (``datetime.fromtimestamp(seconds + nanos / 1e9)``)."""
-    if not seconds and not nanos:
-        return 0
-    return (datetime.fromtimestamp(seconds + nanos / 1e9, tz=timezone.utc) - _EPOCH) // _US
-
-
-class _KeyBuilder:
-    """Entity values -> Feast's Redis key for one view (``serialize_entity_key`` + project)."""
-
-    _PACK = {"INT64": ("<q", 8, -(2**63), 2**63 - 1), "INT32": ("<i", 4, -(2**31), 2**31 - 1)}
-
-    def __init__(self, view: str, join_keys: Sequence[str], value_types: Sequence[Any],
-                 project: str, version: int) -> None:
-        self.view = view
-        self.join_keys = tuple(join_keys)
-        self.value_types = tuple(value_types)
-        self.project = project.encode("utf-8")
-        self.version = version
-        names = [t.name for t in self.value_types]
-        self.fast = version >= 3 and all(n in ("INT64", "INT32", "STRING") for n in names)
-        order = sorted(range(len(self.join_keys)), key=lambda i: self.join_keys[i])
-        self.order = tuple(order)
-        header = [struct.pack("<I", len(order))]
-        for i in order:
-            k = self.join_keys[i].encode("utf-8")
-            header += [struct.pack("<I", 2), struct.pack("<I", len(k)), k]  # 2 = STRING
-        self.header = b"".join(header)
-        self.names = tuple(names)
-
-    def _part(self, row: int, key: str, kind: str, value: Any) -> bytes:
-        if kind == "STRING":
-            if type(value) is not str:
-                raise ValueError(f"entity row {row}: {key}={value!r} is not a string; view "
-                                 f"{self.view!r} has STRING join key {key!r}: pass a str")
-            b = value.encode("utf-8")
-            return struct.pack("<II", 2, len(b)) + b
-        fmt, size, low, high = self._PACK[kind]
-        if type(value) is not int:
-            if isinstance(value, bool) or not hasattr(value, "__index__"):
-                raise ValueError(f"entity row {row}: {key}={value!r} is not an integer; view "
-                                 f"{self.view!r} has {kind} join key {key!r}: pass an int")
-            value = value.__index__()
-        if not low <= value <= high:
-            raise ValueError(f"entity row {row}: {key}={value} is outside the {kind} range "
-                             f"[{low}, {high}]; pass a valid {key}")
-        return struct.pack("<II", 4 if kind == "INT64" else 3, size) + struct.pack(fmt, value)
-
-    def keys(self, entities: Sequence[tuple], rows: Sequence[int]) -> list[bytes]:
-        """The Redis key of each entity tuple (values in ``join_keys`` order); ``rows[j]`` is
-        a request row holding entity ``j`` (for error messages)."""
-        if not self.fast:
-            return self._feast_keys(entities)
-        parts = [(i, self.join_keys[i], self.names[i]) for i in self.order]
-        head, tail = self.header, self.project
-        if len(parts) == 1 and parts[0][2] == "INT64":
-            int64 = struct.Struct("<IIq").pack
-            out = []
-            for ent, r in zip(entities, rows):
-                v = ent[0]
-                if type(v) is int and -(2**63) <= v < 2**63:
-                    out.append(head + int64(4, 8, v) + tail)
-                else:
-                    out.append(head + self._part(r, parts[0][1], "INT64", v) + tail)
-            return out
-        return [head + b"".join(self._part(r, k, kind, ent[i]) for i, k, kind in parts) + tail
-                for ent, r in zip(entities, rows)]
-
-    def _feast_keys(self, entities: Sequence[tuple]) -> list[bytes]:
-        from feast.infra.key_encoding_utils import serialize_entity_key
-        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-        from feast.type_map import python_values_to_proto_values
-
-        cols = [python_values_to_proto_values([e[i] for e in entities], t)
-                for i, t in enumerate(self.value_types)]
-        return [serialize_entity_key(
-                    EntityKey(join_keys=list(self.join_keys),
-                              entity_values=[c[j] for c in cols]),
-                    entity_key_serialization_version=self.version) + self.project
-                for j in range(len(entities))]
-
-
 @dataclass(frozen=True)
 class _ViewPlan:
     spec: ViewSpec
     fields: tuple[bytes | str, ...]  # the feature fields, then "_ts:<view>"
     decoders: tuple[Callable[[Any], Any], ...]
-    keys: _KeyBuilder
+    keys: EntityKeys
 
 
 class RedisReader:
@@ -203,7 +121,7 @@ class RedisReader:
 
     def __init__(self, store: FeatureStore, views: Sequence[ViewSpec],
                  cache_size: int = 50_000) -> None:
-        from feast.infra.online_stores.redis import RedisOnlineStore, _versioned_fv_name
+        from feast.infra.online_stores.redis import RedisOnlineStore
 
         if cache_size < 0:
             raise ValueError(f"cache_size={cache_size} must be >= 0 (0 disables the cache)")
@@ -220,14 +138,13 @@ class RedisReader:
         plans = []
         for spec in views:
             fv = store.get_feature_view(spec.name)
-            name = _versioned_fv_name(fv, config)
-            _, fields = online_store._generate_hset_keys_for_features(
-                fv, list(spec.features), fv_name_override=name)
+            name = redis_view_name(fv, config)
+            fields = view_read_fields(name, spec.features)
             types = {c.name: c.dtype.to_value_type() for c in fv.entity_columns}
             plans.append(_ViewPlan(
                 spec=spec, fields=tuple(fields),
                 decoders=tuple(value_decoder(f) for f in spec.value_fields),
-                keys=_KeyBuilder(spec.name, spec.join_keys,
+                keys=EntityKeys(spec.name, spec.join_keys,
                                  [types[k] for k in spec.join_keys], config.project,
                                  config.entity_key_serialization_version)))
         self._plans = tuple(plans)
@@ -315,11 +232,4 @@ class RedisReader:
                         cache.clear()
                     cache[raw] = v
             row.append(v)
-        return (FOUND, _parse_stamp(ts), tuple(row)), cacheable
-
-
-def _parse_stamp(raw: bytes) -> int:
-    from google.protobuf.timestamp_pb2 import Timestamp
-
-    ts = Timestamp.FromString(raw)
-    return timestamp_us(ts.seconds, ts.nanos)
+        return (FOUND, parse_event_us(ts), tuple(row)), cacheable

@@ -29,14 +29,17 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from materialization.redis_values import (
-    entity_key_bytes,
-    timestamp_bytes,
-    timestamp_micros,
-    value_bytes,
-)
+from materialization.redis_values import timestamp_micros, value_bytes
 from materialization.redis_writer import ViewWritePlan, WriteStats, write_batch
+from online_store.layout import EntityKeys, timestamp_bytes
 from tests.real_redis import real_redis
+
+
+def entity_key_bytes(batch: pa.RecordBatch, join_keys: dict, project: str) -> list[bytes]:
+    """The writer's keys for ``batch`` (:meth:`EntityKeys.column_keys`, version 3)."""
+    return EntityKeys("v", list(join_keys), list(join_keys.values()), project,
+                      3).column_keys(batch)
+
 
 UTC = timezone.utc
 BIG = [2**63 - 1, -(2**63), 2**53 + 1, -(2**53) - 1, 0, -1, 1, 127, 128, 300]

@@ -17,8 +17,9 @@ from feast.type_map import python_values_to_proto_values
 from feast.value_type import ValueType
 
 from encoders import load
+from online_store.layout import EntityKeys
 from serving.online import EXPIRED, FUTURE, MISSING, PRESENT, OnlineEncoder
-from serving.redis_reader import NOT_FOUND, RedisReader, _KeyBuilder
+from serving.redis_reader import NOT_FOUND, RedisReader
 
 NEW_MEMBER, NEW_TITLE = 1_999_999_000, 1_999_999_500  # ids the tiny data never uses
 
@@ -48,7 +49,7 @@ def _feast_key(join_keys, values, types, project="skewless") -> bytes:
     (("b",), (ValueType.BYTES,), [(b"\x00\xff",)]),  # Feast's own serialization path
 ])
 def test_keys_are_feasts_bytes(join_keys, types, entities) -> None:
-    builder = _KeyBuilder("v", join_keys, types, "skewless", 3)
+    builder = EntityKeys("v", join_keys, types, "skewless", 3)
     got = builder.keys(entities, list(range(len(entities))))
     assert got == [_feast_key(join_keys, e, types) for e in entities]
 
@@ -62,7 +63,7 @@ def test_keys_are_feasts_bytes(join_keys, types, entities) -> None:
     (ValueType.STRING, 5, "is not a string"),
 ])
 def test_bad_entity_values_name_row_key_and_fix(kind, value, message) -> None:
-    builder = _KeyBuilder("member_features", ("member_id",), (kind,), "skewless", 3)
+    builder = EntityKeys("member_features", ("member_id",), (kind,), "skewless", 3)
     with pytest.raises(ValueError, match=message) as info:
         builder.keys([("a",) if kind == ValueType.STRING else (1,), (value,)], [0, 3])
     assert "entity row 3" in str(info.value) and "member_id" in str(info.value)
