@@ -18,7 +18,6 @@ input (one line ``error: ...`` on stderr; see :mod:`skewless.console`).
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -55,8 +54,6 @@ def root(
     """skewless: encoded feature services on Feast, with training/serving skew detection."""
     from feast_bridge.store import repo_path
 
-    warnings.filterwarnings("ignore", message=".*is an experimental feature",
-                            category=RuntimeWarning)  # feast's Spark store, on every call
     ctx.obj = Repo(repo.resolve() if repo else repo_path())
 
 

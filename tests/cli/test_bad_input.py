@@ -87,7 +87,9 @@ def test_a_service_not_fitted_names_skewless_fit(unfitted_repo: Path, tmp_path: 
     labels.touch()
     _fails(["--repo", str(unfitted_repo), "training-set", "--labels", str(labels), "--out",
             str(tmp_path / "out")], "'ranker' is not fitted", "skewless fit --service ranker")
-    _fails(["--repo", str(unfitted_repo), "parity", "--pairs", str(labels)],
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("member_id,title_id,event_timestamp\n1,2,2024-01-10T00:00:00+00:00\n")
+    _fails(["--repo", str(unfitted_repo), "parity", "--pairs", str(pairs)],
            "skewless fit --service ranker")
 
 
