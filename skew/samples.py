@@ -76,7 +76,7 @@ def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
     d = Path(directory)
     if not d.is_dir():
         raise SkewInputError(f"no training set at {d}: not a folder. Pass --training-set with a "
-                             "folder written by scripts/build_training_set.py")
+                             "folder written by `skewless training-set`")
     try:
         return Manifest.read(d)
     except FileNotFoundError as exc:
@@ -218,7 +218,7 @@ def read_served_sample(directory: str | os.PathLike[str], names: Sequence[str],
         raise SkewInputError(
             f"state-version problem, not distribution skew: the log at {d} holds {served}, "
             f"but the training set was built with {state_hash}. Compare a training set built "
-            "with the state the server holds (scripts/build_training_set.py), or a log folder "
+            "with the state the server holds (`skewless training-set`), or a log folder "
             "written only by servers holding the training set's state (move older log files "
             "away after a redeploy)")
     if seen == 0:

@@ -1,6 +1,6 @@
 """Point-in-time-correct, encoded training sets on Spark, with a manifest.
 
-:func:`build_training_set` is the notebook API (``scripts/build_training_set.py`` is its CLI):
+:func:`build_training_set` is the notebook API (``skewless training-set`` is its CLI):
 
 1. labels (a Spark DataFrame: entity keys, ``event_timestamp``, label and request columns) go
    to Feast's Spark offline store point-in-time join for the raw feature service
