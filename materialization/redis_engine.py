@@ -64,6 +64,7 @@ from pydantic import StrictInt
 
 from materialization.redis_writer import ViewWritePlan, WriteStats, write_batch
 from online_store.connection import redact
+from spark_jobs.as_known import latest_as_known
 
 __all__ = ["REDIS_FIX", "RedisMaterializationEngine", "RedisMaterializationEngineConfig",
            "ViewRun", "redis_client", "start_spark_for"]
@@ -140,7 +141,6 @@ class RedisMaterializationEngine(ComputeEngine):
 
     def _run(self, registry: Any, task: MaterializationTask) -> ViewRun:
         from feast.utils import _get_column_names
-        from pyspark.sql import Window
         from pyspark.sql import functions as F
 
         t0 = time.perf_counter()
@@ -162,15 +162,10 @@ class RedisMaterializationEngine(ComputeEngine):
             created_timestamp_column=created_col,
             start_date=correction_lookback(view, start) if created else start, end_date=end,
         ).to_spark_df()
-        order = [F.col(event).desc()]
         if created:
             # rows of the window, plus corrections of older rows that became known after start
-            df = df.where((F.col(created) <= F.lit(end))
-                          & ((F.col(event) >= F.lit(start)) | (F.col(created) > F.lit(start))))
-            order.append(F.col(created).desc())
-        by_entity = Window.partitionBy(*[F.col(c) for c, _ in plan.join_keys]).orderBy(*order)
-        df = (df.withColumn("__skewless_rank", F.row_number().over(by_entity))
-              .where(F.col("__skewless_rank") == 1).drop("__skewless_rank"))
+            df = df.where((F.col(event) >= F.lit(start)) | (F.col(created) > F.lit(start)))
+        df = latest_as_known(df, [c for c, _ in plan.join_keys], event, created, known_at=end)
 
         if self.config.write_from == "driver":
             t1 = time.perf_counter()

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from spark_jobs.as_known import latest_as_known
+
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
 
@@ -102,17 +104,15 @@ def source_versions(spark: Any, views: Sequence[ViewSource], pairs: DataFrame,
         src = _source_frame(spark, view)
         p = pairs.select(ROW, *view.join_keys, F.col(AS_OF).alias("_t"))
         j = F.broadcast(p).join(src, list(view.join_keys)).where(F.col("_ev") <= F.col("_t"))
-        known = F.when(F.col("_cr") <= F.col("_t"), F.col("_cr")) if as_known else F.col("_cr")
-        per_event = j.groupBy(ROW, "_ev").agg(F.max(known).alias("_known"),
-                                              F.max("_cr").alias("_latest"),
+        picked = latest_as_known(j.select(ROW, "_t", "_ev", "_cr"), [ROW], "_ev", "_cr",
+                                 known_at=F.col("_t") if as_known else None)
+        per_event = j.groupBy(ROW, "_ev").agg(F.max("_cr").alias("_latest"),
                                               F.countDistinct("_cr").alias("_versions"))
-        best = (per_event.where(F.col("_known").isNotNull())
-                .groupBy(ROW).agg(F.max(F.struct("_ev", "_known", "_latest", "_versions"))
-                                  .alias("_b")))
-        best = best.select(ROW, F.unix_micros(F.col("_b._ev")).alias(f"{view.name}__ev"),
-                           F.unix_micros(F.col("_b._known")).alias(f"{view.name}__cr"),
-                           F.unix_micros(F.col("_b._latest")).alias(f"{view.name}__latest"),
-                           F.col("_b._versions").alias(f"{view.name}__versions"))
+        best = picked.join(per_event, [ROW, "_ev"])
+        best = best.select(ROW, F.unix_micros(F.col("_ev")).alias(f"{view.name}__ev"),
+                           F.unix_micros(F.col("_cr")).alias(f"{view.name}__cr"),
+                           F.unix_micros(F.col("_latest")).alias(f"{view.name}__latest"),
+                           F.col("_versions").alias(f"{view.name}__versions"))
         out = out.join(best, ROW, "left")
     return out
 

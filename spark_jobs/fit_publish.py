@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from encoders import EncoderSet, EncoderSpec, Statistics, fit, save, stat_requests
+from spark_jobs.as_known import latest_as_known
 from spark_jobs.spark_stats import spark_statistics
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,18 +43,6 @@ class Published:
     rows_per_view: dict[str, int]
 
 
-def latest_rows(df: DataFrame, keys: Sequence[str], event: str = "event_timestamp",
-                created: str | None = "created_timestamp") -> DataFrame:
-    """One row per (keys, event time): the one with the greatest created time (any one when
-    ``created`` is ``None``)."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    order = F.col(created).desc() if created else F.col(event).desc()
-    w = Window.partitionBy(*keys, event).orderBy(order)
-    return df.withColumn("__rank", F.row_number().over(w)).where("__rank = 1").drop("__rank")
-
-
 def view_frame(spark: SparkSession, store: Any, view: str, start: datetime, end: datetime,
                columns: Sequence[str]) -> DataFrame:
     """The batch source of ``view`` restricted to ``[start, end)``, corrected rows only, with
@@ -70,7 +59,7 @@ def view_frame(spark: SparkSession, store: Any, view: str, start: datetime, end:
     df = spark.sql(f"SELECT * FROM {src.get_table_query_string()}")
     df = df.where((F.col(event) >= F.lit(start)) & (F.col(event) < F.lit(end)))
     keep = list(dict.fromkeys([*keys, event, *([created] if created else []), *columns]))
-    return latest_rows(df.select(*keep), keys, event, created)
+    return latest_as_known(df.select(*keep), [*keys, event], event, created)
 
 
 def fit_on_spark(spark: SparkSession, store: Any, info: ServiceInfo, start: datetime,
