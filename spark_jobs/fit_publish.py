@@ -12,7 +12,8 @@
 Only aggregates reach the driver. Edge cases: ``start >= end`` raises; a source that is not a
 Spark source raises naming the view; a fitted encoder whose input is a request input (not a
 view feature) raises — only stateless encoders may read request inputs; a view without a
-created-timestamp column uses its event time as created time.
+created-timestamp column uses its event time as created time; an apply that does not publish
+the state just written (the declaration reads another state file) raises naming both.
 """
 
 from __future__ import annotations
@@ -111,4 +112,12 @@ def fit_service(spark: SparkSession, store: Any, service: str | None, start: dat
 
         feast_cli("apply", repo=Path(store.repo_path))
         store.refresh_registry()
+        published = get_service(store, info.name).state_hash
+        if published != enc.content_hash:
+            raise RuntimeError(
+                f"service {info.name!r}: the fitted state {enc.content_hash} was saved to "
+                f"{path}, but `feast apply` published {published or 'no state'}: the repo's "
+                "declaration reads its state from another file (its state_path=... differs "
+                f"from {info.state_path}, e.g. an environment variable changed since the last "
+                "`feast apply`); point state_path at that file and re-run the fit")
     return Published(info.name, path, enc.content_hash, counts)
