@@ -80,7 +80,7 @@ def test_training_sample_is_uniform_without_replacement_and_seeded(tmp_path: Pat
 
 
 def test_training_set_errors_name_the_fix(tmp_path: Path) -> None:
-    with pytest.raises(SkewInputError, match="not a folder.*build_training_set"):
+    with pytest.raises(SkewInputError, match="not a folder.*skewless training-set"):
         read_manifest(tmp_path / "nope")
     (tmp_path / "half").mkdir()
     with pytest.raises(SkewInputError, match="not a complete training set"):
