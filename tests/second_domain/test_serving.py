@@ -1,0 +1,99 @@
+"""Both services served at once: the Feast-shaped in-process client and one HTTP server
+(``serving.api.create_app``) over Redis DB 5, with string join keys (unicode too) accepted and
+a number given for a string key rejected naming the field."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+from fastapi.testclient import TestClient
+
+from serving.api import create_app
+from serving.client import EncodedFeatures, ServiceLookupError
+from serving.online import OnlineEncoder
+from serving.settings import Settings
+from tests.second_domain.conftest import AS_OF, ONLINE_DB, REPO, SERVICES
+from tests.second_domain.data import UNKNOWN_CUSTOMER
+
+
+def _sub_rows(gen) -> list[dict]:
+    return [{"customer_id": "c0037-ø", "product_id": gen.products[3], "store_code": "KÖL-01",
+             "channel": "Ω-kiosk", "basket_size": 12},
+            {"customer_id": gen.customers[1], "product_id": gen.products[7],
+             "store_code": "BER-01"},
+            {"customer_id": UNKNOWN_CUSTOMER, "product_id": gen.products[0],
+             "store_code": "DRE-01", "channel": "web"}]
+
+
+def _basket_rows(gen) -> list[dict]:
+    return [{"customer_id": c} for c in (gen.customers[0], "c0037-ø", UNKNOWN_CUSTOMER)]
+
+
+ROWS = {"basket_value": _basket_rows, "substitution": _sub_rows}
+
+
+@contextmanager
+def server(online_store, tmp_path):
+    settings = Settings(repo=REPO, log_dir=tmp_path / "vector_log", hash_check_seconds=0.0,
+                        redis_db=ONLINE_DB)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_client_equals_the_online_encoder(online_store, service) -> None:
+    rows = ROWS[service](online_store["gen"])
+    got = EncodedFeatures(online_store["store"]).get_online_features(
+        features=service, entity_rows=rows, request_time=AS_OF)
+    want = OnlineEncoder(online_store["store"], service=service).encode(rows, AS_OF)
+    assert got.service == service
+    assert got.state_hash == online_store["infos"][service].state_hash
+    assert got.vectors == tuple(w.values for w in want)
+    assert got.statuses == tuple(w.statuses for w in want)
+
+
+def test_client_rejects_a_number_for_a_string_key_and_unknown_services(online_store) -> None:
+    features = EncodedFeatures(online_store["store"])
+    with pytest.raises(ValueError, match="customer_id"):
+        features.get_online_features("basket_value", [{"customer_id": 37}], request_time=AS_OF)
+    with pytest.raises(ServiceLookupError, match="basket_value.*substitution"):
+        features.get_online_features("checkout", [{"customer_id": "c0001"}])
+
+
+def test_one_server_serves_both_services(online_store, tmp_path) -> None:
+    with server(online_store, tmp_path) as c:
+        health = c.get("/health")
+        assert health.status_code == 200, health.text
+        assert all(s in str(health.json()) for s in SERVICES), health.json()
+        for service in SERVICES:
+            rows = ROWS[service](online_store["gen"])
+            r = c.post(f"/services/{service}/features",
+                       json={"entities": rows, "request_time": AS_OF.isoformat()})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            want = OnlineEncoder(online_store["store"], service=service).encode(rows, AS_OF)
+            assert body["service"] == service
+            assert body["state_hash"] == online_store["infos"][service].state_hash
+            assert body["names"] == list(online_store["encs"][service].names)
+            assert body["vectors"] == [list(w.values) for w in want]
+            assert body["statuses"] == [dict(w.statuses) for w in want]
+
+
+def test_a_number_for_a_string_key_is_a_422_naming_the_field(online_store, tmp_path) -> None:
+    with server(online_store, tmp_path) as c:
+        r = c.post("/services/basket_value/features",
+                   json={"entities": [{"customer_id": 37}], "request_time": AS_OF.isoformat()})
+        assert r.status_code == 422, r.text
+        assert "customer_id" in r.text
+        r = c.post("/services/substitution/features",
+                   json={"entities": [{"customer_id": "c0001", "product_id": "7000000003",
+                                       "store_code": "BER-01"}]})
+        assert r.status_code == 422 and "product_id" in r.text, r.text
+        r = c.post("/services/substitution/features",
+                   json={"entities": [{"customer_id": "c0001", "product_id": 7000000003,
+                                       "store_code": "BER-01", "basket_size": "big"}]})
+        assert r.status_code == 422 and "basket_size" in r.text, r.text
+        r = c.post("/services/checkout/features", json={"entities": [{"customer_id": "c0001"}]})
+        assert r.status_code == 404
+        assert "basket_value" in r.text and "substitution" in r.text
