@@ -69,7 +69,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from online_store.connection import redact
+from online_store.connection import checked_client
 from online_store.layout import key_pattern as feast_key_pattern  # the name callers use
 
 __all__ = ["MaterializeResult", "feast_key_pattern", "materialize", "redis_snapshot"]
@@ -273,30 +273,13 @@ def _redis_client(store: Any, count_rows: bool = True) -> Any:
     redis_type = getattr(config, "redis_type", "redis")
     redis_type = getattr(redis_type, "value", redis_type)
     if redis_type == "redis_cluster" and not count_rows:
-        from materialization.redis_engine import redis_client
-
-        return redis_client(config)
+        return checked_client(config)
     if redis_type != "redis":
         raise ValueError(
             f"redis_type {redis_type} is not supported with count_rows=True (keys are scanned "
             "on one server); pass count_rows=False or use redis_type: redis"
         )
-    import redis
-    from feast.infra.online_stores.redis import RedisOnlineStore
-
-    from materialization.redis_engine import REDIS_FIX
-
-    # Feast's own parser of "host:port,db=N,password=..." (a private helper: same reading).
-    nodes, params = RedisOnlineStore._parse_connection_string(config.connection_string)
-    params.setdefault("socket_connect_timeout", 5)
-    client = redis.Redis(host=nodes[0]["host"], port=int(nodes[0]["port"]), **params)
-    try:
-        client.ping()
-    except (redis.exceptions.RedisError, OSError) as exc:
-        raise RuntimeError(
-            f"Redis at {redact(config.connection_string)} is not answering ({exc}): {REDIS_FIX}"
-        ) from exc
-    return client
+    return checked_client(config, single_node=True)
 
 
 def _check_incremental_start(view_list: list[Any], end: datetime) -> None:

@@ -63,17 +63,12 @@ from feast.repo_config import FeastConfigBaseModel
 from pydantic import StrictInt
 
 from materialization.redis_writer import ViewWritePlan, WriteStats, write_batch
-from online_store.connection import redact
+from online_store.connection import checked_client
 from spark_jobs.as_known import latest_as_known
 
-__all__ = ["REDIS_FIX", "RedisMaterializationEngine", "RedisMaterializationEngineConfig",
+__all__ = ["RedisMaterializationEngine", "RedisMaterializationEngineConfig",
            "ViewRun", "redis_client", "start_spark_for"]
 
-REDIS_FIX = (
-    "start one with scripts/setup.sh, or point SKEWLESS_REDIS_HOST / SKEWLESS_REDIS_PORT "
-    "(and SKEWLESS_REDIS_DB) at a running server, or fix online_store.connection_string in "
-    "feature_store.yaml"
-)
 _STATS_SCHEMA = "rows long, written long, stale long, seconds double"
 
 
@@ -203,32 +198,14 @@ def correction_lookback(view: Any, start: datetime) -> datetime:
 
 
 def redis_client(online_config: Any, online_store: Any = None) -> Any:
-    """Feast's Redis client for ``online_config`` (``RedisOnlineStore._get_client``: plain,
-    cluster or sentinel), checked with ``PING``.
-
-    Raises ``ValueError`` when the online store is not Redis and ``RuntimeError`` naming the
-    fix when Redis does not answer. ``online_store``: a ``RedisOnlineStore`` whose cached client
-    to reuse (default: a new one).
-    """
-    import redis
-    from feast.infra.online_stores.redis import RedisOnlineStore
-
+    """Feast's Redis client for ``online_config``, checked with ``PING``
+    (:func:`online_store.connection.checked_client`); the engine's error names its fallback."""
     if getattr(online_config, "type", None) != "redis":
         raise ValueError(
             f"online store type is {getattr(online_config, 'type', None)!r}; this engine "
             "writes Redis: set online_store.type: redis, or batch_engine: local"
         )
-    store = online_store if isinstance(online_store, RedisOnlineStore) else RedisOnlineStore()
-    try:
-        client = store._get_client(online_config)
-        client.ping()
-    except (redis.exceptions.RedisError, OSError) as exc:
-        store._client = None  # do not keep a client that never connected
-        raise RuntimeError(
-            f"Redis at {redact(online_config.connection_string)} is not answering ({exc}): "
-            f"{REDIS_FIX}"
-        ) from exc
-    return client
+    return checked_client(online_config, online_store=online_store)
 
 
 def start_spark_for(offline_config: Any) -> Any:

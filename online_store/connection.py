@@ -246,3 +246,49 @@ def redact(conn: str) -> str:
 def address(conn: str) -> str:
     """The ``host:port`` items of a connection string (no parameters, so no secrets)."""
     return ",".join(split_connection_string(conn)[0])
+
+
+REDIS_FIX = (
+    "start one with scripts/setup.sh, or point SKEWLESS_REDIS_HOST / SKEWLESS_REDIS_PORT "
+    "(and SKEWLESS_REDIS_DB) at a running server, or fix online_store.connection_string in "
+    "feature_store.yaml"
+)
+
+
+def is_cluster(online_config: Any) -> bool:
+    """Whether a Feast Redis online-store config is a Redis Cluster."""
+    kind = getattr(online_config, "redis_type", None)
+    return getattr(kind, "value", kind) == "redis_cluster"
+
+
+def checked_client(online_config: Any, *, single_node: bool = False,
+                   online_store: Any = None) -> Any:
+    """A Redis client for a Feast Redis online-store config, answered ``PING``.
+
+    Default: Feast's own client (``RedisOnlineStore._get_client``: plain, cluster or sentinel;
+    ``online_store``'s cached one when given). ``single_node``: a plain ``redis.Redis`` on the
+    first node of the connection string, read as Feast reads it (for commands that address one
+    server's database: ``SCAN``, ``DBSIZE``); a Redis Cluster still gets Feast's cluster client.
+    Raises ``ValueError`` when the store is not Redis, ``RuntimeError`` naming the fix when
+    Redis does not answer (the password is redacted from the message).
+    """
+    import redis
+    from feast.infra.online_stores.redis import RedisOnlineStore
+
+    if getattr(online_config, "type", None) != "redis":
+        raise ValueError(f"online store type is {getattr(online_config, 'type', None)!r}; "
+                         "skewless reads and writes Redis: set online_store.type: redis")
+    store = online_store if isinstance(online_store, RedisOnlineStore) else RedisOnlineStore()
+    try:
+        if single_node and not is_cluster(online_config):
+            kwargs = client_kwargs(online_config.connection_string)
+            kwargs.setdefault("socket_connect_timeout", 5)
+            client = redis.Redis(**kwargs)
+        else:
+            client = store._get_client(online_config)
+        client.ping()
+    except (redis.exceptions.RedisError, OSError) as exc:
+        store._client = None  # do not keep a client that never connected
+        raise RuntimeError(f"Redis at {redact(online_config.connection_string)} is not "
+                           f"answering ({exc}): {REDIS_FIX}") from exc
+    return client

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from encoders import EncoderSet
+from online_store.connection import checked_client, is_cluster
 from skew.classify import (
     ABSENT,
     FOUND,
@@ -180,7 +181,7 @@ def private_store(repo: str | os.PathLike[str], target: RedisTarget, workdir: Pa
     if getattr(config.online_store, "type", None) != "redis":
         raise ValueError("the parity check materializes into Redis: set online_store.type: "
                          "redis in feature_store.yaml")
-    if _is_cluster(config.online_store):
+    if is_cluster(config.online_store):
         # a Redis Cluster has database 0 only: the parity run needs a cluster of its own (its
         # keys are flushed), given by SKEWLESS_REDIS_TYPE / SKEWLESS_REDIS_NODES as configured
         return _with_private_registry(store, config, repo, workdir)
@@ -192,11 +193,6 @@ def private_store(repo: str | os.PathLike[str], target: RedisTarget, workdir: Pa
         conn = first + ("," + rest if rest else "")
     config.online_store.connection_string = f"{conn},db={target.db}"
     return _with_private_registry(store, config, repo, workdir)
-
-
-def _is_cluster(online_config: Any) -> bool:
-    kind = getattr(online_config, "redis_type", None)
-    return getattr(kind, "value", kind) == "redis_cluster"
 
 
 def _with_private_registry(store: Any, config: Any, repo: str | os.PathLike[str],
@@ -218,21 +214,12 @@ def _with_private_registry(store: Any, config: Any, repo: str | os.PathLike[str]
 def scratch_client(store: Any) -> Any:
     """A redis-py client on the store's scratch database, emptied; refuses a database that
     holds data not written by a parity run."""
-    import redis
     from feast.infra.online_stores.redis import RedisOnlineStore
 
     online = store.config.online_store
-    nodes, params = RedisOnlineStore._parse_connection_string(online.connection_string)
-    if _is_cluster(online):  # Feast's own cluster client: DBSIZE/FLUSHDB go to every master
-        client = RedisOnlineStore()._get_client(online)
-    else:
-        params.setdefault("socket_connect_timeout", 5)
-        client = redis.Redis(host=nodes[0]["host"], port=int(nodes[0]["port"]), **params)
-    try:
-        client.ping()
-    except (redis.exceptions.RedisError, OSError) as exc:
-        raise RuntimeError(f"no Redis at {nodes[0]['host']}:{nodes[0]['port']} ({exc}); start "
-                           "one (scripts/setup.sh) or set SKEWLESS_REDIS_HOST/PORT") from exc
+    _, params = RedisOnlineStore._parse_connection_string(online.connection_string)
+    # one server's database; a cluster gets Feast's client (DBSIZE/FLUSHDB go to every master)
+    client = checked_client(online, single_node=True)
     db = params.get("db", 0)
     if client.dbsize() and not client.exists(MARKER):
         raise ValueError(f"Redis database {db} holds {client.dbsize()} keys that a parity run "
