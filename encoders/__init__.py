@@ -36,6 +36,7 @@ from encoders.encoder_set import EncoderSet, FittedEncoder, fit, stat_requests
 from encoders.numeric import Clip, Log1p, MinMax, MinMaxState, Numeric, ZScore, ZScoreState
 from encoders.state_io import dumps, load, loads, save, specs_dumps, specs_loads
 from encoders.stats import (
+    ExactSums,
     Moments,
     Quantiles,
     Statistics,
@@ -53,6 +54,7 @@ __all__ = [
     "EncoderSet",
     "EncoderSpec",
     "EncoderState",
+    "ExactSums",
     "FittedEncoder",
     "HashBucket",
     "HashedCross",

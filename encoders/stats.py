@@ -98,24 +98,75 @@ class Moments:
 
     @staticmethod
     def of(values: Iterable[float | None]) -> Moments:
-        """Exact moments of already-coerced values (``None`` counts as missing).
+        """Exact moments of already-coerced values (``None`` counts as missing): the values'
+        :class:`ExactSums`, rounded once — so the result depends neither on row order nor on
+        how the rows were split, and equals the Spark collector's bit for bit."""
+        return ExactSums.of(values).to_moments()
 
-        Uses ``math.fsum`` for the mean and a second pass for ``m2``, so the result does not
-        depend on row order.
-        """
-        present: list[float] = []
-        missing = 0
+
+_SCALE = 1074  # every finite double is an integer multiple of 2**-1074 (the least subnormal)
+
+
+def _scaled(x: float) -> tuple[int, int]:
+    """``(x * 2**1074, x**2 * 2**2148)`` as exact integers."""
+    p, q = x.as_integer_ratio()  # q is a power of two, at most 2**1074
+    shift = _SCALE - (q.bit_length() - 1)
+    return p << shift, (p * p) << (2 * shift)
+
+
+@dataclass(frozen=True)
+class ExactSums:
+    """Order-free sufficient statistics of a numeric column: present count, missing count,
+    the sum and the sum of squares as exact integers (scaled by ``2**1074`` and ``2**2148``),
+    min and max.
+
+    Adding values in any order, or merging partial sums of any split of the rows, gives the
+    same integers, so :meth:`to_moments` — the only rounding, once per statistic — is
+    deterministic: a refit of the same rows gives the same state hash on any number of Spark
+    partitions. Values must be finite floats or ``None`` (what :func:`encoders.values.as_number`
+    returns); a non-finite value raises :class:`StatisticsError`.
+    """
+
+    count: int = 0
+    missing: int = 0
+    total: int = 0
+    squares: int = 0
+    min: float = math.inf
+    max: float = -math.inf
+
+    @staticmethod
+    def of(values: Iterable[float | None]) -> ExactSums:
+        n = missing = total = squares = 0
+        lo, hi = math.inf, -math.inf
         for v in values:
             if v is None:
                 missing += 1
-            else:
-                present.append(v)
-        if not present:
-            return Moments(0, missing, 0.0, 0.0, 0.0, 0.0)
-        n = len(present)
-        mean = math.fsum(present) / n
-        m2 = math.fsum((v - mean) * (v - mean) for v in present)
-        return Moments(n, missing, mean, m2, min(present), max(present))
+                continue
+            if not math.isfinite(v):
+                raise StatisticsError(f"moments got the non-finite value {v!r}; coerce values "
+                                      "with encoders.values.as_number (non-finite is missing)")
+            a, b = _scaled(v)
+            n, total, squares = n + 1, total + a, squares + b
+            lo, hi = (v if v < lo else lo), (v if v > hi else hi)
+        return ExactSums(n, missing, total, squares, lo, hi)
+
+    def merge(self, other: ExactSums) -> ExactSums:
+        return ExactSums(self.count + other.count, self.missing + other.missing,
+                         self.total + other.total, self.squares + other.squares,
+                         min(self.min, other.min), max(self.max, other.max))
+
+    def to_moments(self) -> Moments:
+        """Mean and ``m2`` correctly rounded from the exact sums; an ``m2`` beyond the float
+        range (values near ±1e308) is ``inf``, which the fitting step refuses naming the fix."""
+        n = self.count
+        if not n:
+            return Moments(0, self.missing, 0.0, 0.0, 0.0, 0.0)
+        mean = self.total / (n << _SCALE)  # int / int: correctly rounded, within ±max double
+        try:
+            m2 = (self.squares * n - self.total * self.total) / (n << (2 * _SCALE))
+        except OverflowError:
+            m2 = math.inf
+        return Moments(n, self.missing, mean, m2, self.min, self.max)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,12 @@ re-implemented in Spark SQL: one ``mapInArrow`` pass runs the library's own
 :func:`~encoders.values.as_number` / :func:`~encoders.values.as_category_cased` on every needed
 column (invariant 1), then built-in aggregations do the counting:
 
-* moments: ``count``, ``count(*) - count``, ``avg``, ``var_pop * count`` (= ``m2``), ``min``,
-  ``max`` — one aggregation job for all numeric requests;
+* moments: per partition, one ``mapInArrow`` pass adds each numeric column into the library's
+  :class:`~encoders.stats.ExactSums` (exact integer sums of values and squares); the driver
+  merges the partials (one row per partition and column) and rounds once — so the fitted
+  state, and its hash, are the same whatever the partitioning or row order, and equal the
+  pure-Python collector's bit for bit (Spark's ``avg``/``var_pop`` add floats in the order
+  partitions arrive, which changed the last digits from run to run);
 * quantiles: ``percentile_approx(col, probabilities, accuracy)`` — same definition as
   :class:`~encoders.stats.Quantiles` (exact when ``accuracy`` exceeds the row count);
 * value counts: ``groupBy(col).count()``; only the (small) table of distinct values and their
@@ -18,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from encoders.stats import Moments, Quantiles, Statistics, StatRequest, ValueCounts
+from encoders.stats import ExactSums, Quantiles, Statistics, StatRequest, ValueCounts
 from encoders.values import as_category_cased, as_number
 from spark_jobs.arrow_values import column_values
 
@@ -93,19 +97,12 @@ def spark_statistics(
     try:
         out: dict[StatRequest, object] = {}
         aggs, slots = [], []
+        moment_cols: dict[str, list[StatRequest]] = {}
         for r in reqs:
             col = cols[(r.input, r.coerce, r.lowercase if r.coerce == "category" else False)]
             c = F.col(col)
             if r.kind == "moments":
-                aggs += [
-                    F.count(c),
-                    F.count(F.lit(1)) - F.count(c),
-                    F.avg(c),
-                    F.var_pop(c) * F.count(c),
-                    F.min(c),
-                    F.max(c),
-                ]
-                slots.append((r, 6))
+                moment_cols.setdefault(col, []).append(r)
             elif r.kind == "quantiles":
                 aggs += [F.percentile_approx(c, list(r.probabilities), accuracy), F.count(c)]
                 slots.append((r, 2))
@@ -113,22 +110,18 @@ def spark_statistics(
             row = coerced.agg(*aggs).collect()[0]
             i = 0
             for r, width in slots:
-                vals = row[i : i + width]
+                qs, n = row[i : i + width]
                 i += width
-                if r.kind == "moments":
-                    n, miss, mean, m2, lo, hi = vals
-                    out[r] = (
-                        Moments(int(n), int(miss), float(mean), float(m2), float(lo), float(hi))
-                        if n
-                        else Moments(0, int(miss), 0.0, 0.0, 0.0, 0.0)
-                    )
-                else:
-                    qs, n = vals
-                    out[r] = Quantiles(
-                        r.probabilities,
-                        tuple(float(v) for v in qs) if n else tuple(0.0 for _ in r.probabilities),
-                        int(n),
-                    )
+                out[r] = Quantiles(
+                    r.probabilities,
+                    tuple(float(v) for v in qs) if n else tuple(0.0 for _ in r.probabilities),
+                    int(n),
+                )
+        if moment_cols:
+            sums = exact_sums(coerced, list(moment_cols))
+            for col, rs in moment_cols.items():
+                for r in rs:
+                    out[r] = sums[col].to_moments()
         for r in reqs:
             if r.kind != "value_counts":
                 continue
@@ -144,3 +137,31 @@ def spark_statistics(
         return Statistics(out)
     finally:
         coerced.unpersist()
+
+
+def exact_sums(df: DataFrame, columns: list[str]) -> dict[str, ExactSums]:
+    """:class:`~encoders.stats.ExactSums` of each double column of ``df``: one partial per
+    partition and column (computed in the Python workers), merged on the driver."""
+    import pyarrow as pa
+
+    schema = pa.schema([("i", pa.int32()), ("n", pa.int64()), ("missing", pa.int64()),
+                        ("total", pa.string()), ("squares", pa.string()),
+                        ("lo", pa.float64()), ("hi", pa.float64())])
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        acc = [ExactSums() for _ in columns]
+        for batch in batches:
+            for j in range(len(columns)):
+                acc[j] = acc[j].merge(ExactSums.of(batch.column(j).to_pylist()))
+        yield pa.RecordBatch.from_pylist(
+            [{"i": j, "n": a.count, "missing": a.missing, "total": str(a.total),
+              "squares": str(a.squares), "lo": a.min, "hi": a.max} for j, a in enumerate(acc)],
+            schema=schema)
+
+    ddl = "i int, n long, missing long, total string, squares string, lo double, hi double"
+    merged = [ExactSums() for _ in columns]
+    for row in df.select(*columns).mapInArrow(run, ddl).collect():
+        merged[row["i"]] = merged[row["i"]].merge(ExactSums(
+            row["n"], row["missing"], int(row["total"]), int(row["squares"]), row["lo"],
+            row["hi"]))
+    return dict(zip(columns, merged))

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import random
+from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from encoders import Moments, Quantiles, StatisticsError, StatRequest, ValueCounts
 from encoders.collect import collect_statistics
+from encoders.stats import ExactSums
 
 
 def test_moments_are_exact_and_order_free() -> None:
@@ -57,3 +61,27 @@ def test_collector_coerces_like_the_encoders() -> None:
 def test_bad_quantile_requests(probs) -> None:
     with pytest.raises(StatisticsError, match="sorted"):
         StatRequest("quantiles", "x", probabilities=probs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False,
+                                               min_value=-1e150, max_value=1e150)),
+                max_size=40), st.randoms())
+def test_exact_sums_do_not_depend_on_order_or_split(values, rnd) -> None:
+    whole = ExactSums.of(values).to_moments()
+    shuffled = list(values)
+    rnd.shuffle(shuffled)
+    cut = rnd.randint(0, len(shuffled))
+    parts = ExactSums.of(shuffled[:cut]).merge(ExactSums.of(shuffled[cut:]))
+    assert parts.to_moments() == whole == Moments.of(shuffled)
+    present = [v for v in values if v is not None]
+    if present:  # the exact answer, rounded once
+        n = len(present)
+        exact_mean = sum(Fraction(v) for v in present) / n
+        assert whole.mean == float(exact_mean)
+        assert whole.m2 == float(sum((Fraction(v) - exact_mean) ** 2 for v in present))
+
+
+def test_exact_sums_refuse_non_finite_values() -> None:
+    with pytest.raises(StatisticsError, match="non-finite.*as_number"):
+        ExactSums.of([1.0, float("inf")])
