@@ -48,15 +48,18 @@ from feast.types import Float64, Int64, UnixTimestamp
 
 from encoders import EncoderSpec, StateError, load, specs_dumps
 from encoders.columns import REQUEST_TIME
-
-#: Tags skewless writes on the objects it declares (one definition, read by the catalogue).
-STATE_HASH_TAG = "skewless.state_hash"
-SERVICE_TAG = "skewless.service"
-ROLE_TAG = "skewless.role"
-SPECS_TAG = "skewless.specs"
-STATE_PATH_TAG = "skewless.state_path"
-REQUEST_SOURCE_TAG = "skewless.request_source"
-RAW, ENCODED = "raw", "encoded"
+from feast_bridge.tags import (
+    ENCODED,
+    RAW,
+    REQUEST_SOURCE_TAG,
+    ROLE_TAG,
+    SERVICE_TAG,
+    SPECS_TAG,
+    STATE_HASH_TAG,
+    STATE_PATH_TAG,
+    encoded_view_name,
+    raw_service_name,
+)
 
 REQUEST_TIME_SOURCE = RequestSource(
     name="skewless_request_time",
@@ -73,14 +76,6 @@ class EncodedServiceObjects(NamedTuple):
     raw: FeatureService
     encoded_view: OnDemandFeatureView | None
     service: FeatureService | None
-
-
-def raw_service_name(service: str) -> str:
-    return f"{service}_raw"
-
-
-def encoded_view_name(service: str) -> str:
-    return f"{service}_encoded"
 
 
 def feast_udf_source(function_name: str, state_json: str) -> str:

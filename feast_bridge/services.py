@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from encoders import EncoderSet, EncoderSpec, StateError, load, specs_loads
 from encoders.columns import REQUEST_TIME
-from feast_bridge.declare import (
+from feast_bridge.tags import (
     RAW,
     REQUEST_SOURCE_TAG,
     ROLE_TAG,
@@ -60,6 +60,18 @@ class ViewInfo:
     @property
     def ttl_us(self) -> int | None:
         return None if self.ttl is None else round(self.ttl.total_seconds() * 1_000_000)
+
+
+def as_of_status(event_us: int, t_us: int, ttl_us: int | None) -> str:
+    """The point-in-time rule of both paths for a view row of event time ``event_us`` asked
+    at ``t_us`` (POSIX microseconds): ``"future"`` when ``event > T``, ``"expired"`` when
+    ``T - event > ttl`` (``ttl_us=None``: no ttl), else ``"present"`` — so a row is usable
+    exactly when ``T - ttl <= event <= T``, both ends inclusive, as Feast's offline join."""
+    if event_us > t_us:
+        return "future"
+    if ttl_us is not None and t_us - event_us > ttl_us:
+        return "expired"
+    return "present"
 
 
 @dataclass(frozen=True)
@@ -186,5 +198,5 @@ def registry_state_hash(store: FeatureStore, service: str | None = None) -> str:
     return get_service(store, service).require_fitted()
 
 
-__all__ = ["PY_TYPES", "ServiceInfo", "ViewInfo", "get_service", "raw_service_name",
+__all__ = ["PY_TYPES", "ServiceInfo", "as_of_status", "ViewInfo", "get_service", "raw_service_name",
            "registry_state_hash", "service_names"]

@@ -37,8 +37,8 @@ from typing import Any
 
 from encoders import EncoderSet
 from encoders.columns import REQUEST_TIME
-from feast_bridge.declare import SERVICE_TAG
 from feast_bridge.services import PY_TYPES, ServiceInfo, get_service, service_names
+from feast_bridge.tags import SERVICE_TAG
 from serving.online import OnlineEncoder, check_state_matches
 
 __all__ = ["EncodedFeatures", "OnlineVectors", "ServiceLookupError", "check_entity_rows"]

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from encoders import EncoderSet, StateError
 from encoders.values import as_epoch_seconds
-from feast_bridge.services import get_service
+from feast_bridge.services import as_of_status, get_service
 from serving.redis_reader import (
     NOT_FOUND,
     NULL_VALUE,
@@ -87,10 +87,9 @@ def status_of(code: int, e_us: int, t_us: int, ttl_us: int | None) -> str:
         # Feast 0.67 reports a key that is not in the store as PRESENT with a zero
         # timestamp and an empty value; no real feature row is stamped 1970-01-01 00:00.
         return MISSING
-    if e_us > t_us:
-        return FUTURE
-    if ttl_us is not None and t_us - e_us > ttl_us:
-        return EXPIRED
+    when = as_of_status(e_us, t_us, ttl_us)  # "future" / "expired" / "present"
+    if when != PRESENT:
+        return when
     return NULL if code == NULL_VALUE else PRESENT
 
 

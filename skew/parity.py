@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from encoders import EncoderSet
+from feast_bridge.services import as_of_status
 from online_store.connection import checked_client, is_cluster
 from skew.classify import (
     ABSENT,
@@ -267,9 +268,8 @@ def pairs_frame(spark: Any, pairs: Sequence[Mapping[str, Any]], columns: Sequenc
 def _status(version: RowVersion | None, t_us: int, ttl_us: int | None) -> str:
     if version is None:
         return ABSENT
-    if ttl_us is not None and t_us - version.event_us > ttl_us:
-        return TOO_OLD
-    return FOUND
+    # the source row is at or before T by construction: present or expired (same strings)
+    return TOO_OLD if as_of_status(version.event_us, t_us, ttl_us) == TOO_OLD else FOUND
 
 
 @dataclass(frozen=True)
