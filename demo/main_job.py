@@ -90,10 +90,6 @@ class MainJobResult:
     timings: dict[str, float]
 
 
-def data_dir() -> Path:
-    """``SKEWLESS_DATA_DIR``, default the checkout's ``data/``."""
-    return Path(os.environ.get("SKEWLESS_DATA_DIR", CHECKOUT / "data")).resolve()
-
 
 def run_main_job(preset_name: str = "tiny", fresh: bool = False, *, repo: Path | None = None,
                  progress: Progress = nullcontext, echo: Callable[[str], None] = _print
@@ -102,7 +98,7 @@ def run_main_job(preset_name: str = "tiny", fresh: bool = False, *, repo: Path |
     from demo.feature_tables import build_feature_tables, default_days
     from demo.labels import generate_labels, labels_preset, read_labels
     from feast_bridge.services import get_service
-    from feast_bridge.store import feast_cli, open_store, repo_path
+    from feast_bridge.store import data_dir, feast_cli, open_store, repo_path
     from materialization.materialize import materialize
     from scoring.train import train
     from spark_jobs.fit_publish import fit_service

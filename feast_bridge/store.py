@@ -23,6 +23,12 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+def data_dir() -> Path:
+    """``SKEWLESS_DATA_DIR``, default ``data/`` of the checkout: where the demo's data, the
+    served-vector log and the models live unless configured otherwise."""
+    return Path(os.environ.get("SKEWLESS_DATA_DIR", PROJECT_ROOT / "data")).resolve()
+
+
 def repo_path() -> Path:
     """``SKEWLESS_FEATURE_REPO``, else the current folder when it is a Feast repo, else the
     demo repo of a checkout (``feature_repo/`` beside this package)."""

@@ -37,8 +37,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
 
 def _int_env(name: str, default: int, minimum: int = 1) -> int:
     text = os.environ.get(name)
@@ -123,8 +121,9 @@ class Settings:
 
         RedisClientOptions.from_env()  # fail at start-up, naming the variable, on a bad value
         env = os.environ.get
-        data = Path(env("SKEWLESS_DATA_DIR", PROJECT_ROOT / "data")).resolve()
-        repo = Path(env("SKEWLESS_FEATURE_REPO", PROJECT_ROOT / "feature_repo"))
+        from feast_bridge.store import data_dir, repo_path
+
+        data, repo = data_dir(), repo_path()
         state, model = env("SKEWLESS_STATE_PATH"), env("SKEWLESS_MODEL_PATH")
         return Settings(
             repo=repo.resolve(),
