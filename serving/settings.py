@@ -101,20 +101,6 @@ class Settings:
     redis_port: int = 6379
     redis_db: int = 0
 
-    @property
-    def redis_address(self) -> str:
-        return f"{self.redis_host}:{self.redis_port}"
-
-    def redis_client(self):
-        """A redis-py client on ``redis_host:redis_port`` / ``redis_db`` with the password,
-        TLS and timeout options of the environment (the same ones the Feast store uses)."""
-        import redis
-
-        from online_store.connection import client_kwargs, secure_connection_string
-
-        conn = secure_connection_string(f"{self.redis_host}:{self.redis_port},db={self.redis_db}")
-        return redis.Redis(**client_kwargs(conn))
-
     @staticmethod
     def from_env() -> Settings:
         from online_store.connection import RedisClientOptions
