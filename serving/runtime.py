@@ -29,8 +29,10 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +46,23 @@ from serving.request_models import ServiceModels, build_models
 from serving.settings import Settings
 from serving.vector_log import VectorLog
 
-__all__ = ["ServedService", "Server", "StaleStateError"]
+__all__ = ["Served", "ServedService", "Server", "StaleStateError"]
 
 log = logging.getLogger("skewless.serving")
+
+
+@dataclass(frozen=True)
+class Served:
+    """One request's answer: its id, its encoded rows, and ``log()`` to queue its line in the
+    served-vector log (call it once; it never blocks on the disk)."""
+
+    request_id: str
+    encoded: list[EncodedRow]
+    log: Callable[[], None]
+
+
+def _nothing() -> None:
+    """The log call of a server started without a log (``Server.open_log`` not called)."""
 
 
 class StaleStateError(RuntimeError):
@@ -164,21 +180,22 @@ class Server:
             self.log.close()
 
     def serve(self, svc: ServedService, endpoint: str, rows: list[dict[str, Any]],
-              context: dict[str, Any], when: datetime, model_id: str | None = None
-              ) -> tuple[str, list[EncodedRow]]:
-        """Guard, encode ``rows`` at ``when`` with the top-level request inputs ``context``
-        (a row's own value wins), log every vector; return ``(request id, encoded rows)``."""
+              context: dict[str, Any], when: datetime, model_id: str | None = None) -> Served:
+        """Guard, then encode ``rows`` at ``when`` with the top-level request inputs
+        ``context`` (a row's own value wins). The vectors are logged when the caller calls
+        :meth:`Served.log` — once they are sent, so the log's writer thread does not compete
+        with the request for the GIL before the answer is out; a request that fails after
+        encoding (nothing served) is not logged. Neither ``rows`` nor ``context`` may be
+        mutated afterwards (the log reads them on its writer thread)."""
         svc.guard()
         encoded = svc.online.encode(rows, when, context)  # Redis errors -> 503 (errors.py)
         rid = uuid.uuid4().hex
-        if self.log is not None:
-            self.log.write(request_id=rid, request_time=when, endpoint=endpoint,
-                           service=svc.name, state_hash=svc.state_hash,
-                           model_id=model_id,
-                           names=svc.names,
-                           rows=[{**context, **row, "statuses": r.statuses,
-                                  "values": list(r.values)} for row, r in zip(rows, encoded)])
-        return rid, encoded
+        if self.log is None:
+            return Served(rid, encoded, _nothing)
+        return Served(rid, encoded, partial(
+            self.log.write_encoded, request_id=rid, request_time=when, endpoint=endpoint,
+            service=svc.name, state_hash=svc.state_hash, model_id=model_id, names=svc.names,
+            keys=rows, context=context, encoded=encoded))
 
     def health(self) -> dict[str, Any]:
         """Per service (state, registry and model hashes), Redis, and the default service's

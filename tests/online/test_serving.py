@@ -169,3 +169,67 @@ def test_server_stops_answering_when_the_published_state_changes(online, tmp_pat
         feast_cli("apply", repo=repo)
         r = c.post("/features", json={"entities": [{"member_id": 1, "title_id": 1}]})
         assert r.status_code == 503 and "published encoder state changed" in r.json()["detail"]
+
+
+def test_vector_log_lines_are_the_same_written_either_way(tmp_path) -> None:
+    """``write`` (rows given) and ``write_encoded`` (rows built on the writer thread) write
+    the same line; datetimes become ISO-8601 text without touching the caller's rows; a
+    non-finite value is ``null``; a lone surrogate still gets its line (ASCII escapes)."""
+    from datetime import datetime, timezone
+
+    from serving.online import EncodedRow
+    from serving.vector_log import VectorLog
+
+    when = datetime(2024, 2, 5, 12, tzinfo=timezone.utc)
+    seen = datetime(2024, 2, 1, tzinfo=timezone.utc)
+    keys = [{"member_id": 1, "title_id": 2, "seen_at": seen}, {"member_id": 1, "title_id": 3}]
+    encoded = [EncodedRow((0.5, 1e-7, float("nan")), {"member_features": PRESENT}),
+               EncodedRow((1.0, 2.0, 3.0), {"member_features": MISSING})]
+    head = dict(request_time=when, endpoint="/rank", state_hash="sha256:x", model_id="m",
+                names=["a", "b", "c"], service="ranker")
+    log = VectorLog(tmp_path)
+    log.write_encoded(request_id="deferred", keys=keys, context={"device": "tv"},
+                      encoded=encoded, **head)
+    log.write(request_id="given", rows=[{"device": "tv", **k, "statuses": r.statuses,
+                                         "values": list(r.values)}
+                                        for k, r in zip(keys, encoded)], **head)
+    log.write_encoded(request_id="surrogate", keys=keys[1:], context={"device": "\ud800"},
+                      encoded=encoded[1:], **head)
+    log.close()
+    assert keys[0]["seen_at"] is seen  # the caller's row is left as it was
+    lines = {e["request_id"]: e for e in read_log(tmp_path)}
+    deferred, given = lines.pop("deferred"), lines.pop("given")
+    for line in (deferred, given):
+        assert line.pop("logged_at") and line.pop("request_id")
+    assert deferred == given
+    assert deferred["rows"][0] == {"device": "tv", "member_id": 1, "title_id": 2,
+                                   "seen_at": seen.isoformat(),
+                                   "statuses": {"member_features": PRESENT},
+                                   "values": [0.5, 1e-7, None]}
+    assert deferred["time"] == when.isoformat() and deferred["service"] == "ranker"
+    assert lines["surrogate"]["rows"][0]["device"] == "\ud800"
+
+
+def test_served_answer_is_logged_after_sending_even_when_sending_fails() -> None:
+    """The log call runs once the bytes are handed to the server, and also when sending
+    raised (a vector that may have reached the client is never left out of the log)."""
+    import asyncio
+
+    from serving.api import _ServedJSON
+
+    events: list[str] = []
+
+    async def send(message: dict) -> None:
+        events.append(message["type"])
+        if message["type"] == "http.response.body" and "fail" in events:
+            raise OSError("connection reset")
+
+    answer = _ServedJSON(b'{"ok":true}', lambda: events.append("logged"))
+    asyncio.run(answer({"type": "http"}, None, send))
+    assert events == ["http.response.start", "http.response.body", "logged"]
+    assert (b"content-type", b"application/json") in answer.raw_headers
+    events[:] = ["fail"]
+    with pytest.raises(OSError):
+        asyncio.run(_ServedJSON(b"{}", lambda: events.append("logged"))(
+            {"type": "http"}, None, send))
+    assert events[-1] == "logged"
