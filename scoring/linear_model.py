@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -41,8 +42,7 @@ class LinearModel:
 
     def score(self, vector: Sequence[float]) -> float:
         """Probability for a vector holding exactly the model's columns, in order."""
-        z = self.intercept + math.fsum(c * x for c, x in zip(self.coef, vector))
-        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+        return _sigmoid(self.intercept + math.fsum([c * x for c, x in zip(self.coef, vector)]))
 
     def bind(self, schema_names: Sequence[str]) -> Callable[[Sequence[float]], float]:
         """A scorer for full encoded vectors laid out as ``schema_names``; raises naming the
@@ -53,8 +53,18 @@ class LinearModel:
             raise StateError(f"model {self.model_id!r} uses columns {absent[:5]} that the "
                              "encoder set does not produce; retrain it on a current training set")
         positions = [index[n] for n in self.names]
-        score = self.score
-        return lambda vector: score([vector[i] for i in positions])
+        coef, intercept, fsum, mul = self.coef, self.intercept, math.fsum, operator.mul
+        if not positions:
+            return lambda vector: _sigmoid(intercept)
+        pick = operator.itemgetter(*positions)
+        if len(positions) == 1:
+            only = positions[0]
+            return lambda vector: _sigmoid(intercept + coef[0] * vector[only])
+
+        def score(vector: Sequence[float]) -> float:  # == self.score on the model's columns
+            return _sigmoid(intercept + fsum(map(mul, coef, pick(vector))))
+
+        return score
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         p = Path(path)
@@ -77,3 +87,8 @@ class LinearModel:
         except (ValueError, KeyError, TypeError) as exc:
             raise StateError(f"model file {p} is not a skewless model ({exc}); retrain it with "
                              "scripts/train_model.py") from None
+
+
+def _sigmoid(z: float) -> float:
+    """The logistic function, without overflow for large ``|z|``."""
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
