@@ -130,7 +130,7 @@ def _features(server: Server, svc: ServedService, path: str) -> Callable[[Any], 
         encoded = served.encoded
         return _ServedJSON(_json({
             "request_id": served.request_id, **head,
-            "vectors": [list(map(float, r.values)) for r in encoded],
+            "vectors": [list(r.values) for r in encoded],  # int outputs stay ints
             "statuses": [r.statuses for r in encoded]}), served.log)
 
     return features

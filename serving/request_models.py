@@ -82,7 +82,7 @@ class FeaturesResponse(BaseModel):
     service: str
     state_hash: str
     names: list[str]
-    vectors: list[list[float]]
+    vectors: list[list[int | float]]
     statuses: list[dict[str, str]]
 
 

@@ -108,6 +108,11 @@ def test_per_service_routes_equal_the_aliases_and_log_the_service(online, client
     own = client.post("/services/ranker/features", json=body)
     assert alias.status_code == own.status_code == 200, own.text
     assert own.json()["vectors"] == alias.json()["vectors"] and own.json()["service"] == "ranker"
+    # same types on both paths: an int64 output (an index, a bucket) is a JSON int
+    kinds = {f.name: f.dtype for f in encoder.enc.schema}
+    for row in own.json()["vectors"]:
+        assert [type(v).__name__ for v in row] == [
+            "int" if kinds[n] == "int64" else "float" for n in own.json()["names"]]
     rank = {"member_id": rows[0]["member_id"], "candidates": [r["title_id"] for r in rows],
             "request_time": when.isoformat()}
     a, b = client.post("/rank", json=rank), client.post("/services/ranker/rank", json=rank)
