@@ -270,7 +270,9 @@ def write_markdown(results: dict, path: Path, json_name: str = "bench/results.js
             continue
         text, found = section(entry["result"])
         found = found + generic_targets(name, entry["result"])
-        body += text + ["", f"_Wall time of this benchmark: {entry['seconds']:,.0f} s._", ""]
+        when = f" Measured {entry['measured']}." if entry.get("measured") else ""
+        body += text + ["", f"_Wall time of this benchmark: {entry['seconds']:,.0f} s.{when}_",
+                        ""]
         targets += found
     if targets:
         lines += ["## Targets", ""]

@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="default BENCHMARKS.md (--quick: in the work directory)")
     ap.add_argument("--timeout", type=float, default=None,
                     help="seconds per benchmark (default 900 quick, 7200 otherwise)")
+    ap.add_argument("--merge", action="store_true",
+                    help="with --only: keep the other benchmarks' published entries from --json "
+                         "(each entry keeps the date it was measured, shown in the report)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/skewless-bench/run_all"))
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--mode", default="default", help=argparse.SUPPRESS)
@@ -130,12 +133,21 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.report import machine_facts, write_markdown
 
-    results = {"mode": run_mode, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "machine": machine_facts(), "benchmarks": {}}
+    if args.merge and not args.only:
+        ap.error("--merge keeps the benchmarks not named by --only: pass --only too")
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    results = {"mode": run_mode, "started": started, "machine": machine_facts(),
+               "benchmarks": {}}
+    if args.merge and args.json.exists():
+        kept = json.loads(args.json.read_text())
+        for entry in kept["benchmarks"].values():
+            entry.setdefault("measured", kept["started"])
+        results["benchmarks"] = kept["benchmarks"]
     t0 = time.perf_counter()
     for name in names:
         print(f"[run_all] {name} ({run_mode}) ...", flush=True)
         results["benchmarks"][name] = entry = run_one(name, run_mode, timeout, args.workdir)
+        entry["measured"] = started
         status = "ok" if entry["ok"] else f"FAILED: {entry['error'].splitlines()[0]}"
         print(f"[run_all] {name}: {status} in {entry['seconds']} s", flush=True)
     results["seconds"] = round(time.perf_counter() - t0, 1)
