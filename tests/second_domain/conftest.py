@@ -1,6 +1,10 @@
-"""The grocery repo set up once per test run, as a new user would: generate the data, `feast
+"""The grocery repo set up once for this package, as a new user would: generate the data, `feast
 apply` (nothing fitted yet), fit both services, build both training sets; then, for the
 online tests, materialize into Redis database 5.
+
+The fixtures are package-scoped: the environment they set (``SKEWLESS_FEATURE_REPO``,
+``SKEWLESS_REDIS_DB``, ``GROCERY_*``) is undone when this package's tests end, so the suites
+after it see their own repo again.
 
 Everything goes through skewless' public API and the ``feast`` CLI. Spark and Redis are
 required: a missing one fails the tests (the ``spark`` fixture of ``tests/conftest.py`` and
@@ -44,7 +48,7 @@ def feast_apply(repo: Path = REPO, env: dict[str, str] | None = None
                           env={**os.environ, **(env or {})})
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def grocery(spark, tmp_path_factory):
     """Generated data, the pre-fit apply, both services fitted, both training sets built."""
     base = tmp_path_factory.mktemp("grocery")
@@ -93,7 +97,7 @@ def grocery(spark, tmp_path_factory):
         mp.undo()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def online_store(grocery):
     """The feature tables materialized into Redis DB 5 (flushed first) as known at
     :data:`AS_OF`, with skewless' engine as the repo's YAML declares."""
