@@ -46,8 +46,8 @@ from feast import FeatureService, Field, RequestSource
 from feast.on_demand_feature_view import OnDemandFeatureView
 from feast.types import Float64, Int64, UnixTimestamp
 
-from encoders import EncoderSpec, StateError, load, specs_dumps
-from encoders.columns import REQUEST_TIME
+from encoders import EncoderSpec, StateError, specs_dumps
+from encoders.columns import REQUEST_TIME, encoder_set_from_text
 from feast_bridge.tags import (
     ENCODED,
     RAW,
@@ -173,8 +173,6 @@ def encoded_service(
     state_json = _fitted_state(name, path, tuple(encoders))
     if state_json is None:
         return EncodedServiceObjects(raw, None, None)
-    from encoders.columns import encoder_set_from_text
-
     enc = encoder_set_from_text(state_json)
     view_name = encoded_view_name(name)
     source = feast_udf_source(view_name, state_json)
@@ -216,8 +214,8 @@ def _fitted_state(name: str, path: Path, specs: tuple[EncoderSpec, ...]) -> str 
               f"`skewless fit --service {name} --start ... --end ...`", file=sys.stderr)
         return None
     text = path.read_text(encoding="utf-8")
-    try:
-        fitted = tuple(e.spec for e in load(path).encoders)
+    try:  # parsed once per process: the encoded view's function reuses this parse
+        fitted = tuple(e.spec for e in encoder_set_from_text(text).encoders)
     except StateError as exc:
         raise ValueError(f"service {name!r}: the state at {path} cannot be read ({exc})") from None
     if fitted != specs:

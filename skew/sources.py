@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from spark_jobs.as_known import latest_as_known
+from spark_jobs.batch_source import BatchSource
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
@@ -56,19 +57,16 @@ def view_sources(store: Any, feature_service: str) -> tuple[ViewSource, ...]:
     out = []
     for proj in service.feature_view_projections:
         fv = store.get_feature_view(proj.name)
-        src = fv.batch_source
-        if not hasattr(src, "get_table_query_string"):
-            raise ValueError(f"feature view {fv.name!r} reads a {type(src).__name__}; the "
-                             "parity check reads sources with Spark: use a SparkSource")
+        src = BatchSource.of(fv)
         ttl = fv.ttl.total_seconds() if fv.ttl else 0
         out.append(ViewSource(
             name=fv.name,
             join_keys=tuple(e.name for e in fv.entity_columns),
             features=tuple(f.name for f in proj.features),
             ttl_us=round(ttl * 1_000_000) if ttl > 0 else None,
-            table_sql=src.get_table_query_string(),
-            event_column=src.timestamp_field,
-            created_column=src.created_timestamp_column or None,
+            table_sql=src.table_sql,
+            event_column=src.event,
+            created_column=src.created,
         ))
     return tuple(out)
 

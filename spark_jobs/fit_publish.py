@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from encoders import EncoderSet, EncoderSpec, Statistics, fit, save, stat_requests
 from spark_jobs.as_known import latest_as_known
+from spark_jobs.batch_source import BatchSource
 from spark_jobs.spark_stats import spark_statistics
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,13 +52,10 @@ def view_frame(spark: SparkSession, store: Any, view: str, start: datetime, end:
     from pyspark.sql import functions as F
 
     fv = store.get_feature_view(view)
-    src = fv.batch_source
-    if not hasattr(src, "get_table_query_string"):
-        raise ValueError(f"feature view {view!r} reads a {type(src).__name__}; skewless reads "
-                         "sources with Spark: declare it with a SparkSource")
+    source = BatchSource.of(fv)
     keys = [c.name for c in fv.entity_columns]
-    event, created = src.timestamp_field, src.created_timestamp_column or None
-    df = spark.sql(f"SELECT * FROM {src.get_table_query_string()}")
+    event, created = source.event, source.created
+    df = source.read(spark)
     df = df.where((F.col(event) >= F.lit(start)) & (F.col(event) < F.lit(end)))
     keep = list(dict.fromkeys([*keys, event, *([created] if created else []), *columns]))
     return latest_as_known(df.select(*keep), [*keys, event], event, created)
