@@ -11,7 +11,7 @@ import redis
 from feast_bridge.store import open_store
 from scoring.train import train
 from serving.settings import Settings
-from tests.real_redis import real_redis
+from tests.real_redis import TEST_REDIS_PORT, real_redis
 
 REDIS_DB = 11
 END = datetime(2024, 2, 5, tzinfo=timezone.utc)  # after the last snapshot of the tiny preset
@@ -35,7 +35,7 @@ def online(pipeline, redis_server, tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("SKEWLESS_REDIS_DB", str(REDIS_DB))
     mp.setenv("SKEWLESS_REDIS_HOST", "127.0.0.1")
-    mp.setenv("SKEWLESS_REDIS_PORT", "6379")
+    mp.setenv("SKEWLESS_REDIS_PORT", str(TEST_REDIS_PORT))
     store = open_store(pipeline["repo"])
     store.materialize(datetime(2023, 12, 1, tzinfo=timezone.utc), KNOWN_BY)
     work = tmp_path_factory.mktemp("serving")

@@ -40,7 +40,7 @@ from online_store.layout import (
     timestamp_bytes,
     view_read_fields,
 )
-from tests.real_redis import real_redis
+from tests.real_redis import TEST_REDIS_PORT, real_redis
 
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -133,7 +133,7 @@ def test_written_with_the_layout_feast_reads_it(redis10, tmp_path) -> None:
     config = RepoConfig(project="layout_test", provider="local",
                         registry=str(tmp_path / "registry.db"),
                         online_store={"type": "redis",
-                                      "connection_string": "127.0.0.1:6379,db=10"},
+                                      "connection_string": f"127.0.0.1:{TEST_REDIS_PORT},db=10"},
                         entity_key_serialization_version=3)
     shops = ["Zürich-1", "berlin"]
     keys = EntityKeys("shop_stats", ["shop_id"], [ValueType.STRING], "layout_test", 3)

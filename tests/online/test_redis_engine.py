@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from materialization.redis_values import timestamp_micros, value_bytes
 from materialization.redis_writer import ViewWritePlan, WriteStats, write_batch
 from online_store.layout import EntityKeys, timestamp_bytes
-from tests.real_redis import real_redis
+from tests.real_redis import TEST_REDIS_PORT, real_redis
 
 
 def entity_key_bytes(batch: pa.RecordBatch, join_keys: dict, project: str) -> list[bytes]:
@@ -296,7 +296,7 @@ def test_a_user_without_scripting_gets_an_error_naming_the_fix(client: redis.Red
     client.acl_setuser(user, enabled=True, passwords=[f"+{password}"], keys=["*"],
                        commands=["+@all", "-@scripting"], reset=True)
     try:
-        limited = redis.Redis(host="127.0.0.1", port=6379, db=13, username=user,
+        limited = redis.Redis(host="127.0.0.1", port=TEST_REDIS_PORT, db=13, username=user,
                               password=password)
         rows = _batch([(1, 1.0, DAY, DAY), (2, 1.0, DAY, DAY)])
         with pytest.raises(RuntimeError, match="write_method: pipeline.*@scripting"):

@@ -28,7 +28,7 @@ from scoring.train import train
 from serving.api import create_app
 from serving.online import EXPIRED, FUTURE, MISSING, PRESENT, OnlineEncoder
 from serving.settings import Settings
-from tests.real_redis import real_redis
+from tests.real_redis import TEST_REDIS_PORT, real_redis
 
 pytestmark = [pytest.mark.scaleout, pytest.mark.redis]
 SINGLE_DB = 10  # taken elsewhere: 0-2 materialize tests, 11 online, 12 bench, 13 engine, 14 parity
@@ -73,7 +73,7 @@ def stores(pipeline, redis_cluster) -> Iterator[dict[str, Any]]:
     end = datetime.fromisoformat(known).replace(tzinfo=timezone.utc) + timedelta(seconds=1)
     single.flushdb()
     one = _materialized(pipeline["repo"], {"SKEWLESS_REDIS_HOST": "127.0.0.1",
-                                           "SKEWLESS_REDIS_PORT": "6379",
+                                           "SKEWLESS_REDIS_PORT": str(TEST_REDIS_PORT),
                                            "SKEWLESS_REDIS_DB": str(SINGLE_DB)}, end)
     many = _materialized(pipeline["repo"], redis_cluster.env(), end)
     yield {"one": one, "many": many, "single": single,

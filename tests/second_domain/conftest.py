@@ -25,7 +25,7 @@ from feast_bridge.services import get_service
 from feast_bridge.store import open_store
 from spark_jobs.fit_publish import fit_service
 from spark_jobs.training_set import build_training_set, load_labels
-from tests.real_redis import real_redis
+from tests.real_redis import TEST_REDIS_PORT, real_redis
 from tests.second_domain.data import DAYS, LAST_SNAPSHOT, START, generate
 
 REPO = Path(__file__).resolve().parent / "repo"
@@ -60,7 +60,7 @@ def grocery(spark, tmp_path_factory):
     mp.setenv("GROCERY_STATE_DIR", str(state))
     mp.setenv("SKEWLESS_FEATURE_REPO", str(REPO))
     mp.setenv("SKEWLESS_REDIS_HOST", "127.0.0.1")
-    mp.setenv("SKEWLESS_REDIS_PORT", "6379")
+    mp.setenv("SKEWLESS_REDIS_PORT", str(TEST_REDIS_PORT))
     mp.setenv("SKEWLESS_REDIS_DB", str(ONLINE_DB))
     try:
         first = feast_apply()

@@ -16,7 +16,7 @@ from skew.classify import EXPIRED, STATE_VERSION, RowVersion
 from skew.parity import RedisTarget, default_online, parity_reports
 from skew.pytest_plugin import assert_parity
 from spark_jobs.fit_publish import fit_on_spark
-from tests.real_redis import real_redis
+from tests.real_redis import TEST_REDIS_PORT, real_redis
 from tests.second_domain.conftest import AS_OF, PARITY_DB, SERVICES
 from tests.second_domain.data import START
 from tests.skew.faults import NoTtlServer
@@ -45,7 +45,7 @@ def reports(grocery):
     client.flushdb()  # DB 6 is this folder's scratch database
     client.close()
     spark, store, encs = grocery["spark"], grocery["store"], grocery["encs"]
-    target = RedisTarget(host="127.0.0.1", port=6379, db=PARITY_DB)
+    target = RedisTarget(host="127.0.0.1", port=TEST_REDIS_PORT, db=PARITY_DB)
     info = grocery["infos"]["basket_value"]
     refit, _ = fit_on_spark(spark, store, info, START, START + timedelta(days=4))
     assert refit.content_hash != encs["basket_value"].content_hash
