@@ -8,6 +8,7 @@ redis-py keyword arguments for a client of our own (``/health``, benchmarks, tes
 
 | variable | Feast / redis-py parameter | default |
 |---|---|---|
+| ``SKEWLESS_REDIS_HOST`` / ``_PORT`` / ``_DB`` | ``host:port``, ``db`` | the YAML's |
 | ``SKEWLESS_REDIS_USERNAME`` | ``username`` (Redis ACL user) | the YAML's, else none |
 | ``SKEWLESS_REDIS_PASSWORD`` or ``_PASSWORD_FILE`` | ``password`` | the YAML's, else none |
 | ``SKEWLESS_REDIS_SSL`` | ``ssl`` (``true``/``false``) | the YAML's, else false |
@@ -37,6 +38,15 @@ Decisions and edge cases:
   retry policy (it re-discovers slots through it).
 * TLS file options without ``SKEWLESS_REDIS_SSL=true`` raise (they would be silently ignored);
   a named file that does not exist raises naming the variable.
+* The address is checked here, once, for every reader (``open_store``, the server's settings,
+  ``scripts/services.py``): a port that is not an integer from 1 to 65535, a database that is
+  not an integer >= 0, or a host holding ``,``, ``=``, ``:`` or whitespace (which would break
+  the connection string) raises naming the variable and the fix. Empty means unset.
+* Plain ``feast`` commands read none of these variables, only ``feature_store.yaml``, which
+  Feast 0.67 passes through ``os.path.expandvars``: ``password=${SKEWLESS_REDIS_PASSWORD}`` in
+  ``online_store.connection_string`` gives them the password from the environment. A
+  ``${NAME}`` left unexpanded (the variable is not set) raises naming ``NAME``; a Redis that
+  refuses the credentials gets a message naming what the failing client reads.
 """
 
 from __future__ import annotations
@@ -48,8 +58,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RedisClientOptions", "address", "client_kwargs", "redact", "secure_connection_string",
-           "split_connection_string"]
+__all__ = ["RedisAddress", "RedisClientOptions", "address", "client_kwargs", "redact",
+           "secure_connection_string", "split_connection_string"]
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 _CERT_REQS = ("required", "optional", "none")
@@ -94,6 +104,42 @@ def _no_comma(name: str, value: str | None) -> None:
     if value is not None and "," in value:
         raise ValueError(f"{name} contains a comma, which Feast's connection_string cannot carry "
                          "(it splits on commas); use a value without commas")
+
+
+def port_number(text: str, name: str) -> int:
+    """``text`` as a TCP port (an integer from 1 to 65535, digits only); anything else raises
+    ``ValueError`` naming ``name`` and the fix."""
+    value = text.strip()
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 65536:
+        raise ValueError(f"{name}={text!r} is not a TCP port (an integer from 1 to 65535); "
+                         f"set e.g. {name}=6379")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class RedisAddress:
+    """``SKEWLESS_REDIS_HOST`` / ``_PORT`` / ``_DB`` checked (see module docstring); ``None``
+    means "not set" (the YAML's value, else the reader's default, applies)."""
+
+    host: str | None = None
+    port: int | None = None
+    db: int | None = None
+
+    @staticmethod
+    def from_env(env: Mapping[str, str] | None = None) -> RedisAddress:
+        env = os.environ if env is None else env
+        host = env.get("SKEWLESS_REDIS_HOST", "").strip() or None
+        if host is not None and (not host.isprintable() or any(c in host for c in ",=: \t")):
+            raise ValueError(f"SKEWLESS_REDIS_HOST={host!r} is not a host name or IPv4 address; "
+                             "set e.g. SKEWLESS_REDIS_HOST=127.0.0.1 (the port goes in "
+                             "SKEWLESS_REDIS_PORT)")
+        port_text = env.get("SKEWLESS_REDIS_PORT", "").strip()
+        port = port_number(port_text, "SKEWLESS_REDIS_PORT") if port_text else None
+        db_text = env.get("SKEWLESS_REDIS_DB", "").strip()
+        if db_text and not (db_text.isascii() and db_text.isdigit()):
+            raise ValueError(f"SKEWLESS_REDIS_DB={db_text!r} is not a database number (an "
+                             "integer >= 0); set e.g. SKEWLESS_REDIS_DB=0")
+        return RedisAddress(host, port, int(db_text) if db_text else None)
 
 
 @dataclass(frozen=True)
