@@ -249,15 +249,32 @@ def split_connection_string(conn: str) -> tuple[list[str], dict[str, str]]:
     return nodes, params
 
 
+_UNEXPANDED = re.compile(r"\$\{(\w+)\}")
+
+
+def unexpanded(text: str) -> list[str]:
+    """Names of the ``${NAME}`` references left in ``text``: Feast runs ``feature_store.yaml``
+    through ``os.path.expandvars``, which leaves a reference to an unset variable as is."""
+    return _UNEXPANDED.findall(text)
+
+
 def secure_connection_string(conn: str, options: RedisClientOptions | None = None,
                              cluster: bool = False) -> str:
     """``conn`` with ``options`` (default: :meth:`RedisClientOptions.from_env`) merged in:
     set options replace the YAML's parameter of the same name, and the timeouts default to
     ``DEFAULT_TIMEOUT_S``; a single server (``cluster=False``) without ``SKEWLESS_REDIS_RETRY=on``
-    gets ``retry=null``. See the module docstring."""
+    gets ``retry=null``. A ``${NAME}`` of the YAML that the options do not replace (the
+    variable is unset) raises naming ``NAME``. See the module docstring."""
     options = RedisClientOptions.from_env() if options is None else options
     nodes, params = split_connection_string(conn)
-    params.update(options.params())
+    set_here = options.params()
+    left = [name for text in (*nodes, *(v for k, v in params.items() if k not in set_here))
+            for name in unexpanded(text)]
+    if left:
+        raise ValueError(f"online_store.connection_string in feature_store.yaml refers to "
+                         f"${{{left[0]}}}, which is not set in this environment; export "
+                         f"{left[0]} (Feast expands environment variables in that file)")
+    params.update(set_here)
     for name in ("socket_timeout", "socket_connect_timeout"):
         params.setdefault(name, repr(DEFAULT_TIMEOUT_S))
     if cluster or options.retry:
@@ -295,10 +312,47 @@ def address(conn: str) -> str:
 
 
 REDIS_FIX = (
-    "start one with scripts/setup.sh, or point SKEWLESS_REDIS_HOST / SKEWLESS_REDIS_PORT "
-    "(and SKEWLESS_REDIS_DB) at a running server, or fix online_store.connection_string in "
-    "feature_store.yaml"
+    "start one with scripts/setup.sh, or point skewless' commands at a running server with "
+    "SKEWLESS_REDIS_HOST / SKEWLESS_REDIS_PORT (and SKEWLESS_REDIS_DB); plain `feast` commands "
+    "read only online_store.connection_string in feature_store.yaml"
 )
+PASSWORD_FIX = (
+    "skewless' commands and server read SKEWLESS_REDIS_PASSWORD (or "
+    "SKEWLESS_REDIS_PASSWORD_FILE) and SKEWLESS_REDIS_USERNAME; plain `feast` commands read "
+    "only online_store.connection_string in feature_store.yaml: write "
+    "'host:port,password=${SKEWLESS_REDIS_PASSWORD}' there (Feast expands environment "
+    "variables in that file), or run `skewless materialize` instead of `feast materialize`"
+)
+
+
+def connection_failure(conn: str, exc: BaseException,
+                       env: Mapping[str, str] | None = None) -> str:
+    """Why a client built from connection string ``conn`` got ``exc`` from ``PING``, and the
+    fix, naming what that client reads: refused credentials name the password variables and
+    how plain ``feast`` gets one (an unexpanded ``${NAME}``, or ``SKEWLESS_REDIS_PASSWORD`` set
+    while the string carries no password — plain ``feast`` — is said so); anything else is
+    :data:`REDIS_FIX`. Secrets never appear (the string is redacted)."""
+    import redis
+
+    env = os.environ if env is None else env
+    where = redact(conn)
+    auth = (redis.exceptions.AuthenticationError, redis.exceptions.NoPermissionError,
+            redis.exceptions.AuthenticationWrongNumberOfArgsError)
+    if not isinstance(exc, auth):
+        return f"Redis at {where} is not answering ({exc}): {REDIS_FIX}"
+    password = split_connection_string(conn)[1].get("password")
+    names = unexpanded(password or "")
+    if names:
+        why = (f"the password in the connection string is the literal text ${{{names[0]}}}: "
+               f"{names[0]} is not set in this process, export it; ")
+    elif password is None and (env.get("SKEWLESS_REDIS_PASSWORD")
+                               or env.get("SKEWLESS_REDIS_PASSWORD_FILE")):
+        why = ("SKEWLESS_REDIS_PASSWORD is set but this client's connection string has no "
+               "password (plain `feast` does not read SKEWLESS_* variables); ")
+    else:
+        why = ""
+    return (f"Redis at {where} refused the connection ({type(exc).__name__}: the password is "
+            f"missing or wrong): {why}{PASSWORD_FIX}")
 
 
 def is_cluster(online_config: Any) -> bool:
@@ -316,7 +370,8 @@ def checked_client(online_config: Any, *, single_node: bool = False,
     first node of the connection string, read as Feast reads it (for commands that address one
     server's database: ``SCAN``, ``DBSIZE``); a Redis Cluster still gets Feast's cluster client.
     Raises ``ValueError`` when the store is not Redis, ``RuntimeError`` naming the fix when
-    Redis does not answer (the password is redacted from the message).
+    Redis does not answer or refuses the credentials (:func:`connection_failure`; the
+    password is redacted from the message).
     """
     import redis
     from feast.infra.online_stores.redis import RedisOnlineStore
@@ -335,6 +390,5 @@ def checked_client(online_config: Any, *, single_node: bool = False,
         client.ping()
     except (redis.exceptions.RedisError, OSError) as exc:
         store._client = None  # do not keep a client that never connected
-        raise RuntimeError(f"Redis at {redact(online_config.connection_string)} is not "
-                           f"answering ({exc}): {REDIS_FIX}") from exc
+        raise RuntimeError(connection_failure(online_config.connection_string, exc)) from exc
     return client
