@@ -30,9 +30,9 @@ answered, in order, and the 431 follows their answers.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -51,6 +51,8 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 def is_json(content_type: str) -> bool:
     """Whether a ``content-type`` value names JSON, as FastAPI decides to parse a body:
     ``application/json`` or ``application/<x>+json``, any parameters, any case."""
+    if content_type == "application/json":  # the usual value, on every POST: no parsing
+        return True
     media = content_type.split(";", 1)[0].strip().lower()
     maintype, _, subtype = media.partition("/")
     return maintype == "application" and (subtype == "json" or subtype.endswith("+json"))
@@ -91,19 +93,30 @@ class InputLimits:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        refusal = self._refusal(Headers(scope=scope))
+        refusal = self._refusal(scope["headers"])
         if refusal is not None:
             await refusal(scope, receive, send)
             return
         await self.app(scope, self._counted(receive), send)
 
-    def _refusal(self, headers: Headers) -> JSONResponse | None:
-        content_type, length = headers.get("content-type"), headers.get("content-length")
-        has_body = "transfer-encoding" in headers or (length or "0").strip() != "0"
-        if (content_type is None and has_body) or (content_type is not None
-                                                   and not is_json(content_type)):
+    def _refusal(self, headers: Iterable[tuple[bytes, bytes]]) -> JSONResponse | None:
+        """The answer refusing a request with these (ASGI: lower-case) headers, or ``None``.
+        One pass over the raw pairs: this runs on every POST."""
+        content_type = length = None
+        chunked = False
+        for name, value in headers:
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"content-length":
+                length = value.strip()
+            elif name == b"transfer-encoding":
+                chunked = True
+        if content_type is None:
+            if chunked or (length is not None and length != b"0"):
+                return JSONResponse({"detail": _content_type_detail(None)}, 415)
+        elif not is_json(content_type):
             return JSONResponse({"detail": _content_type_detail(content_type)}, 415)
-        if length is not None and length.strip().isdigit() and int(length) > self.max_body_bytes:
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
             return JSONResponse({"detail": body_detail(self.max_body_bytes, int(length))}, 413)
         return None
 
