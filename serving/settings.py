@@ -100,8 +100,9 @@ class Settings:
     (empty: every fitted one). ``models``: ``(service, model file)`` pairs; ``model_path``: the
     legacy single model; ``models_dir``: where ``<service>.json`` models are looked up.
     ``rank_candidate_key``: the join key ``/rank`` ranks (``None``: each service's last).
-    ``max_body_bytes``: the largest request body (``None``: :attr:`body_limit`'s default);
-    ``max_header_bytes``: the largest request head (:func:`max_header_bytes`).
+    ``max_body_bytes``: the largest request body (``None``: :attr:`body_limit`'s default).
+    The largest request head is not a field: the server's protocol reads it
+    (:func:`max_header_bytes`) before any app exists.
     """
 
     repo: Path
@@ -116,7 +117,6 @@ class Settings:
     max_batch: int = 1000
     max_candidates: int = 500
     max_body_bytes: int | None = None
-    max_header_bytes: int = HEADER_BYTES_DEFAULT
     hash_check_seconds: float = 5.0
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
@@ -137,6 +137,7 @@ class Settings:
         from online_store.connection import RedisClientOptions
 
         RedisClientOptions.from_env()  # fail at start-up, naming the variable, on a bad value
+        max_header_bytes()  # the same for the head limit (read by the protocol)
         env = os.environ.get
         from feast_bridge.store import data_dir, repo_path
 
@@ -156,7 +157,6 @@ class Settings:
             max_candidates=_int_env("SKEWLESS_MAX_CANDIDATES", 500),
             max_body_bytes=(_int_env("SKEWLESS_MAX_BODY_BYTES", 1024 * 1024)
                             if env("SKEWLESS_MAX_BODY_BYTES") else None),
-            max_header_bytes=max_header_bytes(),
             hash_check_seconds=float(_int_env("SKEWLESS_HASH_CHECK_SECONDS", 5, minimum=0)),
             redis_host=env("SKEWLESS_REDIS_HOST", "127.0.0.1"),
             redis_port=_int_env("SKEWLESS_REDIS_PORT", 6379),

@@ -190,11 +190,11 @@ def test_input_limits_come_from_the_env_and_name_their_variable(monkeypatch, tmp
     # default: 1 KiB per row of the larger row limit + 64 KiB; the header limit 16 KiB
     assert s.body_limit == 1024 * max(s.max_batch, s.max_candidates) + 64 * 1024
     assert replace(s, max_candidates=5000).body_limit == 1024 * 5000 + 64 * 1024
-    assert s.max_header_bytes == 16384 == max_header_bytes()
+    assert max_header_bytes() == 16384
     monkeypatch.setenv("SKEWLESS_MAX_BODY_BYTES", "2048")
     monkeypatch.setenv("SKEWLESS_MAX_HEADER_BYTES", "4096")
     s = Settings.from_env()
-    assert (s.body_limit, s.max_header_bytes, max_header_bytes()) == (2048, 4096, 4096)
+    assert (s.body_limit, max_header_bytes()) == (2048, 4096)
     for name, bad in (("SKEWLESS_MAX_BODY_BYTES", "1MB"), ("SKEWLESS_MAX_BODY_BYTES", "0"),
                       ("SKEWLESS_MAX_HEADER_BYTES", "100")):
         monkeypatch.setenv(name, bad)
