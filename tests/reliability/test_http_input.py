@@ -156,7 +156,7 @@ def test_a_64_mib_header_costs_no_memory_and_does_not_stall_health(server) -> No
 
     growth = _peak_rss_growth(server.proc.pid, run)
     assert growth < 16 * MIB, f"peak RSS grew by {growth / MIB:.0f} MiB for a 64 MiB header"
-    assert max(sent["health"]) < 3.0, sent["health"]  # generous: a loaded 2-core machine
+    assert max(sent["health"]) < 5.0, sent["health"]  # generous: a loaded 2-core machine
     if sent.get("answer"):
         assert sent["answer"][0] == 431
 
