@@ -13,6 +13,10 @@
 | ``SKEWLESS_VECTOR_LOG_DIR`` | ``<data>/vector_log`` |
 | ``SKEWLESS_MAX_BATCH`` | 1000 entity rows per ``/features`` request |
 | ``SKEWLESS_MAX_CANDIDATES`` | 500 candidates per ``/rank`` request |
+| ``SKEWLESS_MAX_BODY_BYTES`` | 1 KiB per row of the larger of the two limits above + 64 KiB
+  (1,089,536 bytes by default): a larger request body gets a 413, unread |
+| ``SKEWLESS_MAX_HEADER_BYTES`` | 16384: a larger request head (request line and headers) gets
+  a 431 (enforced by ``skewless serve``'s HTTP protocol, :mod:`serving.limits`) |
 | ``SKEWLESS_HASH_CHECK_SECONDS`` | 5 (how often the registry's state hash is re-read) |
 | ``SKEWLESS_REDIS_HOST`` / ``_PORT`` / ``_DB`` | ``127.0.0.1`` / ``6379`` / ``0`` |
 | ``SKEWLESS_REDIS_PASSWORD`` (or ``_PASSWORD_FILE``), ``_USERNAME`` | none |
@@ -51,6 +55,19 @@ def _int_env(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+BODY_BYTES_PER_ROW = 1024
+BODY_BYTES_BASE = 64 * 1024
+HEADER_BYTES_DEFAULT = 16 * 1024
+
+
+def max_header_bytes() -> int:
+    """``SKEWLESS_MAX_HEADER_BYTES`` (default :data:`HEADER_BYTES_DEFAULT`, at least 1024): the
+    largest request head the server reads. Read by the HTTP protocol of each connection
+    (headers are read before any app sees the request) and checked by :meth:`Settings.from_env`
+    at start-up, so a malformed value stops the server naming the variable."""
+    return _int_env("SKEWLESS_MAX_HEADER_BYTES", HEADER_BYTES_DEFAULT, minimum=1024)
+
+
 def parse_names(text: str | None) -> tuple[str, ...]:
     """``"a, b,,c"`` -> ``("a", "b", "c")`` (order kept, duplicates dropped); ``None`` or
     blank -> ``()``."""
@@ -83,6 +100,9 @@ class Settings:
     (empty: every fitted one). ``models``: ``(service, model file)`` pairs; ``model_path``: the
     legacy single model; ``models_dir``: where ``<service>.json`` models are looked up.
     ``rank_candidate_key``: the join key ``/rank`` ranks (``None``: each service's last).
+    ``max_body_bytes``: the largest request body (``None``: :attr:`body_limit`'s default).
+    The largest request head is not a field: the server's protocol reads it
+    (:func:`max_header_bytes`) before any app exists.
     """
 
     repo: Path
@@ -96,10 +116,21 @@ class Settings:
     rank_candidate_key: str | None = None
     max_batch: int = 1000
     max_candidates: int = 500
+    max_body_bytes: int | None = None
     hash_check_seconds: float = 5.0
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
     redis_db: int = 0
+
+    @property
+    def body_limit(self) -> int:
+        """The largest request body in bytes: ``max_body_bytes``, else
+        :data:`BODY_BYTES_PER_ROW` per row of the larger of ``max_batch`` and
+        ``max_candidates`` plus :data:`BODY_BYTES_BASE` (room for ids, request inputs and
+        whitespace; a batch at the row limit fits)."""
+        if self.max_body_bytes is not None:
+            return self.max_body_bytes
+        return BODY_BYTES_PER_ROW * max(self.max_batch, self.max_candidates) + BODY_BYTES_BASE
 
     @staticmethod
     def from_env() -> Settings:
@@ -107,6 +138,7 @@ class Settings:
 
         RedisClientOptions.from_env()  # fail at start-up, naming the variable, on a bad value
         address = RedisAddress.from_env()  # host / port (1-65535) / db, checked in one place
+        max_header_bytes()  # the same for the head limit (read by the protocol)
         env = os.environ.get
         from feast_bridge.store import data_dir, repo_path
 
@@ -124,6 +156,8 @@ class Settings:
             rank_candidate_key=(env("SKEWLESS_RANK_CANDIDATE_KEY") or "").strip() or None,
             max_batch=_int_env("SKEWLESS_MAX_BATCH", 1000),
             max_candidates=_int_env("SKEWLESS_MAX_CANDIDATES", 500),
+            max_body_bytes=(_int_env("SKEWLESS_MAX_BODY_BYTES", 1024 * 1024)
+                            if env("SKEWLESS_MAX_BODY_BYTES") else None),
             hash_check_seconds=float(_int_env("SKEWLESS_HASH_CHECK_SECONDS", 5, minimum=0)),
             redis_host=address.host or "127.0.0.1",
             redis_port=address.port or 6379,

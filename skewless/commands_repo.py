@@ -206,7 +206,9 @@ def serve(
     Settings.from_env()  # a bad SKEWLESS_* value (e.g. the Redis port) stops here, named
     typer.echo(f"serving {', '.join(service) if service else 'every fitted service'} of "
                f"{repo.path} on http://{host}:{port}", err=True)
-    uvicorn.run("serving.api:app", host=host, port=port, log_level=log_level)
+    from serving.limits import PROTOCOL  # refuses an oversized request head with a 431
+
+    uvicorn.run("serving.api:app", host=host, port=port, log_level=log_level, http=PROTOCOL)
 
 
 def register(app: typer.Typer) -> None:
