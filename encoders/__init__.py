@@ -45,7 +45,7 @@ from encoders.stats import (
     ValueCounts,
 )
 from encoders.temporal import Cyclical, TimeSince
-from encoders.values import as_category, as_epoch_seconds, as_number
+from encoders.values import as_category, as_epoch_micros, as_epoch_seconds, as_number
 
 __all__ = [
     "Buckets",
@@ -82,6 +82,7 @@ __all__ = [
     "ZScore",
     "ZScoreState",
     "as_category",
+    "as_epoch_micros",
     "as_epoch_seconds",
     "as_number",
     "collect_statistics",

@@ -8,7 +8,8 @@ An encoder *kind* is a pair of frozen dataclasses:
   statistics (a mean, a vocabulary, quantile boundaries). Stateless kinds use :class:`NoState`.
 
 A spec turns a state into a *compiled* function ``fn(row, now) -> tuple`` where ``row`` is a
-mapping of raw input values and ``now`` is the request time as POSIX seconds (or ``None``). The
+mapping of raw input values and ``now`` is the request time as integer microseconds since
+1970-01-01 UTC (:func:`encoders.values.as_epoch_micros`; exact in every year) or ``None``. The
 tuple has exactly one value per :class:`OutputField` of ``spec.outputs(state)``, in order, for
 *every* input: the width depends on spec and state only.
 
@@ -27,7 +28,7 @@ from typing import Any, ClassVar, Literal
 from encoders.stats import Statistics, StatRequest
 
 DType = Literal["float64", "int64"]
-Compiled = Callable[[Mapping[str, Any], "float | None"], tuple]
+Compiled = Callable[[Mapping[str, Any], "int | None"], tuple]
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MISSING_SUFFIX = "__missing"

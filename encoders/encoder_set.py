@@ -7,8 +7,9 @@ canonical JSON, see :mod:`encoders.state_io`). It encodes one row — a mapping 
 — plus the request time to a dict, a tuple, or a fixed-order float vector.
 
 Row policy: keys the set does not read are ignored; a key it reads that is absent is *missing*
-(same as ``None``). ``request_time`` follows :func:`encoders.values.as_epoch_seconds` (naive =
-UTC); a missing one is *missing* for the encoders that use it. Only a ``row`` that is not a
+(same as ``None``). ``request_time`` follows :func:`encoders.values.as_epoch_micros` (naive =
+UTC; the encoders get it as exact integer microseconds); a missing one is *missing* for the
+encoders that use it. Only a ``row`` that is not a
 mapping raises (``TypeError``).
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 
 from encoders.base import EncoderSpec, EncoderState, OutputField, SpecError
 from encoders.stats import Statistics, StatRequest
-from encoders.values import as_epoch_seconds
+from encoders.values import as_epoch_micros
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ class EncoderSet:
     # --- encoding -------------------------------------------------------------------------------
     def encode_values(self, row: Mapping[str, Any], request_time: object = None) -> list:
         """Output values in schema order (``int`` for int64 columns, ``float`` otherwise)."""
-        now = None if request_time is None else as_epoch_seconds(request_time)
+        now = None if request_time is None else as_epoch_micros(request_time)
         out: list = []
         ext = out.extend
         try:

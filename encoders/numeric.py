@@ -130,6 +130,13 @@ class ScalarSpec(EncoderSpec):
             )
         return m
 
+    def _overflow(self, what: str) -> StatisticsError:
+        """The refusal of a fitted statistic beyond the float range (the fix is the same for
+        every kind: bring the column's magnitude down before this encoder)."""
+        return StatisticsError(
+            f"encoder {self.name!r}: the {what} of {self.input!r} overflows a double; "
+            "encode it with Log1p or Clip first, or fix the outliers in the source")
+
 
 @register
 @dataclass(frozen=True)
@@ -211,10 +218,7 @@ class ZScore(ScalarSpec):
         m = self._moments(stats)
         std = math.sqrt(m.variance)
         if not (math.isfinite(std) and math.isfinite(m.mean)):
-            raise StatisticsError(
-                f"encoder {self.name!r}: the variance of {self.input!r} overflows a double; "
-                "encode it with Log1p or Clip first, or fix the outliers in the source"
-            )
+            raise self._overflow("variance")
         return ZScoreState(mean=m.mean, scale=std if std > 0.0 else 1.0)
 
     def transform(self, state: EncoderState) -> Transform:
@@ -225,7 +229,8 @@ class ZScore(ScalarSpec):
 
 @dataclass(frozen=True)
 class MinMaxState(EncoderState):
-    """Fitted minimum and maximum (``min <= max``)."""
+    """Fitted minimum and maximum (``min <= max``, and ``max - min`` a finite double: a wider
+    range would divide every input by ``inf`` and give 0.0 for everything)."""
 
     min: float
     max: float
@@ -237,6 +242,10 @@ class MinMaxState(EncoderState):
                 raise StateError(f"MinMaxState.{attr}={v!r} must be a finite number; re-fit")
         if self.min > self.max:
             raise StateError(f"MinMaxState min={self.min} > max={self.max}; re-fit")
+        if not math.isfinite(self.max - self.min):
+            raise StateError(f"MinMaxState range max - min = {self.max!r} - ({self.min!r}) "
+                             "overflows a double, so every output would be 0.0; re-fit (the "
+                             "fit refuses such a column: encode it with Log1p or Clip first)")
 
 
 @register
@@ -247,6 +256,9 @@ class MinMax(ScalarSpec):
     A constant input (``max == min``) uses a range of 1.0, so the output is ``x - min``
     (scikit-learn's MinMaxScaler rule). Values outside the training range map outside
     ``[0, 1]`` unless ``clip`` is set, which clamps the output to ``[0, 1]``. Missing -> ``fill``.
+    A training range wider than the largest double (``max - min`` overflows, e.g. -1e308 and
+    1e308) is refused when fitting with :class:`~encoders.stats.StatisticsError`, as
+    :class:`ZScore` refuses a variance that overflows, and when loading such a state.
     """
 
     kind = "minmax"
@@ -258,6 +270,8 @@ class MinMax(ScalarSpec):
 
     def fit(self, stats: Statistics) -> MinMaxState:
         m = self._moments(stats)
+        if not math.isfinite(m.max - m.min):
+            raise self._overflow(f"range ({m.min!r} .. {m.max!r})")
         return MinMaxState(min=m.min, max=m.max)
 
     def transform(self, state: EncoderState) -> Transform:

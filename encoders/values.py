@@ -35,15 +35,26 @@ and the statistics collectors). The policies, in full:
       to ``float``, then the ``float`` rule; anything else -> missing.
     * strings with lone surrogates (not encodable as UTF-8) -> missing.
 
-``as_epoch_seconds(x) -> float | None``  (a point in time, as POSIX seconds, UTC)
-    * aware ``datetime`` (incl. ``pandas.Timestamp``) -> its instant.
-    * naive ``datetime`` -> **read as UTC** (never as the machine's local zone).
+``as_epoch_micros(x) -> int | None``  (a point in time, as integer microseconds since
+1970-01-01 00:00 UTC — exact for every ``datetime``, years 1 to 9999)
+    * aware ``datetime`` (incl. ``pandas.Timestamp``) -> its instant; the nanoseconds of a
+      ``pandas.Timestamp`` are dropped (floored, as ``Timestamp.to_pydatetime`` does).
+    * naive ``datetime`` -> **read as UTC** (never as the machine's local zone); so is an
+      aware one whose ``utcoffset()`` is ``None``.
     * ``date`` (not datetime) -> midnight UTC of that day.
     * ``str`` -> ISO-8601 via ``datetime.fromisoformat`` (a trailing ``Z`` is accepted), then
       the rules above; unparseable -> missing.
     * numbers (``int``, ``float``, numpy scalars, ``Decimal``; not ``bool`` or numpy bool)
-      -> POSIX seconds, read by :func:`as_number`; ``bool``, ``NaN``, ``±inf`` -> missing.
-    * anything else -> missing.
+      -> POSIX seconds, read by :func:`as_number` and rounded exactly to the nearest
+      microsecond (ties to even); ``bool``, ``NaN``, ``±inf`` -> missing.
+    * anything else (or a ``tzinfo`` whose ``utcoffset`` raises) -> missing.
+
+``as_epoch_seconds(x) -> float | None``  (the same instant as POSIX seconds, for display and
+comparisons; the encoders compute with :func:`as_epoch_micros`, because a float second
+cannot hold a microsecond after the year ~2242 — ``hh:59:59.999999`` became the next hour)
+    * numbers -> :func:`as_number` (the float itself, not rounded);
+    * everything else -> ``as_epoch_micros(x) / 10**6``, correctly rounded (equal to
+      ``datetime.timestamp()`` for an aware ``datetime``).
 
 These functions never raise.
 """
@@ -52,9 +63,13 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 _UTC = timezone.utc
+_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
+_EPOCH_DAY = date(1970, 1, 1)
+_US = timedelta(microseconds=1)
+_US_PER_DAY = 86_400_000_000
 _isfinite = math.isfinite
 
 
@@ -177,26 +192,36 @@ def _int_str(i: int) -> str | None:
         return None
 
 
-def _datetime_seconds(d: datetime) -> float:
+def seconds_to_micros(v: float) -> int:
+    """POSIX seconds (a finite float) as integer microseconds, rounded exactly to the nearest
+    (ties to even) — no float multiplication, so no double rounding."""
+    p, q = v.as_integer_ratio()
+    us, r = divmod(p * 1_000_000, q)
+    if 2 * r > q or (2 * r == q and us & 1):
+        us += 1
+    return us
+
+
+def _datetime_micros(d: datetime) -> int:
     if d.tzinfo is None or d.utcoffset() is None:
         d = d.replace(tzinfo=_UTC)
-    return d.timestamp()
+    return (d - _EPOCH) // _US
 
 
-def as_epoch_seconds(x: object) -> float | None:
-    """Return the instant ``x`` denotes as POSIX seconds (UTC), or ``None`` (see module)."""
+def as_epoch_micros(x: object) -> int | None:
+    """Return the instant ``x`` denotes as integer microseconds since the epoch (UTC), or
+    ``None`` (see module)."""
     if type(x) is datetime and x.tzinfo is _UTC:  # fast path: aware UTC datetime
-        return x.timestamp()
+        return (x - _EPOCH) // _US
     if isinstance(x, datetime):
         try:
-            v = _datetime_seconds(x)
-        except (OverflowError, ValueError, OSError):
+            return int(_datetime_micros(x))
+        except (OverflowError, ValueError, OSError, TypeError):
             return None
-        return v if _isfinite(v) else None
     if x is None or _is_boolish(x):
         return None
     if isinstance(x, date):
-        return datetime(x.year, x.month, x.day, tzinfo=_UTC).timestamp()
+        return (x - _EPOCH_DAY).days * _US_PER_DAY
     if isinstance(x, (bytes, bytearray)):
         try:
             x = bytes(x).decode("utf-8")
@@ -207,10 +232,19 @@ def as_epoch_seconds(x: object) -> float | None:
         if s.endswith(("Z", "z")):
             s = s[:-1] + "+00:00"
         try:
-            return as_epoch_seconds(datetime.fromisoformat(s))
+            return as_epoch_micros(datetime.fromisoformat(s))
         except ValueError:
             return None
-    return as_number(x)  # ints, floats, numpy scalars, Decimal: POSIX seconds
+    v = as_number(x)  # ints, floats, numpy scalars, Decimal: POSIX seconds
+    return None if v is None else seconds_to_micros(v)
+
+
+def as_epoch_seconds(x: object) -> float | None:
+    """Return the instant ``x`` denotes as POSIX seconds (UTC), or ``None`` (see module)."""
+    if isinstance(x, (date, str, bytes, bytearray)):  # datetime is a date
+        us = as_epoch_micros(x)
+        return None if us is None else us / 1_000_000
+    return None if x is None or _is_boolish(x) else as_number(x)
 
 
 def as_category_cased(x: object, lowercase: bool) -> str | None:

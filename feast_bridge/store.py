@@ -60,13 +60,19 @@ def redis_cluster_nodes() -> str | None:
     text = os.environ.get("SKEWLESS_REDIS_NODES", "").strip()
     if not text:
         return None
+    from online_store.connection import port_number
+
     nodes = []
     for item in (part.strip() for part in text.split(",")):
         host, sep, port = item.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"SKEWLESS_REDIS_NODES entry {item!r} is not host:port; write "
-                             "e.g. SKEWLESS_REDIS_NODES=10.0.0.1:7000,10.0.0.2:7000")
-        nodes.append(f"{host}:{int(port)}")
+        try:
+            if not sep or not host:
+                raise ValueError(item)
+            nodes.append(f"{host}:{port_number(port, 'port')}")
+        except ValueError:
+            raise ValueError(f"SKEWLESS_REDIS_NODES entry {item!r} is not host:port (a port from "
+                             "1 to 65535); write e.g. "
+                             "SKEWLESS_REDIS_NODES=10.0.0.1:7000,10.0.0.2:7000") from None
     return ",".join(nodes)
 
 
@@ -79,9 +85,12 @@ def redis_connection_string(cluster: bool = False) -> str | None:
     ``SKEWLESS_REDIS_DB`` other than 0 raises (and 0 is left out: redis-py's cluster client
     refuses any ``db`` argument). ``SKEWLESS_REDIS_NODES`` without ``cluster`` raises, and so
     does setting it together with ``SKEWLESS_REDIS_HOST``/``_PORT`` (two answers to one
-    question)."""
-    host, port = os.environ.get("SKEWLESS_REDIS_HOST"), os.environ.get("SKEWLESS_REDIS_PORT")
-    db = os.environ.get("SKEWLESS_REDIS_DB")
+    question). The address is checked by :class:`online_store.connection.RedisAddress` (a
+    port outside 1-65535 raises naming the variable)."""
+    from online_store.connection import RedisAddress
+
+    address = RedisAddress.from_env()
+    host, port, db = address.host, address.port, address.db
     nodes = redis_cluster_nodes()
     if nodes and not cluster:
         raise ValueError("SKEWLESS_REDIS_NODES lists Redis Cluster nodes but the online store "
@@ -90,17 +99,15 @@ def redis_connection_string(cluster: bool = False) -> str | None:
     if nodes and (host or port):
         raise ValueError("set either SKEWLESS_REDIS_NODES or SKEWLESS_REDIS_HOST/"
                          "SKEWLESS_REDIS_PORT, not both")
-    if cluster and db and db.strip() != "0":
+    if cluster and db:
         raise ValueError(f"SKEWLESS_REDIS_DB={db!r}: a Redis Cluster has database 0 only; "
                          "unset SKEWLESS_REDIS_DB (use a key prefix or another cluster)")
     if cluster:
         db = None
-    if not nodes and not host and not port and not db:
+    if not nodes and not host and not port and db is None:
         return None
-    conn = nodes or f"{host or 'localhost'}:{port or '6379'}"
-    if db:
-        if not db.isdigit():
-            raise ValueError(f"SKEWLESS_REDIS_DB={db!r} is not a database number; set e.g. 1")
+    conn = nodes or f"{host or 'localhost'}:{port or 6379}"
+    if db is not None:
         conn += f",db={db}"
     return conn
 

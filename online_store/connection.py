@@ -8,6 +8,7 @@ redis-py keyword arguments for a client of our own (``/health``, benchmarks, tes
 
 | variable | Feast / redis-py parameter | default |
 |---|---|---|
+| ``SKEWLESS_REDIS_HOST`` / ``_PORT`` / ``_DB`` | ``host:port``, ``db`` | the YAML's |
 | ``SKEWLESS_REDIS_USERNAME`` | ``username`` (Redis ACL user) | the YAML's, else none |
 | ``SKEWLESS_REDIS_PASSWORD`` or ``_PASSWORD_FILE`` | ``password`` | the YAML's, else none |
 | ``SKEWLESS_REDIS_SSL`` | ``ssl`` (``true``/``false``) | the YAML's, else false |
@@ -37,6 +38,15 @@ Decisions and edge cases:
   retry policy (it re-discovers slots through it).
 * TLS file options without ``SKEWLESS_REDIS_SSL=true`` raise (they would be silently ignored);
   a named file that does not exist raises naming the variable.
+* The address is checked here, once, for every reader (``open_store``, the server's settings,
+  ``scripts/services.py``): a port that is not an integer from 1 to 65535, a database that is
+  not an integer >= 0, or a host holding ``,``, ``=``, ``:`` or whitespace (which would break
+  the connection string) raises naming the variable and the fix. Empty means unset.
+* Plain ``feast`` commands read none of these variables, only ``feature_store.yaml``, which
+  Feast 0.67 passes through ``os.path.expandvars``: ``password=${SKEWLESS_REDIS_PASSWORD}`` in
+  ``online_store.connection_string`` gives them the password from the environment. A
+  ``${NAME}`` left unexpanded (the variable is not set) raises naming ``NAME``; a Redis that
+  refuses the credentials gets a message naming what the failing client reads.
 """
 
 from __future__ import annotations
@@ -48,8 +58,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RedisClientOptions", "address", "client_kwargs", "redact", "secure_connection_string",
-           "split_connection_string"]
+__all__ = ["RedisAddress", "RedisClientOptions", "address", "client_kwargs", "redact",
+           "secure_connection_string", "split_connection_string"]
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 _CERT_REQS = ("required", "optional", "none")
@@ -94,6 +104,42 @@ def _no_comma(name: str, value: str | None) -> None:
     if value is not None and "," in value:
         raise ValueError(f"{name} contains a comma, which Feast's connection_string cannot carry "
                          "(it splits on commas); use a value without commas")
+
+
+def port_number(text: str, name: str) -> int:
+    """``text`` as a TCP port (an integer from 1 to 65535, digits only); anything else raises
+    ``ValueError`` naming ``name`` and the fix."""
+    value = text.strip()
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 65536:
+        raise ValueError(f"{name}={text!r} is not a TCP port (an integer from 1 to 65535); "
+                         f"set e.g. {name}=6379")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class RedisAddress:
+    """``SKEWLESS_REDIS_HOST`` / ``_PORT`` / ``_DB`` checked (see module docstring); ``None``
+    means "not set" (the YAML's value, else the reader's default, applies)."""
+
+    host: str | None = None
+    port: int | None = None
+    db: int | None = None
+
+    @staticmethod
+    def from_env(env: Mapping[str, str] | None = None) -> RedisAddress:
+        env = os.environ if env is None else env
+        host = env.get("SKEWLESS_REDIS_HOST", "").strip() or None
+        if host is not None and (not host.isprintable() or any(c in host for c in ",=: \t")):
+            raise ValueError(f"SKEWLESS_REDIS_HOST={host!r} is not a host name or IPv4 address; "
+                             "set e.g. SKEWLESS_REDIS_HOST=127.0.0.1 (the port goes in "
+                             "SKEWLESS_REDIS_PORT)")
+        port_text = env.get("SKEWLESS_REDIS_PORT", "").strip()
+        port = port_number(port_text, "SKEWLESS_REDIS_PORT") if port_text else None
+        db_text = env.get("SKEWLESS_REDIS_DB", "").strip()
+        if db_text and not (db_text.isascii() and db_text.isdigit()):
+            raise ValueError(f"SKEWLESS_REDIS_DB={db_text!r} is not a database number (an "
+                             "integer >= 0); set e.g. SKEWLESS_REDIS_DB=0")
+        return RedisAddress(host, port, int(db_text) if db_text else None)
 
 
 @dataclass(frozen=True)
@@ -203,15 +249,32 @@ def split_connection_string(conn: str) -> tuple[list[str], dict[str, str]]:
     return nodes, params
 
 
+_UNEXPANDED = re.compile(r"\$\{(\w+)\}")
+
+
+def unexpanded(text: str) -> list[str]:
+    """Names of the ``${NAME}`` references left in ``text``: Feast runs ``feature_store.yaml``
+    through ``os.path.expandvars``, which leaves a reference to an unset variable as is."""
+    return _UNEXPANDED.findall(text)
+
+
 def secure_connection_string(conn: str, options: RedisClientOptions | None = None,
                              cluster: bool = False) -> str:
     """``conn`` with ``options`` (default: :meth:`RedisClientOptions.from_env`) merged in:
     set options replace the YAML's parameter of the same name, and the timeouts default to
     ``DEFAULT_TIMEOUT_S``; a single server (``cluster=False``) without ``SKEWLESS_REDIS_RETRY=on``
-    gets ``retry=null``. See the module docstring."""
+    gets ``retry=null``. A ``${NAME}`` of the YAML that the options do not replace (the
+    variable is unset) raises naming ``NAME``. See the module docstring."""
     options = RedisClientOptions.from_env() if options is None else options
     nodes, params = split_connection_string(conn)
-    params.update(options.params())
+    set_here = options.params()
+    left = [name for text in (*nodes, *(v for k, v in params.items() if k not in set_here))
+            for name in unexpanded(text)]
+    if left:
+        raise ValueError(f"online_store.connection_string in feature_store.yaml refers to "
+                         f"${{{left[0]}}}, which is not set in this environment; export "
+                         f"{left[0]} (Feast expands environment variables in that file)")
+    params.update(set_here)
     for name in ("socket_timeout", "socket_connect_timeout"):
         params.setdefault(name, repr(DEFAULT_TIMEOUT_S))
     if cluster or options.retry:
@@ -249,10 +312,47 @@ def address(conn: str) -> str:
 
 
 REDIS_FIX = (
-    "start one with scripts/setup.sh, or point SKEWLESS_REDIS_HOST / SKEWLESS_REDIS_PORT "
-    "(and SKEWLESS_REDIS_DB) at a running server, or fix online_store.connection_string in "
-    "feature_store.yaml"
+    "start one with scripts/setup.sh, or point skewless' commands at a running server with "
+    "SKEWLESS_REDIS_HOST / SKEWLESS_REDIS_PORT (and SKEWLESS_REDIS_DB); plain `feast` commands "
+    "read only online_store.connection_string in feature_store.yaml"
 )
+PASSWORD_FIX = (
+    "skewless' commands and server read SKEWLESS_REDIS_PASSWORD (or "
+    "SKEWLESS_REDIS_PASSWORD_FILE) and SKEWLESS_REDIS_USERNAME; plain `feast` commands read "
+    "only online_store.connection_string in feature_store.yaml: write "
+    "'host:port,password=${SKEWLESS_REDIS_PASSWORD}' there (Feast expands environment "
+    "variables in that file), or run `skewless materialize` instead of `feast materialize`"
+)
+
+
+def connection_failure(conn: str, exc: BaseException,
+                       env: Mapping[str, str] | None = None) -> str:
+    """Why a client built from connection string ``conn`` got ``exc`` from ``PING``, and the
+    fix, naming what that client reads: refused credentials name the password variables and
+    how plain ``feast`` gets one (an unexpanded ``${NAME}``, or ``SKEWLESS_REDIS_PASSWORD`` set
+    while the string carries no password — plain ``feast`` — is said so); anything else is
+    :data:`REDIS_FIX`. Secrets never appear (the string is redacted)."""
+    import redis
+
+    env = os.environ if env is None else env
+    where = redact(conn)
+    auth = (redis.exceptions.AuthenticationError, redis.exceptions.NoPermissionError,
+            redis.exceptions.AuthenticationWrongNumberOfArgsError)
+    if not isinstance(exc, auth):
+        return f"Redis at {where} is not answering ({exc}): {REDIS_FIX}"
+    password = split_connection_string(conn)[1].get("password")
+    names = unexpanded(password or "")
+    if names:
+        why = (f"the password in the connection string is the literal text ${{{names[0]}}}: "
+               f"{names[0]} is not set in this process, export it; ")
+    elif password is None and (env.get("SKEWLESS_REDIS_PASSWORD")
+                               or env.get("SKEWLESS_REDIS_PASSWORD_FILE")):
+        why = ("SKEWLESS_REDIS_PASSWORD is set but this client's connection string has no "
+               "password (plain `feast` does not read SKEWLESS_* variables); ")
+    else:
+        why = ""
+    return (f"Redis at {where} refused the connection ({type(exc).__name__}: the password is "
+            f"missing or wrong): {why}{PASSWORD_FIX}")
 
 
 def is_cluster(online_config: Any) -> bool:
@@ -270,7 +370,8 @@ def checked_client(online_config: Any, *, single_node: bool = False,
     first node of the connection string, read as Feast reads it (for commands that address one
     server's database: ``SCAN``, ``DBSIZE``); a Redis Cluster still gets Feast's cluster client.
     Raises ``ValueError`` when the store is not Redis, ``RuntimeError`` naming the fix when
-    Redis does not answer (the password is redacted from the message).
+    Redis does not answer or refuses the credentials (:func:`connection_failure`; the
+    password is redacted from the message).
     """
     import redis
     from feast.infra.online_stores.redis import RedisOnlineStore
@@ -289,6 +390,5 @@ def checked_client(online_config: Any, *, single_node: bool = False,
         client.ping()
     except (redis.exceptions.RedisError, OSError) as exc:
         store._client = None  # do not keep a client that never connected
-        raise RuntimeError(f"Redis at {redact(online_config.connection_string)} is not "
-                           f"answering ({exc}): {REDIS_FIX}") from exc
+        raise RuntimeError(connection_failure(online_config.connection_string, exc)) from exc
     return client

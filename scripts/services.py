@@ -22,15 +22,15 @@ import time
 
 
 def redis_address() -> tuple[str, int]:
-    host = os.environ.get("SKEWLESS_REDIS_HOST", "127.0.0.1")
-    port_text = os.environ.get("SKEWLESS_REDIS_PORT", "6379")
+    """``(host, port)`` from ``SKEWLESS_REDIS_HOST`` / ``_PORT``, checked by
+    :class:`online_store.connection.RedisAddress`; a bad value exits naming the variable."""
+    from online_store.connection import RedisAddress
+
     try:
-        port = int(port_text)
-    except ValueError:
-        raise SystemExit(
-            f"SKEWLESS_REDIS_PORT={port_text!r} is not a port number; set e.g. 6379"
-        ) from None
-    return host, port
+        address = RedisAddress.from_env()
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    return address.host or "127.0.0.1", address.port or 6379
 
 
 def redis_answers(host: str, port: int) -> bool:

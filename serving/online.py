@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from encoders import EncoderSet, StateError
-from encoders.values import as_epoch_seconds
+from encoders.values import as_epoch_micros
 from feast_bridge.services import as_of_status, get_service
 from serving.redis_reader import (
     NOT_FOUND,
@@ -73,11 +73,6 @@ class EncodedRow:
 def utc_now() -> datetime:
     """The wall clock, in the serving layer only (encoders never read it)."""
     return datetime.now(timezone.utc)
-
-
-def _epoch_us(value: Any) -> int | None:
-    seconds = as_epoch_seconds(value)
-    return None if seconds is None else round(seconds * 1_000_000)
 
 
 def status_of(code: int, e_us: int, t_us: int, ttl_us: int | None) -> str:
@@ -204,7 +199,7 @@ class OnlineEncoder:
 
     @staticmethod
     def _request_us(request_time: Any) -> int:
-        t_us = _epoch_us(request_time)
+        t_us = as_epoch_micros(request_time)  # exact: the ttl check and the encoders agree
         if t_us is None:
             raise ValueError(f"request_time {request_time!r} is not a point in time; pass an "
                              "ISO-8601 timestamp or an aware datetime")
@@ -226,7 +221,7 @@ class OnlineEncoder:
         if not entity_rows:
             return []
         return self._plan.encode(entity_rows, self._resolve(entity_rows, t_us),
-                                 as_epoch_seconds(when), dict(context or {}))
+                                 t_us, dict(context or {}))
 
 
 class _EncodePlan:
@@ -273,7 +268,7 @@ class _EncodePlan:
         self.segments = tuple((g, vi, tuple(fns)) for g, vi, fns in segments)
         self.width = enc.width
 
-    def encode(self, rows: Sequence[Mapping[str, Any]], resolved: list, now: float | None,
+    def encode(self, rows: Sequence[Mapping[str, Any]], resolved: list, now: int | None,
                ctx: dict[str, Any]) -> list[EncodedRow]:
         VIEW, CONTEXT = self.VIEW, self.CONTEXT
         own_keys = any(len(r) > self.n_keys for r in rows)
@@ -313,7 +308,7 @@ class _EncodePlan:
         return out
 
 
-def _run(fns: Sequence[Any], row: Mapping[str, Any], now: float | None) -> list:
+def _run(fns: Sequence[Any], row: Mapping[str, Any], now: int | None) -> list:
     out: list = []
     for fn in fns:
         out += fn(row, now)

@@ -134,9 +134,10 @@ class Settings:
 
     @staticmethod
     def from_env() -> Settings:
-        from online_store.connection import RedisClientOptions
+        from online_store.connection import RedisAddress, RedisClientOptions
 
         RedisClientOptions.from_env()  # fail at start-up, naming the variable, on a bad value
+        address = RedisAddress.from_env()  # host / port (1-65535) / db, checked in one place
         max_header_bytes()  # the same for the head limit (read by the protocol)
         env = os.environ.get
         from feast_bridge.store import data_dir, repo_path
@@ -158,7 +159,7 @@ class Settings:
             max_body_bytes=(_int_env("SKEWLESS_MAX_BODY_BYTES", 1024 * 1024)
                             if env("SKEWLESS_MAX_BODY_BYTES") else None),
             hash_check_seconds=float(_int_env("SKEWLESS_HASH_CHECK_SECONDS", 5, minimum=0)),
-            redis_host=env("SKEWLESS_REDIS_HOST", "127.0.0.1"),
-            redis_port=_int_env("SKEWLESS_REDIS_PORT", 6379),
-            redis_db=_int_env("SKEWLESS_REDIS_DB", 0, minimum=0),
+            redis_host=address.host or "127.0.0.1",
+            redis_port=address.port or 6379,
+            redis_db=address.db or 0,
         )

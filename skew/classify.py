@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from encoders import EncoderSet
-from encoders.values import as_epoch_seconds
+from encoders.values import as_epoch_micros, as_epoch_seconds
 
 MISSING_ONLINE = "missing_online"
 MISSING_OFFLINE = "missing_offline"
@@ -448,10 +448,11 @@ def _request_time_shift(clock: Sequence[Any], raw: Mapping[str, Any], t: float,
     output (hour 12 rounded to ``sin = 0.0`` looks like hour 0) is not taken for a clock
     fault — or ``None``."""
     fns = [(fe.spec.compile(fe.state), [f.name for f in fe.outputs]) for fe in clock]
-    if not fns:
+    t_us = as_epoch_micros(t)  # compiled encoders take the request time in microseconds
+    if not fns or t_us is None:
         return None
     for shift in sorted(_SHIFTS, key=lambda s: (s % 3600 != 0, abs(s))):
         if all(same_value(v, online.get(n))
-               for fn, names in fns for n, v in zip(names, fn(raw, t + shift))):
+               for fn, names in fns for n, v in zip(names, fn(raw, t_us + shift * 1_000_000))):
             return shift
     return None

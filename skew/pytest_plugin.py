@@ -15,8 +15,6 @@ Use them by importing into a test module or a conftest::
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from skew.parity import MARKER, RedisTarget
@@ -28,9 +26,11 @@ def parity_redis() -> RedisTarget:
     """A real Redis database for parity runs, emptied; fails loudly when none answers."""
     import redis
 
+    from online_store.connection import RedisAddress
+
     target = RedisTarget.from_env()
-    host = os.environ.get("SKEWLESS_REDIS_HOST", "127.0.0.1")
-    port = int(os.environ.get("SKEWLESS_REDIS_PORT", "6379"))
+    address = RedisAddress.from_env()  # a bad SKEWLESS_REDIS_* raises naming the variable
+    host, port = address.host or "127.0.0.1", address.port or 6379
     client = redis.Redis(host=host, port=port, db=target.db, socket_connect_timeout=2)
     try:
         client.ping()

@@ -201,6 +201,9 @@ def serve(
     os.environ["SKEWLESS_FEATURE_REPO"] = str(repo.path)
     if service:
         os.environ["SKEWLESS_SERVICES"] = ",".join(service)
+    from serving.settings import Settings
+
+    Settings.from_env()  # a bad SKEWLESS_* value (e.g. the Redis port) stops here, named
     typer.echo(f"serving {', '.join(service) if service else 'every fitted service'} of "
                f"{repo.path} on http://{host}:{port}", err=True)
     from serving.limits import PROTOCOL  # refuses an oversized request head with a 431

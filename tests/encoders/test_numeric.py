@@ -94,6 +94,23 @@ def test_variance_overflow_when_fitting_names_the_fix() -> None:
         fit_on(ZScore("z", input="x"), [-1e308, 1e308])
 
 
+@pytest.mark.parametrize("values", [[-1e308, 1e308], [-sys.float_info.max, 0.0, 1.0,
+                                                       sys.float_info.max]])
+def test_minmax_range_beyond_a_double_when_fitting_names_the_fix(values) -> None:
+    """The range would be inf and every output 0.0; refused like ZScore's variance."""
+    with pytest.raises(StatisticsError, match="range .* overflows a double.*Log1p or Clip"):
+        fit_on(MinMax("m", input="x"), values)
+    with pytest.raises(StatisticsError, match="variance .* overflows a double.*Log1p or Clip"):
+        fit_on(ZScore("z", input="x"), values)
+
+
+def test_minmax_widest_finite_range_maps_min_to_0_and_max_to_1() -> None:
+    big = sys.float_info.max
+    enc = fit_on(MinMax("m", input="x"), [-big / 2, big / 2])
+    assert enc1(enc, -big / 2) == [0.0] and enc1(enc, big / 2) == [1.0]
+    assert enc1(enc, 0.0) == [0.5]
+
+
 def test_minmax_constant_column_and_clip() -> None:
     enc = fit_on(MinMax("m", input="x"), [0.0, 5.0, 10.0])
     assert enc1(enc, 5.0) == [0.5]
@@ -127,6 +144,7 @@ def test_invalid_specs_raise_naming_the_fix(make, message) -> None:
         (lambda: ZScoreState(mean=0.0, scale=0.0), "must be > 0"),
         (lambda: ZScoreState(mean=float("inf"), scale=1.0), "finite"),
         (lambda: MinMaxState(min=2.0, max=1.0), "re-fit"),
+        (lambda: MinMaxState(min=-1e308, max=1e308), "overflows a double.*re-fit"),
     ],
 )
 def test_invalid_states_raise(make, message) -> None:

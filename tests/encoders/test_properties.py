@@ -48,6 +48,7 @@ from encoders import (
     VocabIndex,
     ZScore,
     as_category,
+    as_epoch_micros,
     as_epoch_seconds,
     as_number,
     collect_statistics,
@@ -456,17 +457,17 @@ TIMES = st.one_of(RECENT, AWARE, NAIVE, st.dates(), FLOATS, INTS,
 @FAST
 @given(event=TIMES, request=TIMES)
 def test_time_since_within_zero_and_max_value(event, request):
-    now = as_epoch_seconds(request)
+    now, then = as_epoch_micros(request), as_epoch_micros(event)
     values = ENC.encode_values({"last_watch_ts": event}, request)
     for fe, i, _ in SLICES:
         if fe.spec.kind == "time_since":
-            if as_epoch_seconds(event) is None or now is None:
+            if then is None or now is None:
                 continue
             assert 0.0 <= values[i] <= fe.spec.max_value
-            # the elapsed time itself, when it lies inside the cap
-            elapsed = (now - as_epoch_seconds(event)) / UNIT_SECONDS[fe.spec.unit]
-            if 0.0 < elapsed < fe.spec.max_value:
-                assert values[i] == elapsed
+            # the exact elapsed time (integer microseconds), clipped, rounded once
+            elapsed = Fraction(now - then, int(UNIT_SECONDS[fe.spec.unit]) * 10**6)
+            cap = Fraction(fe.spec.max_value)
+            assert values[i] == float(min(max(elapsed, Fraction(0)), cap))
 
 
 @FAST

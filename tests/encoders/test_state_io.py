@@ -44,6 +44,8 @@ def test_state_is_json_not_pickle(tmp_path) -> None:
         (lambda d: d["encoders"][0]["spec"].update(colour="red"), "does not match.*re-fit"),
         (lambda d: d["encoders"][4]["state"].pop("scale"), "does not match.*re-fit"),
         (lambda d: d["encoders"][4]["state"].update(scale=-1.0), "must be > 0"),
+        (lambda d: d["encoders"][5]["state"].update(min=-1e308, max=1e308),
+         "range max - min .* overflows a double.*re-fit"),
         (lambda d: d["encoders"][4]["state"].update(mean=1.0), "content_hash.*corrupted"),
         (lambda d: d.update(encoders={}), "must be a JSON list"),
     ],

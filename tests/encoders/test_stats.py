@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import random
+import sys
 from fractions import Fraction
 
 import numpy as np
@@ -10,7 +12,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from encoders import Moments, Quantiles, StatisticsError, StatRequest, ValueCounts
+from encoders import (
+    MinMax,
+    Moments,
+    QuantileBuckets,
+    Quantiles,
+    StatisticsError,
+    StatRequest,
+    ValueCounts,
+    ZScore,
+    dumps,
+    fit,
+    loads,
+    stat_requests,
+)
 from encoders.collect import collect_statistics
 from encoders.stats import ExactSums
 
@@ -85,3 +100,59 @@ def test_exact_sums_do_not_depend_on_order_or_split(values, rnd) -> None:
 def test_exact_sums_refuse_non_finite_values() -> None:
     with pytest.raises(StatisticsError, match="non-finite.*as_number"):
         ExactSums.of([1.0, float("inf")])
+
+
+# --- hostile magnitudes: sums near the largest double --------------------------------------
+
+BIG = sys.float_info.max
+HOSTILE = st.one_of(
+    st.sampled_from([BIG, -BIG, 1e308, -1e308, 9e307, 1e154, -1e154, 5e-324, -5e-324,
+                     2.2250738585072014e-308, 0.0, -0.0, 1.0, 2.0**53 + 2]),
+    st.floats(allow_nan=False, allow_infinity=False))
+HOSTILE_SPECS = (ZScore("z", input="x"), MinMax("m", input="x"),
+                 MinMax("mc", input="x", clip=True), QuantileBuckets("q", input="x", num_buckets=4))
+
+
+def exact_m2(present: list[float]) -> Fraction:
+    mean = sum(Fraction(v) for v in present) / len(present)
+    return sum((Fraction(v) - mean) ** 2 for v in present)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), HOSTILE), min_size=1, max_size=25))
+def test_sums_near_the_largest_double_fit_or_refuse_with_statistics_error(values) -> None:
+    """The collector never raises (sums are exact integers, not floats that overflow); every
+    fit either gives a state that works or raises ``StatisticsError`` for a documented reason
+    — never ``OverflowError`` — and a fitted MinMax maps the training min to 0 and max to 1."""
+    rows = [{"x": v} for v in values]
+    stats = collect_statistics(rows, stat_requests(HOSTILE_SPECS))
+    present = [v for v in values if v is not None]
+    for spec in HOSTILE_SPECS:
+        try:
+            enc = fit([spec], stats)
+        except StatisticsError as exc:
+            reason = str(exc)
+            if not present:
+                assert "no present values" in reason
+            elif spec.kind == "minmax":
+                assert "range" in reason and Fraction(max(present)) - Fraction(min(present)) > \
+                    Fraction(BIG), reason
+            else:
+                assert spec.kind == "zscore" and "variance" in reason
+                assert exact_m2(present) > Fraction(BIG), reason  # m2 itself overflows
+            continue
+        assert present, spec
+        assert loads(dumps(enc)) == enc
+        for v in (*present, BIG, -BIG, 0.0, None):
+            out = enc.encode_values({"x": v})
+            assert len(out) == enc.width and all(math.isfinite(o) for o in out), (spec, v, out)
+        if spec.kind == "minmax" and min(present) < max(present):
+            assert enc.encode_values({"x": min(present)}) == [0.0]
+            assert enc.encode_values({"x": max(present)}) == [1.0]
+        if spec.kind == "zscore":
+            state = enc.encoders[0].state
+            variance = float(exact_m2(present) / len(present))
+            if variance > 1e-290:  # normal range: the population std, nearly correctly rounded
+                assert state.scale == pytest.approx(math.sqrt(variance), rel=1e-12)
+            elif variance == 0.0:
+                assert state.scale == 1.0  # constant (or underflowing) column: scale 1

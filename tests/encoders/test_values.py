@@ -7,7 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from encoders.values import as_category, as_category_cased, as_epoch_seconds, as_number
+from encoders.values import (
+    as_category,
+    as_category_cased,
+    as_epoch_micros,
+    as_epoch_seconds,
+    as_number,
+)
 
 
 @pytest.mark.parametrize(
@@ -46,3 +52,30 @@ def test_as_epoch_seconds() -> None:
     assert as_epoch_seconds(12.5) == 12.5
     for bad in (None, True, "soon", float("nan"), object()):
         assert as_epoch_seconds(bad) is None
+
+
+def test_as_epoch_micros_is_exact_in_every_year() -> None:
+    utc = timezone.utc
+    assert as_epoch_micros(datetime(1970, 1, 1, tzinfo=utc)) == 0
+    assert as_epoch_micros(datetime(1969, 12, 31, 23, 59, 59, 999999)) == -1  # naive = UTC
+    last = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=utc)
+    assert as_epoch_micros(last) == 253402300799999999
+    assert as_epoch_micros(last.astimezone(timezone(timedelta(hours=-5)))) == 253402300799999999
+    assert as_epoch_micros(datetime(1, 1, 1)) == -62135596800000000
+    assert as_epoch_micros("2514-06-01T10:59:59.999999Z") % 3_600_000_000 == 3_599_999_999
+    assert as_epoch_micros(date(1970, 1, 2)) == 86_400_000_000
+    # numbers are POSIX seconds, rounded exactly to the nearest microsecond, ties to even
+    assert as_epoch_micros(12.5) == 12_500_000
+    assert as_epoch_micros(-0.0078125) == -7812 and as_epoch_micros(0.0234375) == 23438
+    assert as_epoch_micros(2.0**-20) == 1 and as_epoch_micros(2.5e-06) == 3  # 2.5e-06 > 2.5 µs
+    assert as_epoch_micros(Decimal("1.000001")) == 1_000_001
+    for bad in (None, True, "soon", float("nan"), object(), b"\xff"):
+        assert as_epoch_micros(bad) is None
+
+
+def test_pandas_timestamp_nanoseconds_are_floored() -> None:
+    pd = pytest.importorskip("pandas")
+    ts = pd.Timestamp("2024-03-01T12:00:00.000001999Z")
+    assert as_epoch_micros(ts) == as_epoch_micros(datetime(2024, 3, 1, 12, 0, 0, 1,
+                                                           tzinfo=timezone.utc))
+    assert as_epoch_micros(ts.tz_localize(None)) == as_epoch_micros(ts)

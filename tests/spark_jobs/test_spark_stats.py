@@ -3,11 +3,21 @@ same state."""
 
 from __future__ import annotations
 
+import sys
+
 import pyarrow as pa
 import pytest
 
 from demo.specs import DEMO_SPECS, synthetic_rows
-from encoders import collect_statistics, fit, stat_requests
+from encoders import (
+    MinMax,
+    QuantileBuckets,
+    StatisticsError,
+    ZScore,
+    collect_statistics,
+    fit,
+    stat_requests,
+)
 from encoders.stats import Moments, Quantiles, ValueCounts
 from spark_jobs.spark_stats import spark_statistics
 
@@ -74,3 +84,34 @@ def test_missing_column_names_the_fix(spark) -> None:
     df = spark.createDataFrame([(1.0,)], "x double")
     with pytest.raises(ValueError, match="lacks"):
         spark_statistics(df, stat_requests(DEMO_SPECS[:1]))
+
+
+def test_sums_near_the_largest_double_give_the_python_collectors_answers(spark) -> None:
+    """Values whose sums overflow a double: Spark's exact sums answer as the Python collector
+    does (no OverflowError on either), and every fit agrees — a state, or the same
+    ``StatisticsError`` naming the fix (ZScore's variance, MinMax's range)."""
+    big = sys.float_info.max
+    columns = {"same": [1e308, 1e308, big, None], "wide": [-1e308, 1e308, 5e-324, 0.0],
+               "spread": [1e154, -1e154, None, 3.0]}
+    rows = [dict(zip(columns, vals)) for vals in zip(*columns.values())]
+    df = spark.createDataFrame([tuple(r.values()) for r in rows],
+                               ", ".join(f"{c} double" for c in columns))
+    specs = [kind(f"{kind.__name__.lower()}_{c}", input=c)
+             for c in columns for kind in (ZScore, MinMax)]
+    specs += [QuantileBuckets(f"q_{c}", input=c, num_buckets=4) for c in columns]
+    reqs = stat_requests(specs)
+    py, sp = collect_statistics(rows, reqs), spark_statistics(df, reqs)
+    for r in reqs:
+        assert py.get(r) == sp.get(r), r
+    outcomes = []
+    for spec in specs:
+        results = []
+        for stats in (py, sp):
+            try:
+                results.append(fit([spec], stats).content_hash)
+            except StatisticsError as exc:
+                results.append(str(exc))
+        assert results[0] == results[1], spec
+        outcomes.append(results[0])
+    refused = {s.name for s, o in zip(specs, outcomes) if "overflows a double" in o}
+    assert refused == {"zscore_wide", "minmax_wide", "zscore_same", "zscore_spread"}
