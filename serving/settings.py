@@ -14,6 +14,8 @@
 | ``SKEWLESS_MAX_BATCH`` | 1000 entity rows per ``/features`` request |
 | ``SKEWLESS_MAX_CANDIDATES`` | 500 candidates per ``/rank`` request |
 | ``SKEWLESS_HASH_CHECK_SECONDS`` | 5 (how often the registry's state hash is re-read) |
+| ``SKEWLESS_READY_CHECK_SECONDS`` | 1 (how long a check of the online store against the
+  registry is reused by ``/health``, ``/health/ready`` and the feature routes) |
 | ``SKEWLESS_REDIS_HOST`` / ``_PORT`` / ``_DB`` | ``127.0.0.1`` / ``6379`` / ``0`` |
 | ``SKEWLESS_REDIS_PASSWORD`` (or ``_PASSWORD_FILE``), ``_USERNAME`` | none |
 | ``SKEWLESS_REDIS_SSL`` (+ ``_SSL_CA_CERTS``, ``_SSL_CERTFILE``, ``_SSL_KEYFILE``, ...) | false |
@@ -48,6 +50,20 @@ def _int_env(name: str, default: int, minimum: int = 1) -> int:
         raise ValueError(f"{name}={text!r} is not an integer; set e.g. {name}={default}") from None
     if value < minimum:
         raise ValueError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+def _float_env(name: str, default: float) -> float:
+    """A number of seconds >= 0 from ``name`` (``default`` when unset)."""
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not a number; set e.g. {name}={default}") from None
+    if not value >= 0:  # NaN too
+        raise ValueError(f"{name}={text} must be a number of seconds >= 0")
     return value
 
 
@@ -97,6 +113,7 @@ class Settings:
     max_batch: int = 1000
     max_candidates: int = 500
     hash_check_seconds: float = 5.0
+    ready_check_seconds: float = 1.0
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
     redis_db: int = 0
@@ -124,6 +141,7 @@ class Settings:
             max_batch=_int_env("SKEWLESS_MAX_BATCH", 1000),
             max_candidates=_int_env("SKEWLESS_MAX_CANDIDATES", 500),
             hash_check_seconds=float(_int_env("SKEWLESS_HASH_CHECK_SECONDS", 5, minimum=0)),
+            ready_check_seconds=_float_env("SKEWLESS_READY_CHECK_SECONDS", 1.0),
             redis_host=env("SKEWLESS_REDIS_HOST", "127.0.0.1"),
             redis_port=_int_env("SKEWLESS_REDIS_PORT", 6379),
             redis_db=_int_env("SKEWLESS_REDIS_DB", 0, minimum=0),
