@@ -128,20 +128,20 @@ def test_a_flushed_store_is_not_ready_until_materialize_full(lost, capsys) -> No
         before = _features(lost, c)
         assert before.status_code == 200
         client.flushdb()
-        ready = c.get("/health/ready")
-        assert ready.status_code == 503, ready.text
-        reasons = ready.json()["reasons"]
-        command = f"skewless --repo {lost['repo']} materialize --full"
-        for view in lost["views"]:
-            assert any(f"view {view!r}" in r and "online store empty" in r and command in r
-                       for r in reasons), reasons
-        health = c.get("/health")
-        assert health.status_code == 503 and not health.json()["ok"]
+        health = c.get("/health")  # Redis answers, but holds nothing: not ok
+        assert health.status_code == 503 and not health.json()["ok"], health.text
         assert health.json()["redis"] == "ok"
-        assert c.get("/health/live").status_code == 200
+        command = f"skewless --repo {lost['repo']} materialize --full"
         refused = _features(lost, c)  # not vectors scored on all-missing features
         assert refused.status_code == 503, refused.text
         assert refused.json()["cause"] == "online_store_empty" and command in refused.text
+        ready = c.get("/health/ready")
+        assert ready.status_code == 503, ready.text
+        reasons = ready.json()["reasons"]
+        for view in lost["views"]:
+            assert any(f"view {view!r}" in r and "online store empty" in r and command in r
+                       for r in reasons), reasons
+        assert c.get("/health/live").status_code == 200
         rank = c.post("/rank", json={"member_id": lost["rows"][0]["member_id"],
                                      "candidates": [r["title_id"] for r in lost["rows"]]})
         assert rank.status_code == 503 and rank.json()["cause"] == "online_store_empty"
