@@ -268,9 +268,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/health/ready")
     def ready() -> JSONResponse:
-        out = server.health()
-        return JSONResponse({"ready": out["ok"], "reasons": out["reasons"]},
-                            status_code=200 if out["ok"] else 503)
+        reasons = server.ready()
+        return JSONResponse({"ready": not reasons, "reasons": reasons},
+                            status_code=503 if reasons else 200)
 
     @app.post("/services/{name}/{action}", include_in_schema=False)
     def unknown_service(name: str, action: str) -> None:

@@ -202,6 +202,21 @@ class Server:
             service=svc.name, state_hash=svc.state_hash, model_id=model_id, names=svc.names,
             keys=rows, context=context, encoded=encoded))
 
+    def ready(self) -> list[str]:
+        """Why the server is not ready (empty: ready): Redis does not answer ``PING``, a
+        service's published state changed (the guard's cached check, re-read every
+        ``hash_check_seconds``), or the online store lacks what the registry says
+        (:class:`serving.readiness.OnlineStoreCheck`, cached ``ready_check_seconds``). Cheaper
+        than :meth:`health`, which re-reads every service from the registry."""
+        redis = redis_status(self.store)
+        reasons = [] if redis == "ok" else [f"redis {redis}"]
+        for svc in self.services.values():
+            try:
+                svc.guard()
+            except StaleStateError as exc:
+                reasons.append(str(exc))
+        return reasons + self.online_store.current().reasons()
+
     def health(self) -> dict[str, Any]:
         """Per service (state, registry and model hashes, its views' online-store state),
         Redis, the online store's check (:mod:`serving.readiness`) and the default service's
