@@ -196,7 +196,7 @@ class RedisMaterializationEngine(ComputeEngine):
             stats = WriteStats(0, 0, 0, 0.0)
             for row in df.mapInArrow(write, _STATS_SCHEMA).collect():
                 stats = stats + WriteStats(row.rows, row.written, row.stale, row.seconds,
-                                           tuple(row.probes))
+                                           tuple(bytes(p) for p in row.probes or ()))
         # after every row: the watermark never claims rows that are not in Redis
         advance(client, plan.project, plan.view, end, stats.rows, stats.probes,
                 plan.key_ttl_seconds)
