@@ -33,6 +33,11 @@ Per feature view and interval ``[start, end]`` (both inclusive, as Feast):
    e.g. where ACLs deny scripting). So a late
    restatement lands (Feast's strictly-newer event check drops it), re-running is idempotent,
    and an older interval after a newer one changes nothing.
+3. **Watermark**: once every row is written, the view's watermark
+   (:mod:`online_store.watermark`: the end time, the rows offered, a few probe keys) is
+   advanced to ``end``, so a server can tell an online store that lost its data, or holds
+   less than the registry's interval says, from one that is current. Views removed by
+   ``feast apply`` (``update``) or ``feast teardown`` lose their watermark.
 
 The Redis client is Feast's (``RedisOnlineStore._get_client``), so ``redis_type:
 redis_cluster`` and ``redis_sentinel`` work unchanged. The registry's materialization intervals
@@ -64,12 +69,16 @@ from pydantic import StrictInt
 
 from materialization.redis_writer import ViewWritePlan, WriteStats, write_batch
 from online_store.connection import checked_client
+from online_store.layout import redis_view_name
+from online_store.watermark import advance, delete_watermarks
 from spark_jobs.as_known import latest_as_known
 
 __all__ = ["RedisMaterializationEngine", "RedisMaterializationEngineConfig",
            "ViewRun", "redis_client", "start_spark_for"]
 
-_STATS_SCHEMA = "rows long, written long, stale long, seconds double"
+_STATS_SCHEMA = "rows long, written long, stale long, seconds double, probes array<binary>"
+_STATS_ARROW = pa.schema([("rows", pa.int64()), ("written", pa.int64()), ("stale", pa.int64()),
+                          ("seconds", pa.float64()), ("probes", pa.list_(pa.binary()))])
 
 
 class RedisMaterializationEngineConfig(FeastConfigBaseModel):
@@ -120,10 +129,20 @@ class RedisMaterializationEngine(ComputeEngine):
 
     def update(self, project: str, views_to_delete: Sequence[Any], views_to_keep: Sequence[Any],
                entities_to_delete: Sequence[Any], entities_to_keep: Sequence[Any]) -> None:
-        """Nothing to provision: Redis keys are created by the writes."""
+        """Nothing to provision (Redis keys are created by the writes); the watermarks of
+        deleted views go with them (Redis is contacted only when views are deleted, as by
+        Feast's own online store)."""
+        self._forget(project, views_to_delete)
 
     def teardown_infra(self, project: str, fvs: Sequence[Any], entities: Sequence[Any]) -> None:
-        """Nothing to tear down (the online store's own teardown deletes keys)."""
+        """The online store's own teardown deletes the rows; this deletes their watermarks."""
+        self._forget(project, fvs)
+
+    def _forget(self, project: str, views: Sequence[Any]) -> None:
+        if views:
+            client = redis_client(self.repo_config.online_store, self.online_store)
+            delete_watermarks(client, project,
+                              [redis_view_name(v, self.repo_config) for v in views])
 
     def _materialize_one(self, registry: Any, task: MaterializationTask,
                          **kwargs: Any) -> LocalMaterializationJob:
@@ -176,7 +195,11 @@ class RedisMaterializationEngine(ComputeEngine):
             write = functools.partial(_write_partition, plan, self.repo_config.online_store)
             stats = WriteStats(0, 0, 0, 0.0)
             for row in df.mapInArrow(write, _STATS_SCHEMA).collect():
-                stats = stats + WriteStats(row.rows, row.written, row.stale, row.seconds)
+                stats = stats + WriteStats(row.rows, row.written, row.stale, row.seconds,
+                                           tuple(bytes(p) for p in row.probes or ()))
+        # after every row: the watermark never claims rows that are not in Redis
+        advance(client, plan.project, plan.view, end, stats.rows, stats.probes,
+                plan.key_ttl_seconds)
         return ViewRun(view=view.name, start=start, end=end, write_from=self.config.write_from,
                        rows=stats.rows, written=stats.written, stale=stats.stale,
                        read_seconds=read, write_seconds=stats.seconds,
@@ -231,4 +254,6 @@ def _write_partition(plan: ViewWritePlan, online_config: Any,
     for batch in batches:
         stats = stats + write_batch(client, plan, batch)
     yield pa.RecordBatch.from_pylist([{"rows": stats.rows, "written": stats.written,
-                                       "stale": stats.stale, "seconds": stats.seconds}])
+                                       "stale": stats.stale, "seconds": stats.seconds,
+                                       "probes": list(stats.probes)}],
+                                     schema=_STATS_ARROW)

@@ -60,6 +60,7 @@ from online_store.layout import (
     timestamp_bytes,
     timestamp_nanos,
 )
+from online_store.watermark import smallest_keys
 
 __all__ = ["READ_SCRIPT", "WRITE_SCRIPT", "ViewWritePlan", "WriteStats", "write_batch"]
 
@@ -170,16 +171,20 @@ class ViewWritePlan:
 class WriteStats:
     """``rows``: rows offered; ``written``: rows whose fields were set (new, newer or equal to
     what was stored); ``stale``: rows skipped because Redis holds a newer (event, created) pair;
-    ``seconds``: wall time of serialization plus Redis round trips."""
+    ``seconds``: wall time of serialization plus Redis round trips; ``probes``: the smallest
+    keys offered (:func:`online_store.watermark.smallest_keys`; each holds the view's fields
+    afterwards, written now or newer already) for the view's watermark."""
 
     rows: int
     written: int
     stale: int
     seconds: float
+    probes: tuple[bytes, ...] = ()
 
     def __add__(self, other: WriteStats) -> WriteStats:
         return WriteStats(self.rows + other.rows, self.written + other.written,
-                          self.stale + other.stale, self.seconds + other.seconds)
+                          self.stale + other.stale, self.seconds + other.seconds,
+                          smallest_keys(self.probes + other.probes))
 
 
 def write_batch(client: Any, plan: ViewWritePlan, batch: pa.RecordBatch | pa.Table) -> WriteStats:
@@ -216,12 +221,14 @@ def write_batch(client: Any, plan: ViewWritePlan, batch: pa.RecordBatch | pa.Tab
                                  client.register_script(READ_SCRIPT),
                                  client.register_script(WRITE_SCRIPT))
     step = SLICE_CHUNKS * plan.chunk_rows
-    written = 0
+    written, probes = 0, ()
     with ThreadPoolExecutor(SENDERS, thread_name_prefix="skewless-redis-write") as senders:
         pending: list[Future[int]] = []
         try:
             for lo in range(0, batch.num_rows, step):
-                pending.append(senders.submit(send, _Slice.of(plan, batch.slice(lo, step))))
+                rows = _Slice.of(plan, batch.slice(lo, step))
+                probes = smallest_keys([*probes, *rows.keys])
+                pending.append(senders.submit(send, rows))
                 while len(pending) > SENDERS + 1:
                     written += pending.pop(0).result()
             for future in pending:
@@ -229,7 +236,7 @@ def write_batch(client: Any, plan: ViewWritePlan, batch: pa.RecordBatch | pa.Tab
         finally:
             for future in pending:
                 future.cancel()
-    return WriteStats(n, written, n - written, time.perf_counter() - t0)
+    return WriteStats(n, written, n - written, time.perf_counter() - t0, probes)
 
 
 SLICE_CHUNKS = 4  # chunks serialized at once (per-call costs of Arrow vs. overlap with Redis)

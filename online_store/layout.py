@@ -76,6 +76,18 @@ def key_pattern(project: str) -> bytes:
     return b"*" + re.sub(rb"([*?\[\]\\])", rb"\\\1", project.encode("utf-8"))
 
 
+WATERMARK_PREFIX = "skewless:watermark:"
+
+
+def watermark_key(project: str, view: str) -> bytes:
+    """``skewless:watermark:<project>:<view>`` (``view``: the Redis view name): the hash
+    holding how far ``view`` is materialized in this Redis. Feast project names hold no
+    ``:``, so the key is unambiguous; it ends with the view name, so a ``SCAN`` for a
+    project's keys (:func:`key_pattern`) does not find it unless the view's name ends with
+    the project's."""
+    return f"{WATERMARK_PREFIX}{project}:{view}".encode()
+
+
 # --- keys ------------------------------------------------------------------------------------
 def _entity_key(names: Sequence[str], values: Sequence[Any], types: Sequence[Any]) -> Any:
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey
@@ -264,8 +276,9 @@ def view_read_fields(view: str, features: Sequence[str]) -> tuple[bytes, ...]:
     return (*feature_fields(view, features), event_field(view))
 
 
-__all__ = ["CREATED_FIELD_PREFIX", "EVENT_FIELD_PREFIX", "NULL_MICROS", "EntityKeys",
+__all__ = ["CREATED_FIELD_PREFIX", "EVENT_FIELD_PREFIX", "NULL_MICROS", "WATERMARK_PREFIX",
+           "EntityKeys",
            "created_field", "entity_keys_for", "event_field", "feature_fields", "key_pattern",
            "parse_event_us", "redis_view_name", "timestamp_bytes", "timestamp_nanos",
-           "timestamp_us", "view_read_fields"]
+           "timestamp_us", "view_read_fields", "watermark_key"]
 

@@ -15,8 +15,14 @@ each service's join keys, request inputs and their types — :mod:`serving.reque
 * ``POST /features`` and ``POST /rank`` — the same for the default service (``SKEWLESS_SERVICE``,
   or the only one served; ``/rank``: else the only one with a model); with no default a 409
   names the per-service routes;
-* ``GET /health`` — per service (state hash, registry hash, model id) plus Redis; the default
-  service's figures also at the top level.
+* ``GET /health`` — per service (state hash, registry hash, model id, online-store state)
+  plus Redis and the online store's check; the default service's figures also at the top
+  level; 200 when ``ok``, else 503 with ``reasons``;
+* ``GET /health/live`` — 200 while the process answers (liveness: touches neither Redis nor
+  the registry);
+* ``GET /health/ready`` — 200 only when Redis answers, every served state is the published
+  one and the online store holds what the registry says was materialized
+  (:mod:`serving.readiness`); else 503 with ``reasons``, each naming its fix.
 
 Guarantees:
 
@@ -25,6 +31,12 @@ Guarantees:
   (:mod:`serving.runtime`);
 * while running it re-checks the registry every ``hash_check_seconds`` and answers 503 (with the
   fix) instead of serving vectors from a state that is no longer the published one;
+* a feature request for a service one of whose views the online store does not hold (Redis
+  flushed or lost its data; never materialized) answers 503 ``{"cause":
+  "online_store_empty", "views": [...], "detail": <the recovery command>}`` instead of
+  vectors with that view missing for every row; a view only *behind* the registry is served
+  (its rows are the latest Redis holds, each checked against the ttl at the request time)
+  while readiness says 503;
 * bad input gets a 422 naming the field (pydantic) or a 413 for oversized batches; an
   unreachable Redis gets a 503 naming the cause; nothing takes the process down;
 * oversized bodies (413), non-JSON bodies (415) and oversized heads (431) are refused before
@@ -58,6 +70,7 @@ from serving.docs import install_docs
 from serving.errors import install_error_handlers
 from serving.limits import InputLimits
 from serving.online import utc_now
+from serving.readiness import OnlineStoreEmptyError
 from serving.request_models import FeaturesResponse
 from serving.runtime import ServedService, Server, StaleStateError
 from serving.settings import Settings
@@ -242,14 +255,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, status_code=503)
 
     app.add_exception_handler(StaleStateError, stale)
+
+    async def empty(request: Request, exc: OnlineStoreEmptyError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "cause": "online_store_empty",
+                             "views": [v.to_json() for v in exc.views]}, status_code=503)
+
+    app.add_exception_handler(OnlineStoreEmptyError, empty)
     for svc in server.services.values():
         _add_routes(app, server, svc, f"/services/{svc.name}/features",
                     f"/services/{svc.name}/rank")
     _add_aliases(app, server)
 
     @app.get("/health")
-    def health() -> dict[str, Any]:
-        return server.health()
+    def health() -> JSONResponse:
+        out = server.health()
+        return JSONResponse(out, status_code=200 if out["ok"] else 503)
+
+    @app.get("/health/live")
+    def live() -> dict[str, Any]:
+        return {"live": True}
+
+    @app.get("/health/ready")
+    def ready() -> JSONResponse:
+        reasons = server.ready()
+        return JSONResponse({"ready": not reasons, "reasons": reasons},
+                            status_code=503 if reasons else 200)
 
     @app.post("/services/{name}/{action}", include_in_schema=False)
     def unknown_service(name: str, action: str) -> None:

@@ -42,6 +42,7 @@ from feast_bridge.store import open_store
 from scoring.linear_model import LinearModel
 from serving.errors import redis_status
 from serving.online import EncodedRow, OnlineEncoder, StateMismatchError, check_state_matches
+from serving.readiness import BEHIND, CURRENT, EMPTY, OnlineStoreCheck
 from serving.request_models import ServiceModels, build_models
 from serving.settings import Settings
 from serving.vector_log import VectorLog
@@ -143,6 +144,9 @@ class Server:
         self.rank_default = rank_default
         self.skipped = tuple(skipped)
         self.log: VectorLog | None = None
+        self.online_store = OnlineStoreCheck(
+            store, {n: s.info for n, s in self.services.items()}, settings.repo,
+            settings.ready_check_seconds, settings.hash_check_seconds)
 
     @classmethod
     def start(cls, settings: Settings) -> Server:
@@ -188,6 +192,7 @@ class Server:
         encoding (nothing served) is not logged. Neither ``rows`` nor ``context`` may be
         mutated afterwards (the log reads them on its writer thread)."""
         svc.guard()
+        self.online_store.require(svc.name)  # a view lost from Redis: 503 naming the recovery
         encoded = svc.online.encode(rows, when, context)  # Redis errors -> 503 (errors.py)
         rid = uuid.uuid4().hex
         if self.log is None:
@@ -197,10 +202,33 @@ class Server:
             service=svc.name, state_hash=svc.state_hash, model_id=model_id, names=svc.names,
             keys=rows, context=context, encoded=encoded))
 
+    def ready(self) -> list[str]:
+        """Why the server is not ready (empty: ready): Redis does not answer ``PING``, a
+        service's published state changed (the guard's cached check, re-read every
+        ``hash_check_seconds``), or the online store lacks what the registry says
+        (:class:`serving.readiness.OnlineStoreCheck`, cached ``ready_check_seconds``). Cheaper
+        than :meth:`health`, which re-reads every service from the registry."""
+        redis = redis_status(self.store)
+        reasons = [] if redis == "ok" else [f"redis {redis}"]
+        for svc in self.services.values():
+            try:
+                svc.guard()
+            except StaleStateError as exc:
+                reasons.append(str(exc))
+        return reasons + self.online_store.current().reasons()
+
     def health(self) -> dict[str, Any]:
-        """Per service (state, registry and model hashes), Redis, and the default service's
-        figures at the top level; ``ok`` when Redis answers and every service is current."""
+        """Per service (state, registry and model hashes, its views' online-store state),
+        Redis, the online store's check (:mod:`serving.readiness`) and the default service's
+        figures at the top level; ``ok`` when Redis answers, every service is current and
+        the online store holds what the registry says; ``reasons`` lists what is not."""
         per = {name: svc.health() for name, svc in self.services.items()}
+        stored = self.online_store.current()
+        for name, entry in per.items():
+            states = {v.state for v in stored.views if v.service == name}
+            entry["online_store"] = next((s for s in (EMPTY, BEHIND) if s in states),
+                                         "unchecked" if stored.error else CURRENT)
+            entry["ok"] = entry["ok"] and entry["online_store"] == CURRENT
         main = per.get(self.default) or {}
         out: dict[str, Any] = {
             "service": self.default, "rank_service": self.rank_default,
@@ -208,8 +236,14 @@ class Server:
             "model_state_hash": main.get("model_state_hash"),
             "registry_state_hash": main.get("registry_state_hash"),
             "redis": redis_status(self.store),  # the store's own client; never raises
-            "services": per, "unfitted_services": list(self.skipped)}
-        out["ok"] = out["redis"] == "ok" and all(s["ok"] for s in per.values())
+            "services": per, "unfitted_services": list(self.skipped),
+            "online_store": stored.to_json()}
+        reasons = [] if out["redis"] == "ok" else [f"redis {out['redis']}"]
+        reasons += [f"service {n!r}: the registry publishes state {s['registry_state_hash']}, "
+                    f"this server holds {s['state_hash']}; restart it with the published state"
+                    for n, s in per.items() if s["registry_state_hash"] != s["state_hash"]]
+        out["reasons"] = reasons + stored.reasons()
+        out["ok"] = not out["reasons"]
         return out
 
 

@@ -18,6 +18,8 @@
 | ``SKEWLESS_MAX_HEADER_BYTES`` | 16384: a larger request head (request line and headers) gets
   a 431 (enforced by ``skewless serve``'s HTTP protocol, :mod:`serving.limits`) |
 | ``SKEWLESS_HASH_CHECK_SECONDS`` | 5 (how often the registry's state hash is re-read) |
+| ``SKEWLESS_READY_CHECK_SECONDS`` | 1 (how long a check of the online store against the
+  registry is reused by ``/health``, ``/health/ready`` and the feature routes) |
 | ``SKEWLESS_REDIS_HOST`` / ``_PORT`` / ``_DB`` | ``127.0.0.1`` / ``6379`` / ``0`` |
 | ``SKEWLESS_REDIS_PASSWORD`` (or ``_PASSWORD_FILE``), ``_USERNAME`` | none |
 | ``SKEWLESS_REDIS_SSL`` (+ ``_SSL_CA_CERTS``, ``_SSL_CERTFILE``, ``_SSL_KEYFILE``, ...) | false |
@@ -66,6 +68,20 @@ def max_header_bytes() -> int:
     (headers are read before any app sees the request) and checked by :meth:`Settings.from_env`
     at start-up, so a malformed value stops the server naming the variable."""
     return _int_env("SKEWLESS_MAX_HEADER_BYTES", HEADER_BYTES_DEFAULT, minimum=1024)
+
+
+def _float_env(name: str, default: float) -> float:
+    """A number of seconds >= 0 from ``name`` (``default`` when unset)."""
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not a number; set e.g. {name}={default}") from None
+    if not value >= 0:  # NaN too
+        raise ValueError(f"{name}={text} must be a number of seconds >= 0")
+    return value
 
 
 def parse_names(text: str | None) -> tuple[str, ...]:
@@ -118,6 +134,7 @@ class Settings:
     max_candidates: int = 500
     max_body_bytes: int | None = None
     hash_check_seconds: float = 5.0
+    ready_check_seconds: float = 1.0
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
     redis_db: int = 0
@@ -159,6 +176,7 @@ class Settings:
             max_body_bytes=(_int_env("SKEWLESS_MAX_BODY_BYTES", 1024 * 1024)
                             if env("SKEWLESS_MAX_BODY_BYTES") else None),
             hash_check_seconds=float(_int_env("SKEWLESS_HASH_CHECK_SECONDS", 5, minimum=0)),
+            ready_check_seconds=_float_env("SKEWLESS_READY_CHECK_SECONDS", 1.0),
             redis_host=address.host or "127.0.0.1",
             redis_port=address.port or 6379,
             redis_db=address.db or 0,

@@ -4,6 +4,7 @@
     skewless fit --service S --start YYYY-MM-DD --end YYYY-MM-DD [--state PATH] [--no-apply]
     skewless training-set --service S --labels PATH_OR_TABLE --out DIR [...]
     skewless materialize --start ... --end ... [--service S] [--view V ...] [--incremental]
+    skewless materialize --full [--service S] [--view V ...]   (recovery: every registered span)
     skewless serve [--host 127.0.0.1] [--port 8000] [--service S ...]
     skewless parity --service S (--pairs FILE | --labels PATH --sample N) [...]
     skewless replay --service S --log DIR [...]

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from skew.cli import BadInput
 from skewless.console import guarded, step
 from skewless.context import check_labels_source, day_or_time, repo_of, window
 
@@ -142,14 +143,18 @@ def training_set(
 
 def materialize(
     ctx: typer.Context,
-    end: Annotated[str, typer.Option(
+    end: Annotated[str | None, typer.Option(
         "--end", help="load rows up to this time: YYYY-MM-DD (00:00 UTC) or ISO-8601 with an "
-                      "offset")],
+                      "offset; required unless --full", show_default=False)] = None,
     start: Annotated[str | None, typer.Option(
         "--start", help="load rows from this time (same formats); required unless "
-                        "--incremental", show_default=False)] = None,
+                        "--incremental or --full", show_default=False)] = None,
     incremental: Annotated[bool, typer.Option(
         "--incremental", help="start where the previous run of each view ended")] = False,
+    full: Annotated[bool, typer.Option(
+        "--full", help="recovery: re-materialize each view over everything the registry "
+                       "says was materialized (earliest start to latest end), whatever it "
+                       "says is done; restores a Redis that lost its data")] = False,
     service: Annotated[str | None, typer.Option(
         "--service", help="only the views of this service (default every online view)",
         show_default=False)] = None,
@@ -160,10 +165,13 @@ def materialize(
     """Load feature rows into the online store (Redis), counting the rows written."""
     from materialization.materialize import materialize as run
 
-    if start is None and not incremental:
+    if full and (start or end or incremental):
+        raise BadInput("--full takes each view's span from the registry: leave out --start, "
+                       "--end and --incremental")
+    if not full and end is None:
+        raise BadInput("pass --end (or --full to re-materialize what the registry records)")
+    if start is None and not incremental and not full:
         raise ValueError("pass --start (or --incremental to continue from the previous run)")
-    lo = None if start is None else day_or_time(start, "--start")
-    hi = day_or_time(end, "--end")
     repo = repo_of(ctx)
     views: list[str] | None = list(view) if view else None
     if service is not None:
@@ -171,13 +179,41 @@ def materialize(
         views = [*(views or []), *(v.name for v in info.views if v.name not in (views or []))]
     else:
         store = repo.store()
+    if full:
+        _materialize_full(store, views)
+        return
+    lo = None if start is None else day_or_time(start, "--start")
+    hi = day_or_time(end or "", "--end")
     with step("materializing"):
         result = run(store, lo, hi, incremental, views=views)
+    typer.echo(_summary(result, hi))
+
+
+def _summary(result: Any, hi: Any) -> str:
     per_view = ", ".join(f"{v} {n}" for v, n in result.rows_by_view or ())
-    typer.echo(f"materialized {', '.join(result.views) or 'no views'} up to {hi.isoformat()} "
-               f"({result.engine} engine, {result.seconds:.1f}s): "
-               f"{result.rows_written} entity rows written" + (f" ({per_view})" if per_view
-                                                                else ""))
+    return (f"materialized {', '.join(result.views) or 'no views'} up to {hi.isoformat()} "
+            f"({result.engine} engine, {result.seconds:.1f}s): {result.rows_written} entity "
+            "rows written" + (f" ({per_view})" if per_view else ""))
+
+
+def _materialize_full(store: Any, views: list[str] | None) -> None:
+    from materialization.recover import materialize_full, registered_spans
+
+    spans, never = registered_spans(store, views)
+    if not spans:
+        raise BadInput(f"no view of {views or 'the repo'} was ever materialized, so --full "
+                       "has no span to restore; run `skewless materialize --start ... --end "
+                       "...` first")
+    with step("re-materializing " + "; ".join(
+            f"{', '.join(s.views)} from {s.start.isoformat()} to {s.end.isoformat()}"
+            for s in spans)):
+        result = materialize_full(store, [v for s in spans for v in s.views])
+    for span, run in result.runs:
+        typer.echo(_summary(run, span.end).replace("up to", f"from {span.start.isoformat()} "
+                                                            "up to", 1))
+    for name in never:
+        typer.echo(f"skipped {name}: never materialized (run `skewless materialize --start "
+                   f"... --end ... --view {name}`)")
 
 
 def serve(

@@ -39,6 +39,9 @@ def _fails(args: list[str], *needles: str) -> str:
     (["parity", "--pairs", "no_such_pairs.csv"], ["no pairs file at no_such_pairs.csv"]),
     (["replay", "--log", "x", "--since", "2024-01-01"], ["--since", "no UTC offset"]),
     (["materialize", "--end", "2024-02-01"], ["--start", "--incremental"]),
+    (["materialize"], ["pass --end", "--full"]),
+    (["materialize", "--full", "--start", "2024-01-01"], ["--full takes each view's span",
+                                                          "--start"]),
 ])
 def test_bad_input_before_any_store_is_opened(args: list[str], needles: list[str]) -> None:
     _fails(args, *needles)

@@ -41,6 +41,8 @@ from materialization.materialize import (
     materialize,
     redis_snapshot,
 )
+from online_store.layout import WATERMARK_PREFIX, watermark_key
+from online_store.watermark import Watermark, smallest_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -278,9 +280,10 @@ def test_redis_snapshot_edge_cases(redis_port) -> None:
 
 # ----------------------------------------------------------------------------- skewless' engine
 def _feast_fields(snapshot: dict) -> dict:
-    """The snapshot without skewless' ``_created_ts:<view>`` fields."""
+    """The snapshot without skewless' ``_created_ts:<view>`` fields and watermark keys."""
     return {key: {f: v for f, v in fields.items() if not f.startswith(b"_created_ts:")}
-            for key, fields in snapshot.items()}
+            for key, fields in snapshot.items()
+            if not key.startswith(WATERMARK_PREFIX.encode())}
 
 
 @pytest.fixture(scope="module")
@@ -309,6 +312,10 @@ def test_engine_is_the_default_and_writes_feast_bytes_where_feast_is_right(
         (view, len(as_known[view]), len(as_known[view]), 0) for view in VIEWS)
     ours, feast = _feast_fields(engine_run["snapshot"]), local_run["snapshot"]
     assert ours.keys() == feast.keys()
+    for view in VIEWS:  # after the rows: each view's watermark, its probes the smallest keys
+        keys = [k for k, fields in ours.items() if f"_ts:{view}".encode() in fields]
+        wm = Watermark.parse(engine_run["snapshot"][watermark_key("skewless", view)])
+        assert wm == Watermark(END, len(as_known[view]), smallest_keys(keys)), view
     assert all(f"_created_ts:{v}".encode() in fields for fields in engine_run["snapshot"].values()
                for v in VIEWS if f"_ts:{v}".encode() in fields)
 

@@ -150,7 +150,7 @@ class ServerProcess:
                 pytest.fail(f"the server exited ({self.proc.returncode}):\n{self.output()}",
                             pytrace=False)
             try:
-                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                if httpx.get(self.url + "/health/live", timeout=2).status_code == 200:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.2)

@@ -98,6 +98,10 @@ def test_openapi_fuzz_no_5xx_and_rejections_name_the_field(api_schema, mode) -> 
             r = case.call()
             COUNTS["schemathesis"] += 1
             COUNTS[f"schemathesis {r.status_code}"] += 1
+            if case.path.startswith("/health"):  # 503 = not ready (the registry is shared
+                assert r.status_code in (200, 503), r.text[:500]  # with later materializations)
+                assert "ok" in r.json() or "live" in r.json() or "ready" in r.json()
+                return
             assert r.status_code < 500, (case.method, case.path, case.body, r.text[:500])
             if r.status_code >= 400:
                 assert names_a_field(r.json()), r.text[:500]

@@ -66,8 +66,12 @@ def test_redis_killed_gives_503_then_recovers_without_restart(served, server) ->
                                           "candidates": [r["title_id"] for r in served["rows"]]})
         _assert_unavailable(rank, redis_proc.port)
         health = client.get("/health")
-        assert health.status_code == 200
+        assert health.status_code == 503
         assert not health.json()["ok"]
+        ready = client.get("/health/ready")
+        assert ready.status_code == 503 and any(
+            r.startswith("redis unavailable: (ConnectionError") for r in ready.json()["reasons"])
+        assert client.get("/health/live").status_code == 200
         assert health.json()["redis"].startswith("unavailable: (ConnectionError")
         assert server.proc.poll() is None, "the server process died"
 
@@ -102,8 +106,9 @@ def test_frozen_redis_answers_503_within_the_socket_timeout(served, server) -> N
             assert "Timeout" in r.json()["detail"]
             assert "SKEWLESS_REDIS_SOCKET_TIMEOUT" in r.json()["detail"]
             assert took < 4.0, f"the request took {took:.2f}s with a 1 s socket timeout"
-            health = client.get("/health").json()
-            assert health["redis"].startswith("unavailable: (TimeoutError")
+            health = client.get("/health")
+            assert health.status_code == 503
+            assert health.json()["redis"].startswith("unavailable: (TimeoutError")
         finally:
             redis_proc.proc.send_signal(signal.SIGCONT)
         r = _features(served, client)

@@ -70,8 +70,9 @@ def test_without_the_password_answers_503_naming_the_variable(served, locked_red
         r = client.post("/features", json={"entities": served["rows"][:1]})
         assert r.status_code == 503, r.text
         assert "SKEWLESS_REDIS_PASSWORD" in r.json()["detail"]
-        health = client.get("/health").json()
-        assert not health["ok"] and "AuthenticationError" in health["redis"]
+        health = client.get("/health")
+        assert health.status_code == 503
+        assert not health.json()["ok"] and "AuthenticationError" in health.json()["redis"]
     _env(monkeypatch, served, locked_redis.port, "wrong")
     with TestClient(create_app(Settings.from_env()), raise_server_exceptions=False) as client:
         r = client.post("/features", json={"entities": served["rows"][:1]})

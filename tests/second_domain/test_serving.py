@@ -9,10 +9,12 @@ from contextlib import contextmanager
 import pytest
 from fastapi.testclient import TestClient
 
+from materialization.materialize import redis_snapshot
 from serving.api import create_app
 from serving.client import EncodedFeatures, ServiceLookupError
 from serving.online import OnlineEncoder
 from serving.settings import Settings
+from skewless.cli import run
 from tests.second_domain.conftest import AS_OF, ONLINE_DB, REPO, SERVICES
 from tests.second_domain.data import UNKNOWN_CUSTOMER
 
@@ -36,7 +38,7 @@ ROWS = {"basket_value": _basket_rows, "substitution": _sub_rows}
 @contextmanager
 def server(online_store, tmp_path):
     settings = Settings(repo=REPO, log_dir=tmp_path / "vector_log", hash_check_seconds=0.0,
-                        redis_db=ONLINE_DB)
+                        ready_check_seconds=0.0, redis_db=ONLINE_DB)
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -97,3 +99,31 @@ def test_a_number_for_a_string_key_is_a_422_naming_the_field(online_store, tmp_p
         r = c.post("/services/checkout/features", json={"entities": [{"customer_id": "c0001"}]})
         assert r.status_code == 404
         assert "basket_value" in r.text and "substitution" in r.text
+
+
+def test_a_flushed_store_is_not_ready_until_materialize_full(online_store, tmp_path,
+                                                            capsys) -> None:
+    """String keys, three views (one without a created timestamp), two services: every view
+    of every service is named empty after a flush; `skewless materialize --full` restores
+    every key byte for byte."""
+    client = online_store["redis"]
+    before = redis_snapshot(client)
+    views = {(s, v.name) for s, info in online_store["infos"].items() for v in info.views}
+    with server(online_store, tmp_path) as c:
+        assert c.get("/health/ready").status_code == 200
+        client.flushdb()
+        ready = c.get("/health/ready")
+        assert ready.status_code == 503, ready.text
+        reasons = ready.json()["reasons"]
+        assert len(reasons) == len(views) == 4, reasons  # customer_profile in both services
+        for service, view in views:
+            assert any(f"view {view!r} of service {service!r}: online store empty" in r
+                       and "materialize --full" in r for r in reasons), (service, view)
+        for service in SERVICES:
+            r = c.post(f"/services/{service}/features",
+                       json={"entities": ROWS[service](online_store["gen"]),
+                             "request_time": AS_OF.isoformat()})
+            assert r.status_code == 503 and r.json()["cause"] == "online_store_empty", r.text
+        assert run(["--repo", str(REPO), "materialize", "--full"]) == 0, capsys.readouterr()
+        assert c.get("/health/ready").status_code == 200
+    assert redis_snapshot(client) == before
