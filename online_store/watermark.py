@@ -20,7 +20,8 @@ from an older snapshot holds that snapshot's watermark (behind the registry's in
 watermark whose fields cannot be parsed is reported as unreadable by :func:`read_watermarks`
 and replaced by the next :func:`advance`. With the online store's ``key_ttl_seconds`` the
 watermark expires with the rows it describes. Feast's own engines (``batch_engine: local``)
-write no watermark.
+write no watermark: :func:`writes_watermarks` tells whether a repo's configured engine does, so
+a store filled by another engine is reported as unchecked rather than empty.
 """
 
 from __future__ import annotations
@@ -33,12 +34,25 @@ from typing import Any
 
 from online_store.layout import event_field, watermark_key
 
-__all__ = ["PROBES", "StoredWatermark", "Watermark", "advance", "delete_watermarks",
-           "read_watermarks", "smallest_keys"]
+__all__ = ["ENGINE_TYPE", "PROBES", "StoredWatermark", "Watermark", "advance",
+           "delete_watermarks", "read_watermarks", "smallest_keys", "writes_watermarks"]
+
+#: ``batch_engine.type`` of skewless' engine, the only writer of watermarks.
+ENGINE_TYPE = "materialization.redis_engine.RedisMaterializationEngine"
 
 #: How many probe keys a watermark keeps.
 PROBES = 3
 _END, _ROWS = b"end", b"rows"
+
+
+def writes_watermarks(config: Any) -> bool:
+    """Whether the engine a Feast ``RepoConfig`` selects (``batch_engine``: a mapping with a
+    ``type``, a type string, or unset = Feast's ``local``) is skewless' own, which writes
+    watermarks. Another engine (``local``, ``spark.engine``, a custom one) fills Redis with no
+    watermark, so the absence of one says nothing about that store."""
+    engine = getattr(config, "batch_engine_config", None)
+    kind = engine.get("type") if isinstance(engine, Mapping) else engine
+    return str(kind or "local") == ENGINE_TYPE
 
 
 def _probe_field(i: int) -> bytes:

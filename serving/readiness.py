@@ -11,6 +11,10 @@ For each view the registry's ``most_recent_end_time`` (the latest end of its
   than the registry says (restored from an older snapshot, a run that wrote but whose
   watermark was lost ...). Vectors are still answered (each row's ttl rule at the request time
   applies, statuses say ``expired`` where a row is too old), but the server is not ready;
+* ``unchecked`` — the repo's ``batch_engine`` is not skewless' engine, which alone writes
+  watermarks (:func:`online_store.watermark.writes_watermarks`): nothing can be said of the
+  store, so it neither blocks requests nor fails readiness; ``/health`` lists the view as
+  unchecked, naming the engine to configure for the check;
 * ``empty`` — no watermark (Redis flushed, lost its data set, or the view was never
   materialized by skewless' engine), an unreadable one, or probe keys without the view's rows
   (the rows were deleted while the watermark stayed). Every vector would be missing this view:
@@ -40,12 +44,17 @@ from typing import Any
 
 from feast_bridge.services import ServiceInfo
 from online_store.layout import redis_view_name
-from online_store.watermark import StoredWatermark, read_watermarks
+from online_store.watermark import (
+    ENGINE_TYPE,
+    StoredWatermark,
+    read_watermarks,
+    writes_watermarks,
+)
 
 __all__ = ["OnlineStoreCheck", "OnlineStoreEmptyError", "OnlineStoreState", "ViewState",
            "check_online_store", "recovery_command"]
 
-CURRENT, BEHIND, EMPTY = "current", "behind", "empty"
+CURRENT, BEHIND, EMPTY, UNCHECKED = "current", "behind", "empty", "unchecked"
 log = logging.getLogger("skewless.serving")
 
 
@@ -94,12 +103,12 @@ class OnlineStoreState:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and all(v.state == CURRENT for v in self.views)
+        return self.error is None and all(v.state in (CURRENT, UNCHECKED) for v in self.views)
 
     def reasons(self) -> list[str]:
-        """A line per problem (empty when :attr:`ok`)."""
+        """A line per problem (empty when :attr:`ok`; an unchecked view is no problem)."""
         head = [f"online store not checked: {self.error}"] if self.error else []
-        return head + [v.detail for v in self.views if v.state != CURRENT]
+        return head + [v.detail for v in self.views if v.state not in (CURRENT, UNCHECKED)]
 
     def empty_views(self, service: str) -> list[ViewState]:
         return [v for v in self.views if v.service == service and v.state == EMPTY]
@@ -151,6 +160,13 @@ def check_online_store(store: Any, services: Mapping[str, ServiceInfo], repo: An
             if v.name not in names:
                 fv = store.registry.get_feature_view(v.name, project, allow_cache=True)
                 ends[v.name], names[v.name] = fv.most_recent_end_time, redis_view_name(fv, config)
+    if not writes_watermarks(config):
+        return OnlineStoreState(tuple(
+            ViewState(s, v.name, UNCHECKED, ends[v.name], None,
+                      f"view {v.name!r} of service {s!r}: online store unchecked (the repo's "
+                      f"batch_engine writes no watermark; set batch_engine type "
+                      f"{ENGINE_TYPE} in feature_store.yaml to have it checked)")
+            for s, info in services.items() for v in info.views), None, time.monotonic())
     if client is None:
         client = store._get_provider().online_store._get_client(config.online_store)
     stored = read_watermarks(client, project, list(names.values()))

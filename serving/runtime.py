@@ -42,7 +42,7 @@ from feast_bridge.store import open_store
 from scoring.linear_model import LinearModel
 from serving.errors import redis_status
 from serving.online import EncodedRow, OnlineEncoder, StateMismatchError, check_state_matches
-from serving.readiness import BEHIND, CURRENT, EMPTY, OnlineStoreCheck
+from serving.readiness import BEHIND, CURRENT, EMPTY, UNCHECKED, OnlineStoreCheck
 from serving.request_models import ServiceModels, build_models
 from serving.settings import Settings
 from serving.vector_log import VectorLog
@@ -226,9 +226,10 @@ class Server:
         stored = self.online_store.current()
         for name, entry in per.items():
             states = {v.state for v in stored.views if v.service == name}
-            entry["online_store"] = next((s for s in (EMPTY, BEHIND) if s in states),
-                                         "unchecked" if stored.error else CURRENT)
-            entry["ok"] = entry["ok"] and entry["online_store"] == CURRENT
+            entry["online_store"] = next((s for s in (EMPTY, BEHIND, UNCHECKED) if s in states),
+                                         UNCHECKED if stored.error else CURRENT)
+            entry["ok"] = entry["ok"] and not stored.error and entry["online_store"] in (
+                CURRENT, UNCHECKED)
         main = per.get(self.default) or {}
         out: dict[str, Any] = {
             "service": self.default, "rank_service": self.rank_default,

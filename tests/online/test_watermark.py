@@ -5,17 +5,21 @@ rows under it are gone or the hash is unreadable."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from online_store.layout import event_field, watermark_key
 from online_store.watermark import (
+    ENGINE_TYPE,
     PROBES,
     Watermark,
     advance,
     delete_watermarks,
     read_watermarks,
     smallest_keys,
+    writes_watermarks,
 )
 from tests.real_redis import real_redis
 
@@ -104,3 +108,39 @@ def test_the_key_names_project_and_view_and_is_not_a_project_key() -> None:
     key = watermark_key("grocery", "store_ops")
     assert key == b"skewless:watermark:grocery:store_ops"
     assert not key.endswith(key_pattern("grocery")[1:])
+
+
+@pytest.mark.parametrize(("engine", "writes"), [
+    ({"type": "materialization.redis_engine.RedisMaterializationEngine", "chunk_rows": 500}, True),
+    ("materialization.redis_engine.RedisMaterializationEngine", True),
+    ("local", False), (None, False), ({"type": "spark.engine"}, False)])
+def test_only_skewless_engine_is_said_to_write_watermarks(engine, writes) -> None:
+    from materialization.redis_engine import RedisMaterializationEngine
+
+    cls = RedisMaterializationEngine
+    assert ENGINE_TYPE == f"{cls.__module__}.{cls.__qualname__}"
+    assert writes_watermarks(SimpleNamespace(batch_engine_config=engine)) is writes
+
+
+def test_a_store_filled_by_another_engine_is_unchecked_not_empty(client) -> None:
+    """With Feast's own engine no watermark exists whatever Redis holds: every view reads
+    ``unchecked`` (ready, nothing blocked, the fix named) rather than ``empty``."""
+    from feast_bridge.services import ServiceInfo, ViewInfo
+    from serving.readiness import UNCHECKED, check_online_store
+
+    view = ViewInfo("shop_stats", ("shop_id",), None, ("price",), ("DOUBLE",))
+    info = ServiceInfo("pricing", "pricing_raw", "pricing_encoded", (), Path("state.json"),
+                       (view,), ("shop_id",), (("shop_id", "STRING"),), None, (), None)
+    fv = SimpleNamespace(name="shop_stats", most_recent_end_time=T, current_version_number=None)
+    store = SimpleNamespace(
+        config=SimpleNamespace(project="p", batch_engine_config="local", online_store=None,
+                               registry=SimpleNamespace(
+                                   enable_online_feature_view_versioning=False)),
+        registry=SimpleNamespace(get_feature_view=lambda name, project, allow_cache: fv))
+    got = check_online_store(store, {"pricing": info}, "repo", client=client)
+    assert [v.state for v in got.views] == [UNCHECKED]
+    assert got.ok and got.reasons() == []
+    assert ENGINE_TYPE in got.views[0].detail
+    store.config.batch_engine_config = {"type": ENGINE_TYPE}
+    empty = check_online_store(store, {"pricing": info}, "repo", client=client)
+    assert [v.state for v in empty.views] == ["empty"] and not empty.ok
