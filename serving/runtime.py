@@ -173,7 +173,14 @@ class Server:
 
     def open_log(self) -> None:
         if self.log is None:
-            self.log = VectorLog(self.settings.log_dir)
+            self.log = VectorLog(self.settings.log_dir,
+                                 max_queued_rows=self.settings.log_queue_max)
+
+    def log_health(self) -> dict[str, Any] | None:
+        """The served-vector log's counters (queued, written, dropped per service); ``None``
+        before the log is opened. Drops never make the server unhealthy: logging must not
+        block a request, so a writer that falls behind drops, counted here."""
+        return None if self.log is None else self.log.stats().to_json()
 
     def close(self) -> None:
         if self.log is not None:
@@ -208,7 +215,8 @@ class Server:
             "model_state_hash": main.get("model_state_hash"),
             "registry_state_hash": main.get("registry_state_hash"),
             "redis": redis_status(self.store),  # the store's own client; never raises
-            "services": per, "unfitted_services": list(self.skipped)}
+            "services": per, "unfitted_services": list(self.skipped),
+            "vector_log": self.log_health()}
         out["ok"] = out["redis"] == "ok" and all(s["ok"] for s in per.values())
         return out
 
