@@ -63,6 +63,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, NamedTuple
 
 from pydantic_core import PydanticSerializationError, to_json
@@ -193,21 +194,26 @@ class _Drops:
 
 class _RotatingFile:
     """Appends bytes to ``path``, rotating to ``path.1`` … ``path.<backups>`` before a line
-    would take the file past ``max_bytes`` (``max_bytes`` or ``backups`` 0: never rotates)."""
+    would take the file past ``max_bytes`` (``max_bytes`` or ``backups`` 0: never rotates;
+    nor does a path that is not a regular file, e.g. a named pipe). Opened at the first write,
+    so a path that blocks on open (a pipe without reader) holds the writer, never start-up."""
 
     def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
         self.path, self.max_bytes, self.backups = path, max_bytes, backups
         self._fh: Any = None
         self._size = 0
+        self._rotates = False
 
     def write(self, lines: Sequence[bytes]) -> None:
         """Hand ``lines`` to the OS (one ``write`` per file they land in); raises ``OSError``."""
         if self._fh is None:
             self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115 (kept open)
-            self._size = os.fstat(self._fh.fileno()).st_size
+            st = os.fstat(self._fh.fileno())
+            self._size = st.st_size
+            self._rotates = bool(self.max_bytes and self.backups and S_ISREG(st.st_mode))
         start, size = 0, self._size
         for i, line in enumerate(lines):
-            if self.max_bytes and self.backups and size and size + len(line) > self.max_bytes:
+            if self._rotates and size and size + len(line) > self.max_bytes:
                 if i > start:
                     self._write_all(b"".join(lines[start:i]))
                 self._rotate()
