@@ -19,7 +19,10 @@ For each checkout (``--before``, then this one; ``--rounds`` repeats the pair) i
   docstring states is ``SKEWLESS_LOG_QUEUE_MAX`` accepted rows plus the drops since the last
   marker.
 
-A checkout without the bound ignores ``SKEWLESS_LOG_QUEUE_MAX``. The client shares the
+First, and alone with ``--writer-only``, the log writer without a server: CPU per request on
+the request side and on the writer thread, and rows written per second (medians of 3
+alternating runs per checkout). A
+checkout without the bound ignores ``SKEWLESS_LOG_QUEUE_MAX``. The client shares the
 machine's cores with the server (and, on a shared machine, with other work): read the two
 checkouts' figures side by side, not as absolute numbers.
 """
@@ -32,6 +35,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -152,6 +156,48 @@ def sigkill(root: Path, env: dict[str, str], work: Path, a: argparse.Namespace
     return out
 
 
+WRITER_SNIPPET = """
+import sys, tempfile, time
+from datetime import datetime, timezone
+from serving.online import EncodedRow
+from serving.vector_log import VectorLog
+n, width, requests = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+when = datetime(2024, 2, 5, 12, tzinfo=timezone.utc)
+keys = [{"member_id": 1000022, "title_id": 500000 + i} for i in range(n)]
+enc = [EncodedRow(tuple(float(i) / 7 + j for j in range(width)), {"a": "present"})
+       for i in range(n)]
+names = [str(j) for j in range(width)]
+with tempfile.TemporaryDirectory() as d:
+    unbounded = "max_queued_rows" in VectorLog.__init__.__code__.co_varnames
+    log = VectorLog(d, **({"max_queued_rows": 10**9} if unbounded else {}))
+    w0, c0, p0 = time.perf_counter(), time.process_time(), time.thread_time()
+    for r in range(requests):
+        log.write_encoded(request_id=str(r), request_time=when, endpoint="/rank",
+                          state_hash="sha256:x", model_id="m", names=names, keys=keys,
+                          context={"device": "tv"}, encoded=enc, service="svc")
+    p1 = time.thread_time()
+    log.close()
+    w1, c1 = time.perf_counter(), time.process_time()
+print((p1 - p0) / requests * 1e6, ((c1 - c0) - (p1 - p0)) / requests * 1e6,
+      requests * n / (w1 - w0))
+"""
+
+
+def writer_cost(root: Path, rows: int, width: int = 34, requests: int = 1000
+                ) -> dict[str, float]:
+    """The log alone, in a subprocess on checkout ``root``: ``requests`` requests of ``rows``
+    rows queued back to back (no server; the bound, if any, lifted so nothing is dropped),
+    then closed. CPU per request on the request side (``enqueue_cpu_us``) and on the writer
+    thread (``writer_cpu_us``: the process's CPU less the producer's — the GIL time the
+    writer takes from requests), and rows on disk per second of wall time."""
+    out = subprocess.run([sys.executable, "-c", WRITER_SNIPPET, str(rows), str(width),
+                          str(requests)], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+                         capture_output=True, text=True, check=True)
+    enqueue, writer, rate = map(float, out.stdout.split())
+    return {"enqueue_cpu_us": round(enqueue, 1), "writer_cpu_us": round(writer, 1),
+            "rows_per_s": round(rate)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", type=Path, required=True, help="the checkout to compare with")
@@ -164,15 +210,27 @@ def main() -> None:
     ap.add_argument("--queue-max", type=int, default=None,
                     help="SKEWLESS_LOG_QUEUE_MAX for the server (default: its default)")
     ap.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    ap.add_argument("--writer-only", action="store_true",
+                    help="only the log writer's throughput (no server, no Redis)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/skewless-bench/vector_log.json"))
     a = ap.parse_args()
+    roots = (("before", a.before.resolve()), ("after", ROOT))
+    writer: dict[str, list] = {"before": [], "after": []}
+    for _ in range(3):  # alternating, medians reported
+        for name, root in roots:
+            writer[name].append(writer_cost(root, a.candidates))
+    writer_median = {name: {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+                     for name, runs in writer.items()}
+    print("writer", json.dumps(writer_median), flush=True)
+    if a.writer_only:
+        return
     ensure_data(a.cache_dir, REDIS_DB)
     env = cache_env(a.cache_dir, REDIS_DB)
     if a.queue_max:
         env["SKEWLESS_LOG_QUEUE_MAX"] = str(a.queue_max)
     results: dict[str, list] = {"before": [], "after": []}
     for n in range(a.rounds):
-        for name, root in (("before", a.before.resolve()), ("after", ROOT)):
+        for name, root in roots:
             work = a.out.parent / f"vector_log_{name}_{n}"
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir(parents=True)
@@ -181,7 +239,7 @@ def main() -> None:
             results[name].append(entry)
             print(name, json.dumps(entry), flush=True)
     report = {"args": {k: str(v) for k, v in vars(a).items()}, "cpu_count": os.cpu_count(),
-              **results}
+              "writer": writer_median, **results}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"written {a.out}")

@@ -21,7 +21,7 @@ its answer is served as usual, its vectors are not logged, and the drop is count
 in :meth:`VectorLog.stats` (the server's ``/health``) and in the log itself, by a marker line
 written before the next batch::
 
-    {"marker": "dropped", "requests": 3, "rows": 300, "services": {"ranker": {"requests": 3,
+    {"marker": "dropped", "requests": 3, "rows": 300, "services": {"recommender": {"requests": 3,
      "rows": 300}}, "first_at": "...", "last_at": "...", "logged_at": "..."}
 
 counting the drops since the previous marker (:class:`LogReader` skips and counts these
