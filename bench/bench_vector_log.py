@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 from bench.bench_online import DEFAULT_CACHE, FIRST_TITLE, WHEN, cache_env, ensure_data  # noqa: E402
 from bench.load_rank import _load  # noqa: E402
 from clusters.processes import free_port  # noqa: E402
-from serving.vector_log import LogReader  # noqa: E402
+from serving.vector_log import FILE_NAME, LogReader  # noqa: E402
 
 REDIS_DB = 12
 MEMBERS = tuple(range(1_000_000, 1_000_050))
@@ -60,6 +60,32 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+class SlowDisk:
+    """The log file as a named pipe drained at ``bytes_per_s`` into ``copy/vectors.jsonl``:
+    a disk too slow for the load, so the writer falls behind (``--slow-log``)."""
+
+    def __init__(self, log_dir: Path, bytes_per_s: int) -> None:
+        self.copy = log_dir.parent / f"{log_dir.name}_copy"
+        self.copy.mkdir()
+        fifo = log_dir / FILE_NAME
+        os.mkfifo(fifo)
+        chunk = max(1, bytes_per_s // 20)
+
+        def drain() -> None:
+            with fifo.open("rb", buffering=0) as src, (self.copy / FILE_NAME).open("wb") as dst:
+                while data := src.read(chunk):
+                    dst.write(data)
+                    time.sleep(len(data) / bytes_per_s)
+
+        self.thread = threading.Thread(target=drain, daemon=True)
+        self.thread.start()
+
+    def finish(self) -> Path:
+        """The folder holding what went through the pipe (after the server exited)."""
+        self.thread.join(600)
+        return self.copy
 
 
 def start(root: Path, env: dict[str, str], log_dir: Path) -> tuple[subprocess.Popen, str]:
@@ -113,6 +139,8 @@ def health_log(url: str) -> dict[str, Any] | None:
 def sustained(root: Path, env: dict[str, str], work: Path, a: argparse.Namespace
               ) -> dict[str, Any]:
     log_dir = work / "sustained"
+    log_dir.mkdir()
+    slow = SlowDisk(log_dir, a.slow_log) if a.slow_log else None
     proc, url = start(root, env, log_dir)
     samples: list[float] = []
     stop = threading.Event()
@@ -132,24 +160,36 @@ def sustained(root: Path, env: dict[str, str], work: Path, a: argparse.Namespace
                        "rss_mb_after": round(rss_mb(proc.pid), 1)})
     stop.set()
     health = health_log(url)
+    t0 = time.perf_counter()
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=300)
+    proc.wait(timeout=900)
+    shutdown_s = time.perf_counter() - t0
     served_requests = sum(p["ok"] for p in phases)
     return {"rss_mb_start": round(rss_start, 1), "rss_mb_peak": round(max(samples), 1),
             "phases": phases, "served_requests": served_requests,
             "served_rows": served_requests * a.candidates, "health_vector_log": health,
-            **logged(log_dir)}
+            "sigterm_shutdown_s": round(shutdown_s, 1),
+            **logged(slow.finish() if slow else log_dir)}
 
 
 def sigkill(root: Path, env: dict[str, str], work: Path, a: argparse.Namespace
             ) -> dict[str, Any]:
     log_dir = work / "sigkill"
+    log_dir.mkdir()
+    slow = SlowDisk(log_dir, a.slow_log) if a.slow_log else None
     proc, url = start(root, env, log_dir)
-    threading.Timer(a.kill_after, proc.send_signal, (signal.SIGKILL,)).start()
+    rss_before_kill: list[float] = []
+
+    def kill() -> None:
+        rss_before_kill.append(round(rss_mb(proc.pid), 1))
+        proc.send_signal(signal.SIGKILL)
+
+    threading.Timer(a.kill_after, kill).start()
     r = asyncio.run(_load(url, a.clients, a.kill_after + 3, 0.0, payloads(a.candidates)))
     proc.wait(timeout=30)
     out = {"served_requests": r["ok"], "served_rows": r["ok"] * a.candidates,
-           **logged(log_dir)}
+           "rss_mb_before_kill": rss_before_kill[0] if rss_before_kill else None,
+           **logged(slow.finish() if slow else log_dir)}
     out["lost_requests"] = out["served_requests"] - out["logged_requests"]
     out["lost_rows"] = out["served_rows"] - out["logged_rows"]
     out["lost_unmarked_rows"] = out["lost_rows"] - out["marked_dropped_rows"]
@@ -210,6 +250,8 @@ def main() -> None:
     ap.add_argument("--queue-max", type=int, default=None,
                     help="SKEWLESS_LOG_QUEUE_MAX for the server (default: its default)")
     ap.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    ap.add_argument("--slow-log", type=int, default=0, metavar="BYTES_PER_S",
+                    help="make the log a pipe drained at this rate: the writer falls behind")
     ap.add_argument("--writer-only", action="store_true",
                     help="only the log writer's throughput (no server, no Redis)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/skewless-bench/vector_log.json"))

@@ -74,6 +74,7 @@ DROP_MARKER = "dropped"
 #: Rows accepted but not yet handed to the OS, at most (``SKEWLESS_LOG_QUEUE_MAX``): ~100
 #: ``/rank`` requests of 100 candidates; the writer drains that in well under a second.
 DEFAULT_MAX_QUEUED_ROWS = 10_000
+_CHUNK_BYTES = 1 << 20  # the writer hands lines to the OS at least every this many bytes
 _UNNAMED = "-"  # the per-service key of lines logged without a service name
 
 log = logging.getLogger("skewless.vector_log")
@@ -350,9 +351,15 @@ class VectorLog:
 
     def _write_batch(self, batch: Sequence[_Pending], drops: _Drops | None) -> bool:
         try:
-            lines = [drops.marker()] if drops is not None else []
-            lines += [_line(p) for p in batch]
-            self._file.write(lines)
+            lines, size = ([drops.marker()] if drops is not None else []), 0
+            for p in batch:  # handed to the OS every ~1 MB: no batch-sized copy in memory
+                lines.append(_line(p))
+                size += len(lines[-1])
+                if size >= _CHUNK_BYTES:
+                    self._file.write(lines)
+                    lines, size = [], 0
+            if lines:
+                self._file.write(lines)
             return True
         except Exception:  # a full disk must not stop the writer (nor the server)
             self._write_errors += 1
