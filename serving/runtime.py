@@ -177,7 +177,14 @@ class Server:
 
     def open_log(self) -> None:
         if self.log is None:
-            self.log = VectorLog(self.settings.log_dir)
+            self.log = VectorLog(self.settings.log_dir,
+                                 max_queued_rows=self.settings.log_queue_max)
+
+    def log_health(self) -> dict[str, Any] | None:
+        """The served-vector log's counters (queued, written, dropped per service); ``None``
+        before the log is opened. Drops never make the server unhealthy: logging must not
+        block a request, so a writer that falls behind drops, counted here."""
+        return None if self.log is None else self.log.stats().to_json()
 
     def close(self) -> None:
         if self.log is not None:
@@ -238,7 +245,7 @@ class Server:
             "registry_state_hash": main.get("registry_state_hash"),
             "redis": redis_status(self.store),  # the store's own client; never raises
             "services": per, "unfitted_services": list(self.skipped),
-            "online_store": stored.to_json()}
+            "online_store": stored.to_json(), "vector_log": self.log_health()}
         reasons = [] if out["redis"] == "ok" else [f"redis {out['redis']}"]
         reasons += [f"service {n!r}: the registry publishes state {s['registry_state_hash']}, "
                     f"this server holds {s['state_hash']}; restart it with the published state"

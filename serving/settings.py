@@ -11,6 +11,8 @@
   trained on; a missing file means no model |
 | ``SKEWLESS_RANK_CANDIDATE_KEY`` | each service's last join key (the key ``/rank`` ranks) |
 | ``SKEWLESS_VECTOR_LOG_DIR`` | ``<data>/vector_log`` |
+| ``SKEWLESS_LOG_QUEUE_MAX`` | 10000 rows accepted by the served-vector log but not yet written;
+  past it requests are dropped from the log, counted (:mod:`serving.vector_log`) |
 | ``SKEWLESS_MAX_BATCH`` | 1000 entity rows per ``/features`` request |
 | ``SKEWLESS_MAX_CANDIDATES`` | 500 candidates per ``/rank`` request |
 | ``SKEWLESS_MAX_BODY_BYTES`` | 1 KiB per row of the larger of the two limits above + 64 KiB
@@ -42,6 +44,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from serving.vector_log import DEFAULT_MAX_QUEUED_ROWS
 
 
 def _int_env(name: str, default: int, minimum: int = 1) -> int:
@@ -119,6 +123,7 @@ class Settings:
     ``max_body_bytes``: the largest request body (``None``: :attr:`body_limit`'s default).
     The largest request head is not a field: the server's protocol reads it
     (:func:`max_header_bytes`) before any app exists.
+    ``log_queue_max``: the served-vector log's bound in rows (``SKEWLESS_LOG_QUEUE_MAX``).
     """
 
     repo: Path
@@ -133,6 +138,7 @@ class Settings:
     max_batch: int = 1000
     max_candidates: int = 500
     max_body_bytes: int | None = None
+    log_queue_max: int = DEFAULT_MAX_QUEUED_ROWS
     hash_check_seconds: float = 5.0
     ready_check_seconds: float = 1.0
     redis_host: str = "127.0.0.1"
@@ -175,6 +181,7 @@ class Settings:
             max_candidates=_int_env("SKEWLESS_MAX_CANDIDATES", 500),
             max_body_bytes=(_int_env("SKEWLESS_MAX_BODY_BYTES", 1024 * 1024)
                             if env("SKEWLESS_MAX_BODY_BYTES") else None),
+            log_queue_max=_int_env("SKEWLESS_LOG_QUEUE_MAX", DEFAULT_MAX_QUEUED_ROWS),
             hash_check_seconds=float(_int_env("SKEWLESS_HASH_CHECK_SECONDS", 5, minimum=0)),
             ready_check_seconds=_float_env("SKEWLESS_READY_CHECK_SECONDS", 1.0),
             redis_host=address.host or "127.0.0.1",

@@ -179,7 +179,7 @@ def build_report(training_set: str | os.PathLike[str], log: str | os.PathLike[st
                        bins=bins, binning=binning)
         limits = thresholds.resolve(k.name, k.kind)
         features.append(FeatureSkew(k, dist, limits, exceeded(dist.statistics, limits)))
-    notes = []
+    notes = list(served.notes)  # log lines skipped, requests the server did not log
     if served.rows_read < LOW_SAMPLE_ROWS:
         notes.append(f"only {served.rows_read:,} served rows: the statistics are noisy "
                      f"(compare at least {LOW_SAMPLE_ROWS:,})")

@@ -10,7 +10,10 @@ difference with equal statuses and an unchanged state is ``value`` with cause
 ``request_time_shift`` when re-encoding the offline inputs at a shifted time reproduces it,
 else ``unknown``.
 
-Edge cases: an empty log (or none in the time window) raises ``ValueError``; a line logged
+Edge cases: a line of the log that is not JSON (the torn last line a SIGKILL can leave) is
+skipped with a warning naming its file and line, and the report's notes count it, as they
+count the requests the server's writer recorded as dropped (drop marker lines, never
+replayed); an empty log (or none in the time window) raises ``ValueError``; a line logged
 with another state hash than the training state's classifies that line's differences as
 ``state_version`` (the report's online hash is the most common logged one); logged feature
 names that the training set lacks (or the reverse) raise, naming them — the log is then from
@@ -28,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from encoders import EncoderSet
-from serving.vector_log import read_log
+from serving.vector_log import LogReader
 from skew.classify import (
     RowContext,
     Side,
@@ -85,10 +88,12 @@ def replay_log(log_dir: str | os.PathLike[str], repo: str | os.PathLike[str],
     if not Path(log_dir).is_dir():
         raise ValueError(f"{log_dir} is not a directory; pass the served-vector log folder "
                          "(SKEWLESS_VECTOR_LOG_DIR, default data/vector_log)")
-    logged = logged_rows(read_log(log_dir), since, until, limit)
+    reader = LogReader(log_dir)
+    logged = logged_rows(reader, since, until, limit)
     if not logged:
         raise ValueError(f"the log in {log_dir} has no served rows"
                          + (" in the time window" if since or until else "")
+                         + "".join(f" ({n})" for n in reader.notes())
                          + "; serve some requests first (POST /features or /rank)")
     names = list(enc.names)
     for name_list in {tuple(r["names"]) for r in logged}:
@@ -125,6 +130,7 @@ def replay_log(log_dir: str | os.PathLike[str], repo: str | os.PathLike[str],
     notes = ["logged state hashes: " + ", ".join(f"{h} ({n} rows)" for h, n in
                                                   hashes.most_common())] if len(hashes) > 1 \
         else []
+    notes += reader.notes()
     return summarise("replay", names, len(logged), diffs, tolerances,
                      (enc.content_hash, hashes.most_common(1)[0][0]), counts,
                      {"offline": t1 - t0, "compare": time.perf_counter() - t1,

@@ -11,7 +11,10 @@
   go into a fixed ``max_rows`` × outputs float64 buffer, by reservoir sampling (Algorithm R,
   ``random.Random(seed)``) once the buffer is full. Every line's ``state_hash`` must equal the
   training set's and its ``names`` the encoder set's; a mismatch is a state-version problem
-  (:class:`SkewInputError` says which states and the fix), not distribution skew.
+  (:class:`SkewInputError` says which states and the fix), not distribution skew. A line that
+  is not JSON (the torn last line a SIGKILL can leave) is skipped with a warning naming its
+  file and line, and drop marker lines (requests the server's writer could not log) are
+  skipped; both are counted in :attr:`Sample.notes` (:class:`serving.vector_log.LogReader`).
 
 JSON ``null`` values and Parquet nulls become ``NaN`` (*missing*, see
 :mod:`skew.distribution`). Every problem with the inputs raises :class:`SkewInputError`.
@@ -19,7 +22,6 @@ JSON ``null`` values and Parquet nulls become ``NaN`` (*missing*, see
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from collections import Counter
@@ -30,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from encoders import EncoderSet, StateError, load
-from serving.vector_log import FILE_NAME, read_log
+from serving.vector_log import FILE_NAME, LogReader
 from skew.distribution import as_float_array
 from spark_jobs.training_set import DATA, Manifest
 
@@ -44,12 +46,14 @@ class SkewInputError(ValueError):
 @dataclass(frozen=True)
 class Sample:
     """Encoded output columns (float64, ``NaN`` = missing) of ``rows_read`` rows out of the
-    ``rows_total`` the source holds."""
+    ``rows_total`` the source holds; ``notes``: what a report should say about the source
+    (log lines skipped, requests the server dropped from its log)."""
 
     source: str
     columns: Mapping[str, np.ndarray]
     rows_total: int
     rows_read: int
+    notes: tuple[str, ...] = ()
 
     @property
     def sampled(self) -> bool:
@@ -184,32 +188,30 @@ def read_served_sample(directory: str | os.PathLike[str], names: Sequence[str],
     rng = random.Random(seed)
     seen = 0
     hashes: Counter[str] = Counter()
-    try:
-        for line_no, record in enumerate(read_log(d), start=1):
-            rows = _record_rows(record, line_no, d)
-            hashes[str(record.get("state_hash"))] += len(rows)
-            if record.get("state_hash") != state_hash:
-                continue  # reported below, once every line is counted
-            _check_names(record, line_no, d, names)
-            for row in rows:
-                values = row.get("values") if isinstance(row, dict) else None
-                if not isinstance(values, list) or len(values) != width:
-                    raise SkewInputError(f"{d}: request {line_no} has a row without "
-                                         f"{width} values; the log is damaged — remove it")
-                slot = seen if seen < max_rows else rng.randrange(seen + 1)
-                seen += 1
-                if slot < max_rows:
-                    if slot == len(buf):
-                        buf = np.concatenate([buf, np.empty((min(len(buf), max_rows - len(buf)),
-                                                             width))])
-                    try:
-                        buf[slot] = values
-                    except (TypeError, ValueError) as exc:
-                        raise SkewInputError(f"{d}: request {line_no} has a non-numeric value "
-                                             f"({exc}); the log is damaged") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SkewInputError(f"{d}: a line of the log is not JSON ({exc}); a crash can leave a "
-                             "truncated last line — delete that line") from None
+    reader = LogReader(d)
+    for record in reader:
+        where = reader.where
+        rows = _record_rows(record, where)
+        hashes[str(record.get("state_hash"))] += len(rows)
+        if record.get("state_hash") != state_hash:
+            continue  # reported below, once every line is counted
+        _check_names(record, where, names)
+        for row in rows:
+            values = row.get("values") if isinstance(row, dict) else None
+            if not isinstance(values, list) or len(values) != width:
+                raise SkewInputError(f"{where} has a row without {width} values; the log is "
+                                     "damaged — remove it")
+            slot = seen if seen < max_rows else rng.randrange(seen + 1)
+            seen += 1
+            if slot < max_rows:
+                if slot == len(buf):
+                    buf = np.concatenate([buf, np.empty((min(len(buf), max_rows - len(buf)),
+                                                         width))])
+                try:
+                    buf[slot] = values
+                except (TypeError, ValueError) as exc:
+                    raise SkewInputError(f"{where} has a non-numeric value ({exc}); the log "
+                                         "is damaged") from None
     other = {h: n for h, n in hashes.items() if h != state_hash}
     if other:
         served = ", ".join(f"{n:,} rows served with {h}" for h, n in sorted(other.items()))
@@ -223,22 +225,24 @@ def read_served_sample(directory: str | os.PathLike[str], names: Sequence[str],
             "away after a redeploy)")
     if seen == 0:
         raise SkewInputError(f"the served-vector log at {d} is empty (no {FILE_NAME}* lines "
-                             "with rows); serve some requests first or point --log at the "
-                             "server's log folder")
+                             "with rows" + "".join(f"; {n}" for n in reader.notes())
+                             + "); serve some requests first or point --log at the server's "
+                             "log folder")
     kept = min(seen, max_rows)
-    return Sample(str(d), {n: buf[:kept, i].copy() for i, n in enumerate(names)}, seen, kept)
+    return Sample(str(d), {n: buf[:kept, i].copy() for i, n in enumerate(names)}, seen, kept,
+                  tuple(reader.notes()))
 
 
-def _record_rows(record: object, line_no: int, d: Path) -> list:
+def _record_rows(record: object, where: str) -> list:
     if not isinstance(record, dict) or not isinstance(record.get("rows"), list):
-        raise SkewInputError(f"{d}: request {line_no} is not a served-vector record (no "
-                             "'rows'); point --log at a folder written by serving.vector_log")
+        raise SkewInputError(f"{where} is not a served-vector record (no 'rows'); point --log "
+                             "at a folder written by serving.vector_log")
     return record["rows"]
 
 
-def _check_names(record: dict, line_no: int, d: Path, names: list[str]) -> None:
+def _check_names(record: dict, where: str, names: list[str]) -> None:
     logged = record.get("names")
     if logged != names:
         raise SkewInputError(
-            f"{d}: request {line_no} logs outputs {str(logged)[:120]} but the encoder set has "
+            f"{where} logs outputs {str(logged)[:120]} but the encoder set has "
             f"{str(names)[:120]}, with the same state hash; the log is damaged — remove it")

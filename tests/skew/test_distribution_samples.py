@@ -123,8 +123,27 @@ def test_served_log_errors(tmp_path: Path) -> None:
     with pytest.raises(SkewInputError, match=(r"state-version problem.*10 rows served with "
                                               rf"{other} \(and 12 with the training set's")):
         read_served_sample(d, NAMES, STATE)
-    bad = write_log(tmp_path / "bad", 1, 1)
-    with (bad / "vectors.jsonl").open("a", encoding="utf-8") as fh:
+    torn = tmp_path / "torn"
+    torn.mkdir()
+    (torn / "vectors.jsonl").write_text('{"request_id": "x", "rows": [{"val')  # the only line
+    with pytest.raises(SkewInputError, match=r"is empty.*skipped 1 log line\(s\)"):
+        read_served_sample(torn, NAMES, STATE)
+
+
+def test_served_sample_skips_a_torn_line_and_counts_drops(tmp_path: Path, caplog) -> None:
+    """A SIGKILL's torn last line is skipped with a warning naming file and line, and a drop
+    marker (requests the writer could not log) is skipped and counted, both in the notes."""
+    d = write_log(tmp_path / "log", 3, 4)
+    path = d / "vectors.jsonl"
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write('{"marker": "dropped", "requests": 2, "rows": 7, "services": {}}\n')
         fh.write('{"request_id": "x", "rows": [{"val')
-    with pytest.raises(SkewInputError, match="not JSON.*truncated last line"):
-        read_served_sample(bad, NAMES, STATE)
+    with caplog.at_level("WARNING", logger="skewless.vector_log"):
+        s = read_served_sample(d, NAMES, STATE)
+    assert (s.rows_total, s.rows_read) == (12, 12)
+    assert np.array_equal(s.columns["a"], np.arange(12.0))
+    assert f"{path} line 5" in caplog.text
+    assert len(s.notes) == 2
+    assert s.notes[0].startswith(f"skipped 1 log line(s) that are not JSON: {path} line 5: ")
+    assert s.notes[1] == ("the server's log writer dropped 2 requests (7 rows) when its queue "
+                          "was full: not in the log")

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -86,6 +88,39 @@ def test_replay_bad_input(pipeline, logs, tmp_path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no served rows"):
         replay_log(tmp_path / "empty", pipeline["repo"], pipeline["enc"])
+
+
+def test_replay_skips_a_torn_last_line_and_counts_drops(pipeline, logs, tmp_path, caplog,
+                                                        capsys) -> None:
+    """Issue 14.6: a SIGKILL's torn last line is skipped with a warning naming the file and
+    line, the summary counts it (and the drops a marker line records), the exit code is the
+    replay's own (0 here), not a bare JSON error."""
+    from skewless.cli import run
+
+    log_dir = tmp_path / "torn"
+    shutil.copytree(logs / "good", log_dir)
+    path = log_dir / "vectors.jsonl"
+    whole = len(path.read_text().splitlines())
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write('{"marker": "dropped", "requests": 2, "rows": 40, "services": {"ranker": '
+                 '{"requests": 2, "rows": 40}}}\n')
+        fh.write('{"request_id": "torn", "time": "2024-')
+    out = tmp_path / "replay.json"
+    with caplog.at_level(logging.WARNING, logger="skewless.vector_log"):
+        code = run(["--repo", str(pipeline["repo"]), "replay", "--service", "ranker",
+                    "--training-set", str(pipeline["out"]), "--log", str(log_dir),
+                    "--json", str(out)])
+    printed = capsys.readouterr()
+    assert code == 0, printed
+    where = f"{path} line {whole + 2}"
+    assert where in caplog.text
+    body = json.loads(out.read_text())
+    assert body["compared_rows"] == 80 and body["ok"]
+    summary = " ".join(printed.out.split())  # the table wraps long lines
+    assert f"skipped 1 log line(s) that are not JSON: {where}: " in summary
+    assert "dropped 2 requests (40 rows)" in summary
+    assert sum("skipped 1 log line" in n or "dropped 2 requests" in n
+               for n in body["notes"]) == 2
 
 
 def test_cli_exit_codes_and_json(pipeline, logs, parity_redis, tmp_path, capsys) -> None:  # noqa: F811
