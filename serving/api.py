@@ -50,6 +50,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic_core import to_json
 
+from serving.admission import AdmissionMiddleware
 from serving.errors import install_error_handlers
 from serving.online import utc_now
 from serving.request_models import FeaturesResponse
@@ -228,6 +229,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               + ", ".join(server.services))
     app.state.service = server  # errors.py reads the store's Redis address from it
     install_error_handlers(app)  # 503 for Redis failures, 400/422 naming the field, JSON 500
+    app.add_middleware(AdmissionMiddleware, admission=server.admission)  # 503 past the bound
 
     async def stale(request: Request, exc: StaleStateError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503)

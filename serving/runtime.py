@@ -40,6 +40,7 @@ from encoders import EncoderSet, load
 from feast_bridge.services import ServiceInfo, get_service, registry_state_hash, service_names
 from feast_bridge.store import open_store
 from scoring.linear_model import LinearModel
+from serving.admission import Admission
 from serving.errors import redis_status
 from serving.online import EncodedRow, OnlineEncoder, StateMismatchError, check_state_matches
 from serving.request_models import ServiceModels, build_models
@@ -143,6 +144,7 @@ class Server:
         self.rank_default = rank_default
         self.skipped = tuple(skipped)
         self.log: VectorLog | None = None
+        self.admission = Admission(settings.max_in_flight)  # serving.admission: load shedding
 
     @classmethod
     def start(cls, settings: Settings) -> Server:
@@ -210,6 +212,7 @@ class Server:
             "redis": redis_status(self.store),  # the store's own client; never raises
             "services": per, "unfitted_services": list(self.skipped)}
         out["ok"] = out["redis"] == "ok" and all(s["ok"] for s in per.values())
+        out["admission"] = self.admission.health()  # this worker's in-flight bound, shed count
         return out
 
 

@@ -13,6 +13,8 @@
 | ``SKEWLESS_VECTOR_LOG_DIR`` | ``<data>/vector_log`` |
 | ``SKEWLESS_MAX_BATCH`` | 1000 entity rows per ``/features`` request |
 | ``SKEWLESS_MAX_CANDIDATES`` | 500 candidates per ``/rank`` request |
+| ``SKEWLESS_MAX_IN_FLIGHT`` | 16 ``POST`` requests in flight per worker; more are shed with a 503
+  and ``Retry-After`` (:mod:`serving.admission`) |
 | ``SKEWLESS_HASH_CHECK_SECONDS`` | 5 (how often the registry's state hash is re-read) |
 | ``SKEWLESS_REDIS_HOST`` / ``_PORT`` / ``_DB`` | ``127.0.0.1`` / ``6379`` / ``0`` |
 | ``SKEWLESS_REDIS_PASSWORD`` (or ``_PASSWORD_FILE``), ``_USERNAME`` | none |
@@ -96,6 +98,7 @@ class Settings:
     rank_candidate_key: str | None = None
     max_batch: int = 1000
     max_candidates: int = 500
+    max_in_flight: int = 16
     hash_check_seconds: float = 5.0
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
@@ -123,6 +126,7 @@ class Settings:
             rank_candidate_key=(env("SKEWLESS_RANK_CANDIDATE_KEY") or "").strip() or None,
             max_batch=_int_env("SKEWLESS_MAX_BATCH", 1000),
             max_candidates=_int_env("SKEWLESS_MAX_CANDIDATES", 500),
+            max_in_flight=_int_env("SKEWLESS_MAX_IN_FLIGHT", 16),
             hash_check_seconds=float(_int_env("SKEWLESS_HASH_CHECK_SECONDS", 5, minimum=0)),
             redis_host=env("SKEWLESS_REDIS_HOST", "127.0.0.1"),
             redis_port=_int_env("SKEWLESS_REDIS_PORT", 6379),
