@@ -67,7 +67,8 @@ def start_server(env: Mapping[str, str] | None = None, timeout_s: float = 180.0,
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "serving.api:app", "--host", "127.0.0.1", "--port",
          str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers)],
-        cwd=root, env={**os.environ, **(env or {}), "PYTHONPATH": str(root)},
+        cwd=root, env={**os.environ, **(env or {}), "PYTHONPATH": str(root),
+                       "SKEWLESS_WORKERS": str(workers)},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s

@@ -13,12 +13,18 @@ Edge cases:
   (``/health``, ``/docs``, the OpenAPI document) always passes, so probes answer under load;
 * the counters are per process: with several workers each has its own bound and its own
   figures, and ``/health`` reports those of the worker that answered;
+* a request counts from the moment uvicorn hands it to the app: requests still unread in the
+  sockets while the loop works are not counted yet (there are at most as many as connections);
+  an admitted request waits for at most ``limit - 1`` others, plus the batch being worked on
+  when it arrived;
 * a request whose client goes away is still counted until the app returns (the ``finally``);
+  so is one whose client sends its body slowly (a slow body holds a slot);
 * everything runs on the event loop's thread, so the counters need no lock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -90,6 +96,11 @@ class AdmissionMiddleware:
         gate.in_flight += 1
         gate.admitted += 1
         try:
+            # Yield once before the work: the endpoints run on the event loop without awaiting,
+            # so without this the requests uvicorn read in one go would each run to completion
+            # before the next is even counted, and the queue would hide in the loop's ready
+            # tasks. After it, every request read is counted before any is worked on.
+            await asyncio.sleep(0)
             await self.app(scope, receive, send)
         finally:
             gate.in_flight -= 1

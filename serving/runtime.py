@@ -46,6 +46,7 @@ from serving.online import EncodedRow, OnlineEncoder, StateMismatchError, check_
 from serving.request_models import ServiceModels, build_models
 from serving.settings import Settings
 from serving.vector_log import VectorLog
+from serving.workers import log_dir_of_worker
 
 __all__ = ["Served", "ServedService", "Server", "StaleStateError"]
 
@@ -175,7 +176,7 @@ class Server:
 
     def open_log(self) -> None:
         if self.log is None:
-            self.log = VectorLog(self.settings.log_dir)
+            self.log = VectorLog(log_dir_of_worker(self.settings.log_dir, self.settings.workers))
 
     def close(self) -> None:
         if self.log is not None:

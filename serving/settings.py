@@ -15,6 +15,8 @@
 | ``SKEWLESS_MAX_CANDIDATES`` | 500 candidates per ``/rank`` request |
 | ``SKEWLESS_MAX_IN_FLIGHT`` | 16 ``POST`` requests in flight per worker; more are shed with a 503
   and ``Retry-After`` (:mod:`serving.admission`) |
+| ``SKEWLESS_WORKERS`` | 1 server process; more: one served-vector log per worker in
+  ``<log dir>/worker-<k>`` (:mod:`serving.workers`); ``skewless serve --workers`` sets it |
 | ``SKEWLESS_HASH_CHECK_SECONDS`` | 5 (how often the registry's state hash is re-read) |
 | ``SKEWLESS_REDIS_HOST`` / ``_PORT`` / ``_DB`` | ``127.0.0.1`` / ``6379`` / ``0`` |
 | ``SKEWLESS_REDIS_PASSWORD`` (or ``_PASSWORD_FILE``), ``_USERNAME`` | none |
@@ -51,6 +53,11 @@ def _int_env(name: str, default: int, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name}={value} must be >= {minimum}")
     return value
+
+
+def workers_from_env() -> int:
+    """``SKEWLESS_WORKERS`` (default 1); a bad value raises naming the variable."""
+    return _int_env("SKEWLESS_WORKERS", 1)
 
 
 def parse_names(text: str | None) -> tuple[str, ...]:
@@ -99,6 +106,7 @@ class Settings:
     max_batch: int = 1000
     max_candidates: int = 500
     max_in_flight: int = 16
+    workers: int = 1
     hash_check_seconds: float = 5.0
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
@@ -127,6 +135,7 @@ class Settings:
             max_batch=_int_env("SKEWLESS_MAX_BATCH", 1000),
             max_candidates=_int_env("SKEWLESS_MAX_CANDIDATES", 500),
             max_in_flight=_int_env("SKEWLESS_MAX_IN_FLIGHT", 16),
+            workers=workers_from_env(),
             hash_check_seconds=float(_int_env("SKEWLESS_HASH_CHECK_SECONDS", 5, minimum=0)),
             redis_host=env("SKEWLESS_REDIS_HOST", "127.0.0.1"),
             redis_port=_int_env("SKEWLESS_REDIS_PORT", 6379),

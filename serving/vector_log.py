@@ -145,7 +145,9 @@ class VectorLog:
 
 
 def read_log(directory: str | Path) -> Iterator[dict[str, Any]]:
-    """Every logged request, oldest file first (rotated files, then the current one)."""
+    """Every logged request, oldest file first (rotated files, then the current one), then
+    those of each worker's sub-folder ``worker-<k>`` (several server processes:
+    :mod:`serving.workers`), folder by folder."""
     d = Path(directory)
     files = sorted(d.glob(FILE_NAME + ".*"), key=lambda p: -int(p.suffix[1:]))
     files += [d / FILE_NAME] if (d / FILE_NAME).exists() else []
@@ -154,3 +156,6 @@ def read_log(directory: str | Path) -> Iterator[dict[str, Any]]:
             for line in fh:
                 if line.strip():
                     yield json.loads(line)
+    workers = [p for p in d.glob("worker-*") if p.is_dir() and p.name[7:].isdigit()]
+    for sub in sorted(workers, key=lambda p: int(p.name[7:])):
+        yield from read_log(sub)

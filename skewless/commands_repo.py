@@ -191,9 +191,15 @@ def serve(
     log_level: Annotated[str, typer.Option(
         "--log-level", help="uvicorn log level (critical, error, warning, info, debug)")
     ] = "info",
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, help="server processes (default SKEWLESS_WORKERS, else 1); with "
+                                 "more than one, each logs to <log dir>/worker-<k>",
+        show_default=False)] = None,
 ) -> None:
     """Run the HTTP server (uvicorn, serving.api:app); other settings: SKEWLESS_* env."""
     import uvicorn
+
+    from serving.settings import workers_from_env
 
     repo = repo_of(ctx)
     if not (repo.path / "feature_store.yaml").exists():
@@ -203,7 +209,10 @@ def serve(
         os.environ["SKEWLESS_SERVICES"] = ",".join(service)
     typer.echo(f"serving {', '.join(service) if service else 'every fitted service'} of "
                f"{repo.path} on http://{host}:{port}", err=True)
-    uvicorn.run("serving.api:app", host=host, port=port, log_level=log_level)
+    if workers is not None:
+        os.environ["SKEWLESS_WORKERS"] = str(workers)
+    uvicorn.run("serving.api:app", host=host, port=port, log_level=log_level,
+                workers=workers_from_env())
 
 
 def register(app: typer.Typer) -> None:
