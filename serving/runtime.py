@@ -42,6 +42,7 @@ from feast_bridge.store import open_store
 from scoring.linear_model import LinearModel
 from serving.admission import Admission
 from serving.errors import redis_status
+from serving.log_batch import BatchedLog
 from serving.online import EncodedRow, OnlineEncoder, StateMismatchError, check_state_matches
 from serving.request_models import ServiceModels, build_models
 from serving.settings import Settings
@@ -144,7 +145,7 @@ class Server:
         self.default = default
         self.rank_default = rank_default
         self.skipped = tuple(skipped)
-        self.log: VectorLog | None = None
+        self.log: BatchedLog | None = None
         self.admission = Admission(settings.max_in_flight)  # serving.admission: load shedding
 
     @classmethod
@@ -176,7 +177,8 @@ class Server:
 
     def open_log(self) -> None:
         if self.log is None:
-            self.log = VectorLog(log_dir_of_worker(self.settings.log_dir, self.settings.workers))
+            self.log = BatchedLog(VectorLog(  # handed to the writer in batches: log_batch.py
+                log_dir_of_worker(self.settings.log_dir, self.settings.workers)))
 
     def close(self) -> None:
         if self.log is not None:
@@ -195,10 +197,10 @@ class Server:
         rid = uuid.uuid4().hex
         if self.log is None:
             return Served(rid, encoded, _nothing)
-        return Served(rid, encoded, partial(
-            self.log.write_encoded, request_id=rid, request_time=when, endpoint=endpoint,
+        return Served(rid, encoded, partial(self.log.later, partial(
+            self.log.vector_log.write_encoded, request_id=rid, request_time=when, endpoint=endpoint,
             service=svc.name, state_hash=svc.state_hash, model_id=model_id, names=svc.names,
-            keys=rows, context=context, encoded=encoded))
+            keys=rows, context=context, encoded=encoded)))
 
     def health(self) -> dict[str, Any]:
         """Per service (state, registry and model hashes), Redis, and the default service's
