@@ -27,6 +27,8 @@ Guarantees:
   fix) instead of serving vectors from a state that is no longer the published one;
 * bad input gets a 422 naming the field (pydantic) or a 413 for oversized batches; an
   unreachable Redis gets a 503 naming the cause; nothing takes the process down;
+* under overload it sheds: beyond ``SKEWLESS_MAX_IN_FLIGHT`` ``POST`` requests in flight per
+  process, a 503 with ``Retry-After`` names the setting (:mod:`serving.admission`);
 * every served vector is written to the served-vector log (:mod:`serving.vector_log`) with the
   name of the service that served it — queued once the answer is sent (also when sending
   failed), so the log's writer thread does not hold the GIL before the answer is out; a
