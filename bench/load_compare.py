@@ -108,9 +108,24 @@ def compare(before: Path, clients: list[int], rounds: int, seconds: float, candi
             "medians": medians, "ratios_after_over_before": ratios, "runs": runs}
 
 
+def markdown(result: dict[str, Any]) -> str:
+    """The before/after table of ``result`` (medians over the rounds, ratios to before)."""
+    rows = ["| server | clients | req/s | p50 ms | p99 ms | shed | server CPU ms/answer "
+            "| req/s ÷ before | p99 ÷ before |", "|---|---|---|---|---|---|---|---|---|"]
+    ratios = result["ratios_after_over_before"]
+    for name, per in result["medians"].items():
+        for clients, m in per.items():
+            r = ratios.get(name, {}).get(str(clients)) or ratios.get(name, {}).get(clients)
+            rows.append(
+                f"| {name} | {clients} | {m['throughput_rps']:.1f} | {m['p50_ms']:.0f} | "
+                f"{m['p99_ms']:.0f} | {m['shed']:.0f} | {m['server_cpu_ms_per_answer']:.2f} | "
+                + (f"{r['throughput_rps']:.2f} | {r['p99_ms']:.2f} |" if r else "– | – |"))
+    return "\n".join(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--before", type=Path, required=True,
+    ap.add_argument("--before", type=Path,
                     help="the checkout to compare against (e.g. `git archive main` unpacked)")
     ap.add_argument("--clients", type=int, nargs="+", default=[16, 64])
     ap.add_argument("--rounds", type=int, default=3)
@@ -118,7 +133,14 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=100)
     ap.add_argument("--after-workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "load_compare_results.json")
+    ap.add_argument("--markdown", type=Path, default=None,
+                    help="print the table of an earlier result file instead of measuring")
     args = ap.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text(encoding="utf-8"))))
+        return
+    if args.before is None:
+        ap.error("--before is required to measure")
     result = compare(args.before.resolve(), args.clients, args.rounds, args.seconds,
                      args.candidates, args.after_workers)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
