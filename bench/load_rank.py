@@ -1,4 +1,4 @@
-"""Bounded load test of ``POST /rank``: N concurrent asyncio+httpx clients on loopback for a
+"""Bounded load test of ``POST /rank``: N concurrent asyncio clients on loopback for a
 fixed time against a real uvicorn server; throughput, latency percentiles and errors as JSON.
 
     .venv/bin/python bench/load_rank.py [--url http://127.0.0.1:8000] [--clients 16]
