@@ -27,6 +27,10 @@ Guarantees:
   fix) instead of serving vectors from a state that is no longer the published one;
 * bad input gets a 422 naming the field (pydantic) or a 413 for oversized batches; an
   unreachable Redis gets a 503 naming the cause; nothing takes the process down;
+* oversized bodies (413), non-JSON bodies (415) and oversized heads (431) are refused before
+  they are read (:mod:`serving.limits`); a path with a trailing slash is a 404 naming the
+  route, never a redirect; ``/docs`` and ``/redoc`` load their assets from this server
+  (:mod:`serving.docs`);
 * under overload it sheds: beyond ``SKEWLESS_MAX_IN_FLIGHT`` ``POST`` requests in flight per
   process, a 503 with ``Retry-After`` names the setting (:mod:`serving.admission`);
 * every served vector is written to the served-vector log (:mod:`serving.vector_log`) with the
@@ -53,7 +57,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic_core import to_json
 
 from serving.admission import AdmissionMiddleware
+from serving.docs import install_docs
 from serving.errors import install_error_handlers
+from serving.limits import InputLimits
 from serving.online import utc_now
 from serving.request_models import FeaturesResponse
 from serving.runtime import ServedService, Server, StaleStateError
@@ -228,9 +234,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="skewless", version="0.2.0", lifespan=lifespan,
                   description="Encoded feature vectors and rankings, computed with exactly the "
                               "encoder state each model was trained on. Services: "
-                              + ", ".join(server.services))
+                              + ", ".join(server.services),
+                  redirect_slashes=False, docs_url=None, redoc_url=None)
     app.state.service = server  # errors.py reads the store's Redis address from it
     install_error_handlers(app)  # 503 for Redis failures, 400/422 naming the field, JSON 500
+    app.add_middleware(InputLimits, max_body_bytes=settings.body_limit)  # 413/415 unread
+    install_docs(app)  # Swagger UI and ReDoc with local assets
     app.add_middleware(AdmissionMiddleware, admission=server.admission)  # 503 past the bound
 
     async def stale(request: Request, exc: StaleStateError) -> JSONResponse:

@@ -13,6 +13,12 @@
   reader): the handler matches the error classes, not the call site.
 * **body not UTF-8 → 400.** FastAPI answers an undecodable JSON body with a bare "There was an
   error parsing the body"; the handler names the byte and offset and says to send UTF-8 JSON.
+* **JSON nested past the parser's depth → 400** ``body_too_deep`` (FastAPI answers Python's
+  ``RecursionError`` with a bare "There was an error parsing the body"); shallower nesting
+  reaches validation and gets a 422 naming the field.
+* **no route → 404** naming the method and path, and the route meant when the path differs
+  from one only by a trailing slash (the app never redirects: a redirect would echo the
+  request's ``Host`` header).
 * **validation errors → 422** in FastAPI's format (``{"detail": [{"loc": [...], "msg": ...}]}``,
   the ``loc`` naming the field), rendered with ASCII escapes so that an echoed input holding a
   lone surrogate (``"\\ud800"`` is valid JSON) cannot crash the response.
@@ -34,10 +40,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from online_store.connection import address
 
-__all__ = ["install_error_handlers", "redis_status", "store_failure", "unavailable_detail"]
+__all__ = ["install_error_handlers", "no_route_detail", "redis_status", "store_failure",
+           "unavailable_detail"]
 
 log = logging.getLogger("skewless.serving")
 
@@ -143,6 +151,24 @@ def _error_list(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+def no_route_detail(request: Request) -> str:
+    """The 404 text for a path no route matches: the route meant when the path differs from
+    one by a trailing slash (``POST /rank/`` -> ``POST /rank``), else where routes are listed."""
+    method, path = request.method, request.scope["path"]
+    stripped = path.rstrip("/")
+    if stripped and stripped != path:
+        scope = {**request.scope, "path": stripped}
+        for route in request.app.router.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return (f"no route {method} {path}; did you mean {method} {stripped} (without "
+                        "the trailing slash)? This server does not redirect")
+            if match is Match.PARTIAL and getattr(route, "methods", None):
+                methods = "/".join(sorted(set(route.methods) - {"HEAD"}))
+                return f"no route {method} {path}; did you mean {methods} {stripped}?"
+    return f"no route {method} {path}: the routes are listed at /docs (and /openapi.json)"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers of the module docstring on ``app``."""
     import redis.exceptions as rx
@@ -164,6 +190,15 @@ def install_error_handlers(app: FastAPI) -> None:
                 "msg": (f"the request body is not UTF-8 (byte 0x{bad} at offset {cause.start} "
                         f"cannot be decoded as {cause.encoding}); send the JSON body encoded "
                         "as UTF-8 with content-type: application/json")}]})
+        if exc.status_code == 400 and isinstance(cause, RecursionError):
+            return _safe_json(400, {"detail": [{
+                "type": "body_too_deep", "loc": ["body"],
+                "msg": "the request body nests JSON arrays or objects deeper than the parser "
+                       f"allows ({cause}); this API's bodies nest a few levels at most (an "
+                       "object holding a list of ids or of entity rows): send the shape /docs "
+                       "shows"}]})
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            return _safe_json(404, {"detail": no_route_detail(request)})
         if exc.status_code == 400 and isinstance(cause, ValueError):
             return _safe_json(400, {"detail": [{
                 "type": "body_invalid", "loc": ["body"],

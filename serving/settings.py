@@ -13,6 +13,10 @@
 | ``SKEWLESS_VECTOR_LOG_DIR`` | ``<data>/vector_log`` |
 | ``SKEWLESS_MAX_BATCH`` | 1000 entity rows per ``/features`` request |
 | ``SKEWLESS_MAX_CANDIDATES`` | 500 candidates per ``/rank`` request |
+| ``SKEWLESS_MAX_BODY_BYTES`` | 1 KiB per row of the larger of the two limits above + 64 KiB
+  (1,089,536 bytes by default): a larger request body gets a 413, unread |
+| ``SKEWLESS_MAX_HEADER_BYTES`` | 16384: a larger request head (request line and headers) gets
+  a 431 (enforced by ``skewless serve``'s HTTP protocol, :mod:`serving.limits`) |
 | ``SKEWLESS_MAX_IN_FLIGHT`` | 16 ``POST`` requests in flight per worker; more are shed with a 503
   and ``Retry-After`` (:mod:`serving.admission`) |
 | ``SKEWLESS_WORKERS`` | 1 server process; more: one served-vector log per worker in
@@ -60,6 +64,19 @@ def workers_from_env() -> int:
     return _int_env("SKEWLESS_WORKERS", 1)
 
 
+BODY_BYTES_PER_ROW = 1024
+BODY_BYTES_BASE = 64 * 1024
+HEADER_BYTES_DEFAULT = 16 * 1024
+
+
+def max_header_bytes() -> int:
+    """``SKEWLESS_MAX_HEADER_BYTES`` (default :data:`HEADER_BYTES_DEFAULT`, at least 1024): the
+    largest request head the server reads. Read by the HTTP protocol of each connection
+    (headers are read before any app sees the request) and checked by :meth:`Settings.from_env`
+    at start-up, so a malformed value stops the server naming the variable."""
+    return _int_env("SKEWLESS_MAX_HEADER_BYTES", HEADER_BYTES_DEFAULT, minimum=1024)
+
+
 def parse_names(text: str | None) -> tuple[str, ...]:
     """``"a, b,,c"`` -> ``("a", "b", "c")`` (order kept, duplicates dropped); ``None`` or
     blank -> ``()``."""
@@ -92,6 +109,9 @@ class Settings:
     (empty: every fitted one). ``models``: ``(service, model file)`` pairs; ``model_path``: the
     legacy single model; ``models_dir``: where ``<service>.json`` models are looked up.
     ``rank_candidate_key``: the join key ``/rank`` ranks (``None``: each service's last).
+    ``max_body_bytes``: the largest request body (``None``: :attr:`body_limit`'s default).
+    The largest request head is not a field: the server's protocol reads it
+    (:func:`max_header_bytes`) before any app exists.
     """
 
     repo: Path
@@ -107,16 +127,28 @@ class Settings:
     max_candidates: int = 500
     max_in_flight: int = 16
     workers: int = 1
+    max_body_bytes: int | None = None
     hash_check_seconds: float = 5.0
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
     redis_db: int = 0
+
+    @property
+    def body_limit(self) -> int:
+        """The largest request body in bytes: ``max_body_bytes``, else
+        :data:`BODY_BYTES_PER_ROW` per row of the larger of ``max_batch`` and
+        ``max_candidates`` plus :data:`BODY_BYTES_BASE` (room for ids, request inputs and
+        whitespace; a batch at the row limit fits)."""
+        if self.max_body_bytes is not None:
+            return self.max_body_bytes
+        return BODY_BYTES_PER_ROW * max(self.max_batch, self.max_candidates) + BODY_BYTES_BASE
 
     @staticmethod
     def from_env() -> Settings:
         from online_store.connection import RedisClientOptions
 
         RedisClientOptions.from_env()  # fail at start-up, naming the variable, on a bad value
+        max_header_bytes()  # the same for the head limit (read by the protocol)
         env = os.environ.get
         from feast_bridge.store import data_dir, repo_path
 
@@ -136,6 +168,8 @@ class Settings:
             max_candidates=_int_env("SKEWLESS_MAX_CANDIDATES", 500),
             max_in_flight=_int_env("SKEWLESS_MAX_IN_FLIGHT", 16),
             workers=workers_from_env(),
+            max_body_bytes=(_int_env("SKEWLESS_MAX_BODY_BYTES", 1024 * 1024)
+                            if env("SKEWLESS_MAX_BODY_BYTES") else None),
             hash_check_seconds=float(_int_env("SKEWLESS_HASH_CHECK_SECONDS", 5, minimum=0)),
             redis_host=env("SKEWLESS_REDIS_HOST", "127.0.0.1"),
             redis_port=_int_env("SKEWLESS_REDIS_PORT", 6379),

@@ -211,7 +211,9 @@ def serve(
                f"{repo.path} on http://{host}:{port}", err=True)
     if workers is not None:
         os.environ["SKEWLESS_WORKERS"] = str(workers)
-    uvicorn.run("serving.api:app", host=host, port=port, log_level=log_level,
+    from serving.limits import PROTOCOL  # refuses an oversized request head with a 431
+
+    uvicorn.run("serving.api:app", host=host, port=port, log_level=log_level, http=PROTOCOL,
                 workers=workers_from_env())
 
 

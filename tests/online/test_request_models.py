@@ -1,9 +1,11 @@
 """The pieces of the generic server that need no store: request models generated from a
 synthetic :class:`ServiceInfo` (string and int join keys, every request-input type), the
-client's entity-row checks, :class:`OnlineVectors` and the settings parsers."""
+client's entity-row checks, :class:`OnlineVectors`, the settings parsers and the input
+limits' settings."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,12 +14,13 @@ from pydantic import ValidationError
 
 from feast_bridge.services import ServiceInfo, ViewInfo
 from serving.client import OnlineVectors, check_entity_rows
+from serving.limits import is_json
 from serving.request_models import (
     KEY_MAX_LENGTH,
     UnsupportedServiceError,
     build_models,
 )
-from serving.settings import Settings, parse_models, parse_names
+from serving.settings import Settings, max_header_bytes, parse_models, parse_names
 
 
 def service(keys=(("shop_id", "STRING"), ("sku", "STRING")),
@@ -176,3 +179,33 @@ def test_settings_parsers_and_env(monkeypatch, tmp_path) -> None:
     assert (s.services, s.default_service, s.rank_candidate_key) == (("a", "b"), "b", "sku")
     assert s.models == (("b", tmp_path / "m.json"),) and s.models_dir == tmp_path / "models"
     assert s.state_path is None and s.model_path is None
+
+
+def test_input_limits_come_from_the_env_and_name_their_variable(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("SKEWLESS_DATA_DIR", str(tmp_path))
+    for name in ("SKEWLESS_MAX_BODY_BYTES", "SKEWLESS_MAX_HEADER_BYTES", "SKEWLESS_MAX_BATCH",
+                 "SKEWLESS_MAX_CANDIDATES"):
+        monkeypatch.delenv(name, raising=False)
+    s = Settings.from_env()
+    # default: 1 KiB per row of the larger row limit + 64 KiB; the header limit 16 KiB
+    assert s.body_limit == 1024 * max(s.max_batch, s.max_candidates) + 64 * 1024
+    assert replace(s, max_candidates=5000).body_limit == 1024 * 5000 + 64 * 1024
+    assert max_header_bytes() == 16384
+    monkeypatch.setenv("SKEWLESS_MAX_BODY_BYTES", "2048")
+    monkeypatch.setenv("SKEWLESS_MAX_HEADER_BYTES", "4096")
+    s = Settings.from_env()
+    assert (s.body_limit, max_header_bytes()) == (2048, 4096)
+    for name, bad in (("SKEWLESS_MAX_BODY_BYTES", "1MB"), ("SKEWLESS_MAX_BODY_BYTES", "0"),
+                      ("SKEWLESS_MAX_HEADER_BYTES", "100")):
+        monkeypatch.setenv(name, bad)
+        with pytest.raises(ValueError, match=name):
+            Settings.from_env()
+        monkeypatch.setenv(name, "4096")
+
+
+@pytest.mark.parametrize("content_type, json_", [
+    ("application/json", True), ("Application/JSON; charset=utf-8", True),
+    ("application/merge-patch+json", True), ("text/plain", False), ("text/json", False),
+    ("application/x-www-form-urlencoded", False), ("application/jsonp", False), ("", False)])
+def test_json_content_types_are_those_fastapi_parses(content_type, json_) -> None:
+    assert is_json(content_type) is json_

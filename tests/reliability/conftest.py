@@ -124,17 +124,19 @@ def served(pipeline, tmp_path_factory) -> Iterator[dict]:
 
 
 class ServerProcess:
-    """``uvicorn serving.api:app`` in a subprocess on a free loopback port."""
+    """``uvicorn serving.api:app`` in a subprocess on a free loopback port; ``via_cli``:
+    ``skewless serve`` instead (the server as users start it, with its HTTP protocol)."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, via_cli: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = log_path.open("wb")
         full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+        command = ["skewless", "serve"] if via_cli else ["uvicorn", "serving.api:app"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "serving.api:app", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning"],
+            [sys.executable, "-m", *command, "--host", "127.0.0.1", "--port", str(self.port),
+             "--log-level", "warning"],
             cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def output(self) -> str:
