@@ -43,6 +43,8 @@ Guarantees:
   they are read (:mod:`serving.limits`); a path with a trailing slash is a 404 naming the
   route, never a redirect; ``/docs`` and ``/redoc`` load their assets from this server
   (:mod:`serving.docs`);
+* under overload it sheds: beyond ``SKEWLESS_MAX_IN_FLIGHT`` ``POST`` requests in flight per
+  process, a 503 with ``Retry-After`` names the setting (:mod:`serving.admission`);
 * every served vector is written to the served-vector log (:mod:`serving.vector_log`) with the
   name of the service that served it — queued once the answer is sent (also when sending
   failed), so the log's writer thread does not hold the GIL before the answer is out; a
@@ -66,6 +68,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic_core import to_json
 
+from serving.admission import AdmissionMiddleware
 from serving.docs import install_docs
 from serving.errors import install_error_handlers
 from serving.limits import InputLimits
@@ -250,6 +253,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)  # 503 for Redis failures, 400/422 naming the field, JSON 500
     app.add_middleware(InputLimits, max_body_bytes=settings.body_limit)  # 413/415 unread
     install_docs(app)  # Swagger UI and ReDoc with local assets
+    app.add_middleware(AdmissionMiddleware, admission=server.admission)  # 503 past the bound
 
     async def stale(request: Request, exc: StaleStateError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503)

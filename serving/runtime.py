@@ -40,12 +40,14 @@ from encoders import EncoderSet, load
 from feast_bridge.services import ServiceInfo, get_service, registry_state_hash, service_names
 from feast_bridge.store import open_store
 from scoring.linear_model import LinearModel
+from serving.admission import Admission
 from serving.errors import redis_status
 from serving.online import EncodedRow, OnlineEncoder, StateMismatchError, check_state_matches
 from serving.readiness import BEHIND, CURRENT, EMPTY, UNCHECKED, OnlineStoreCheck
 from serving.request_models import ServiceModels, build_models
 from serving.settings import Settings
 from serving.vector_log import VectorLog
+from serving.workers import log_dir_of_worker
 
 __all__ = ["Served", "ServedService", "Server", "StaleStateError"]
 
@@ -147,6 +149,7 @@ class Server:
         self.online_store = OnlineStoreCheck(
             store, {n: s.info for n, s in self.services.items()}, settings.repo,
             settings.ready_check_seconds, settings.hash_check_seconds)
+        self.admission = Admission(settings.max_in_flight)  # serving.admission: load shedding
 
     @classmethod
     def start(cls, settings: Settings) -> Server:
@@ -177,7 +180,7 @@ class Server:
 
     def open_log(self) -> None:
         if self.log is None:
-            self.log = VectorLog(self.settings.log_dir,
+            self.log = VectorLog(log_dir_of_worker(self.settings.log_dir, self.settings.workers),
                                  max_queued_rows=self.settings.log_queue_max)
 
     def log_health(self) -> dict[str, Any] | None:
@@ -252,6 +255,7 @@ class Server:
                     for n, s in per.items() if s["registry_state_hash"] != s["state_hash"]]
         out["reasons"] = reasons + stored.reasons()
         out["ok"] = not out["reasons"]
+        out["admission"] = self.admission.health()  # this worker's in-flight bound, shed count
         return out
 
 

@@ -19,6 +19,10 @@
   (1,089,536 bytes by default): a larger request body gets a 413, unread |
 | ``SKEWLESS_MAX_HEADER_BYTES`` | 16384: a larger request head (request line and headers) gets
   a 431 (enforced by ``skewless serve``'s HTTP protocol, :mod:`serving.limits`) |
+| ``SKEWLESS_MAX_IN_FLIGHT`` | 16 ``POST`` requests in flight per worker; more are shed with a 503
+  and ``Retry-After`` (:mod:`serving.admission`) |
+| ``SKEWLESS_WORKERS`` | 1 server process; more: one served-vector log per worker in
+  ``<log dir>/worker-<k>`` (:mod:`serving.workers`); ``skewless serve --workers`` sets it |
 | ``SKEWLESS_HASH_CHECK_SECONDS`` | 5 (how often the registry's state hash is re-read) |
 | ``SKEWLESS_READY_CHECK_SECONDS`` | 1 (how long a check of the online store against the
   registry is reused by ``/health``, ``/health/ready`` and the feature routes) |
@@ -59,6 +63,11 @@ def _int_env(name: str, default: int, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name}={value} must be >= {minimum}")
     return value
+
+
+def workers_from_env() -> int:
+    """``SKEWLESS_WORKERS`` (default 1); a bad value raises naming the variable."""
+    return _int_env("SKEWLESS_WORKERS", 1)
 
 
 BODY_BYTES_PER_ROW = 1024
@@ -137,6 +146,8 @@ class Settings:
     rank_candidate_key: str | None = None
     max_batch: int = 1000
     max_candidates: int = 500
+    max_in_flight: int = 16
+    workers: int = 1
     max_body_bytes: int | None = None
     log_queue_max: int = DEFAULT_MAX_QUEUED_ROWS
     hash_check_seconds: float = 5.0
@@ -179,6 +190,8 @@ class Settings:
             rank_candidate_key=(env("SKEWLESS_RANK_CANDIDATE_KEY") or "").strip() or None,
             max_batch=_int_env("SKEWLESS_MAX_BATCH", 1000),
             max_candidates=_int_env("SKEWLESS_MAX_CANDIDATES", 500),
+            max_in_flight=_int_env("SKEWLESS_MAX_IN_FLIGHT", 16),
+            workers=workers_from_env(),
             max_body_bytes=(_int_env("SKEWLESS_MAX_BODY_BYTES", 1024 * 1024)
                             if env("SKEWLESS_MAX_BODY_BYTES") else None),
             log_queue_max=_int_env("SKEWLESS_LOG_QUEUE_MAX", DEFAULT_MAX_QUEUED_ROWS),

@@ -410,11 +410,17 @@ class VectorLog:
 
 
 def log_files(directory: str | Path) -> list[Path]:
-    """The log's files, oldest first (rotated files, then the current one)."""
+    """The log's files, oldest first (rotated files, then the current one), then those of each
+    worker's sub-folder ``worker-<k>`` (several server processes: :mod:`serving.workers`),
+    folder by folder in worker order."""
     d = Path(directory)
     files = sorted((p for p in d.glob(FILE_NAME + ".*") if p.suffix[1:].isdigit()),
                    key=lambda p: -int(p.suffix[1:]))
-    return files + ([d / FILE_NAME] if (d / FILE_NAME).exists() else [])
+    files += [d / FILE_NAME] if (d / FILE_NAME).exists() else []
+    workers = [p for p in d.glob("worker-*") if p.is_dir() and p.name[7:].isdigit()]
+    for sub in sorted(workers, key=lambda p: int(p.name[7:])):
+        files += log_files(sub)
+    return files
 
 
 def is_marker(record: object) -> bool:

@@ -227,9 +227,15 @@ def serve(
     log_level: Annotated[str, typer.Option(
         "--log-level", help="uvicorn log level (critical, error, warning, info, debug)")
     ] = "info",
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, help="server processes (default SKEWLESS_WORKERS, else 1); with "
+                                 "more than one, each logs to <log dir>/worker-<k>",
+        show_default=False)] = None,
 ) -> None:
     """Run the HTTP server (uvicorn, serving.api:app); other settings: SKEWLESS_* env."""
     import uvicorn
+
+    from serving.settings import workers_from_env
 
     repo = repo_of(ctx)
     if not (repo.path / "feature_store.yaml").exists():
@@ -242,9 +248,12 @@ def serve(
     Settings.from_env()  # a bad SKEWLESS_* value (e.g. the Redis port) stops here, named
     typer.echo(f"serving {', '.join(service) if service else 'every fitted service'} of "
                f"{repo.path} on http://{host}:{port}", err=True)
+    if workers is not None:
+        os.environ["SKEWLESS_WORKERS"] = str(workers)
     from serving.limits import PROTOCOL  # refuses an oversized request head with a 431
 
-    uvicorn.run("serving.api:app", host=host, port=port, log_level=log_level, http=PROTOCOL)
+    uvicorn.run("serving.api:app", host=host, port=port, log_level=log_level, http=PROTOCOL,
+                workers=workers_from_env())
 
 
 def register(app: typer.Typer) -> None:
