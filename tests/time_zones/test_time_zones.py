@@ -47,7 +47,7 @@ TIMES = (
 # [Jan 1, Jan 29), but read in New York the start passes Jan 2 00:00 and read in Kolkata the
 # end falls before Jan 28 00:00.
 FIT_WINDOW = (datetime(2024, 1, 1, 22), datetime(2024, 1, 28, 3))
-PARITY_DB = 8  # scratch database of these cases (see tests/scaleout for the others)
+PARITY_DBS = (8, 9)  # a scratch database per zone (see tests/scaleout for the others)
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -74,33 +74,54 @@ def cases(pipeline, tmp_path_factory) -> dict:
     pq.write_table(pa.Table.from_pylist(labels, schema), base / "labels" / "part-0.parquet")
     pairs = [{"member_id": r["member_id"], "title_id": r["title_id"], "device": r["device"],
               "event_timestamp": r["event_timestamp"].isoformat()} for r in labels[::2]]
-    client = real_redis(PARITY_DB)
-    client.flushdb()
-    client.close()
+    for db in PARITY_DBS:
+        client = real_redis(db)
+        client.flushdb()
+        client.close()
     return {"base": base, "labels": str(base / "labels"), "pairs": pairs, "rows": labels,
-            "repo": str(pipeline["repo"]),
-            "redis": {"host": "127.0.0.1", "port": TEST_REDIS_PORT, "db": PARITY_DB},
-            "fit_window": [t.isoformat() for t in FIT_WINDOW]}
+            "repo": str(pipeline["repo"]), "fit_window": [t.isoformat() for t in FIT_WINDOW]}
 
 
-@pytest.fixture(scope="module", params=ZONES)
-def zone_run(request, cases) -> dict:
-    """The cases run in a process under ``TZ=<zone>``; its result, plus the training set."""
-    zone = request.param
-    slug = zone.replace("/", "_")
-    out = cases["base"] / f"training_{slug}"
-    spec = cases["base"] / f"cases_{slug}.json"
-    spec.write_text(json.dumps({**{k: v for k, v in cases.items() if k not in ("base", "rows")},
-                                "out": str(out)}), encoding="utf-8")
-    result_path = cases["base"] / f"result_{slug}.json"
-    env = {**os.environ, "TZ": zone, "SKEWLESS_SPARK_DRIVER_MEMORY": "1g",
-           "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "tests.time_zones.zone_run", str(spec),
-                           str(result_path)], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=900)
-    assert proc.returncode == 0, f"the {zone} run failed:\n{proc.stderr[-4000:]}"
-    result = json.loads(result_path.read_text(encoding="utf-8"))
-    return {**result, "zone_name": zone, "training_set": out}
+@pytest.fixture(scope="module")
+def zone_runs(cases) -> dict[str, dict]:
+    """The cases run under ``TZ=<zone>``, one process per zone, side by side (each its own
+    Spark driver and Redis database); zone -> its result, plus where its training set is."""
+    procs = {}
+    for zone, db in zip(ZONES, PARITY_DBS):
+        slug = zone.replace("/", "_")
+        out, spec = cases["base"] / f"training_{slug}", cases["base"] / f"cases_{slug}.json"
+        spec.write_text(json.dumps({
+            **{k: v for k, v in cases.items() if k not in ("base", "rows")}, "out": str(out),
+            "redis": {"host": "127.0.0.1", "port": TEST_REDIS_PORT, "db": db}}),
+            encoding="utf-8")
+        log = (cases["base"] / f"log_{slug}.txt").open("w", encoding="utf-8")
+        env = {**os.environ, "TZ": zone, "SKEWLESS_SPARK_DRIVER_MEMORY": "1g",
+               "PYTHONPATH": str(ROOT)}
+        result = cases["base"] / f"result_{slug}.json"
+        procs[zone] = (subprocess.Popen(
+            [sys.executable, "-m", "tests.time_zones.zone_run", str(spec), str(result)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log, result, out)
+    codes = {}
+    for zone, (proc, log, _, _) in procs.items():
+        try:
+            codes[zone] = proc.wait(timeout=900)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            codes[zone] = proc.wait()
+        log.close()
+    runs = {}
+    for zone, (_, log, result, out) in procs.items():
+        if (code := codes[zone]) != 0:
+            tail = Path(log.name).read_text(encoding="utf-8")[-4000:]
+            pytest.fail(f"the {zone} run exited with {code}:\n{tail}", pytrace=False)
+        runs[zone] = {**json.loads(result.read_text(encoding="utf-8")), "zone_name": zone,
+                      "training_set": out}
+    return runs
+
+
+@pytest.fixture(params=ZONES)
+def zone_run(request, zone_runs) -> dict:
+    return zone_runs[request.param]
 
 
 def test_the_process_really_runs_in_the_zone(zone_run) -> None:
