@@ -33,6 +33,10 @@ from demo.specs import MEMBER_INPUTS, TITLE_INPUTS
 from tests.real_redis import TEST_REDIS_PORT, real_redis
 from tests.spark_jobs.pit_oracle import pit_oracle
 
+# The first test's set-up runs both zones (and, alone, builds the pipeline): more than the
+# default per-test timeout on a loaded machine.
+pytestmark = pytest.mark.timeout(1800)
+
 ZONES = ("America/New_York", "Asia/Kolkata")
 UTC = timezone.utc
 MIDNIGHT = datetime(2024, 1, 25, tzinfo=UTC)  # a snapshot's event (and created) time
@@ -102,13 +106,15 @@ def zone_runs(cases) -> dict[str, dict]:
             [sys.executable, "-m", "tests.time_zones.zone_run", str(spec), str(result)],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log, result, out)
     codes = {}
-    for zone, (proc, log, _, _) in procs.items():
-        try:
+    try:
+        for zone, (proc, log, _, _) in procs.items():
             codes[zone] = proc.wait(timeout=900)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            codes[zone] = proc.wait()
-        log.close()
+    finally:  # a timeout (ours or pytest's) leaves no process behind
+        for zone, (proc, log, _, _) in procs.items():
+            if proc.poll() is None:
+                proc.kill()
+                codes[zone] = proc.wait()
+            log.close()
     runs = {}
     for zone, (_, log, result, out) in procs.items():
         if (code := codes[zone]) != 0:
