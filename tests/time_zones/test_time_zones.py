@@ -107,7 +107,7 @@ def zone_runs(cases) -> dict[str, dict]:
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log, result, out)
     codes = {}
     try:
-        for zone, (proc, log, _, _) in procs.items():
+        for zone, (proc, _, _, _) in procs.items():
             codes[zone] = proc.wait(timeout=900)
     finally:  # a timeout (ours or pytest's) leaves no process behind
         for zone, (proc, log, _, _) in procs.items():
