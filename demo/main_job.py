@@ -152,7 +152,8 @@ def run_main_job(preset_name: str = "tiny", fresh: bool = False, *, repo: Path |
     with stage("serve"):
         served = serve_a_few(spark, labels_dir, when, repo)
 
-    sample = spark.read.parquet(str(training_dir / "data")).limit(1).collect()[0].asDict()
+    # through Arrow: the label time stays an aware UTC datetime (collect() gives local time)
+    sample = spark.read.parquet(str(training_dir / "data")).limit(1).toArrow().to_pylist()[0]
     return MainJobResult(
         data=data, repo=repo, published=pub, manifest=manifest, training_dir=training_dir,
         sample=sample, vector=[sample[n] for n in enc.names], width=enc.width, model=model,

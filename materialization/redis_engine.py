@@ -72,6 +72,7 @@ from online_store.connection import checked_client
 from online_store.layout import redis_view_name
 from online_store.watermark import advance, delete_watermarks
 from spark_jobs.as_known import latest_as_known
+from spark_jobs.spark_time import utc_literal
 
 __all__ = ["RedisMaterializationEngine", "RedisMaterializationEngineConfig",
            "ViewRun", "redis_client", "start_spark_for"]
@@ -178,7 +179,8 @@ class RedisMaterializationEngine(ComputeEngine):
         ).to_spark_df()
         if created:
             # rows of the window, plus corrections of older rows that became known after start
-            df = df.where((F.col(event) >= F.lit(start)) | (F.col(created) > F.lit(start)))
+            df = df.where((F.col(event) >= utc_literal(start))
+                          | (F.col(created) > utc_literal(start)))
         df = latest_as_known(df, [c for c, _ in plan.join_keys], event, created, known_at=end)
 
         if self.config.write_from == "driver":

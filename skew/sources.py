@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from spark_jobs.as_known import latest_as_known
 from spark_jobs.batch_source import BatchSource
+from spark_jobs.spark_time import utc_literal
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
@@ -130,6 +131,6 @@ def change_points(spark: Any, views: Sequence[ViewSource], lo: datetime, hi: dat
     allp = frames[0]
     for f in frames[1:]:
         allp = allp.unionByName(f)
-    got = (allp.where(F.col("_p").between(F.lit(lo), F.lit(hi))).distinct()
+    got = (allp.where(F.col("_p").between(utc_literal(lo), utc_literal(hi))).distinct()
            .select(F.unix_micros("_p").alias("us")).collect())
     return sorted(r["us"] for r in got)

@@ -28,6 +28,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from spark_jobs.spark_time import utc_literal
+
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame
 
@@ -42,7 +44,7 @@ def latest_as_known(df: DataFrame, by: Sequence[str], event: str, created: str |
     from pyspark.sql import functions as F
 
     if created and known_at is not None:
-        limit = known_at if not isinstance(known_at, datetime) else F.lit(known_at)
+        limit = known_at if not isinstance(known_at, datetime) else utc_literal(known_at)
         df = df.where(F.col(created) <= limit)
     order = [F.col(event).desc()] + ([F.col(created).desc_nulls_last()] if created else [])
     w = Window.partitionBy(*[F.col(c) for c in by]).orderBy(*order)

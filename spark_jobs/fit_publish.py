@@ -9,8 +9,9 @@
 3. ``fit`` (the library's maths, once), save the state as JSON to the service's state path, and
    run ``feast apply`` so the encoded view embeds that state and tags its hash.
 
-Only aggregates reach the driver. Edge cases: ``start >= end`` raises; a source that is not a
-Spark source raises naming the view; a fitted encoder whose input is a request input (not a
+Only aggregates reach the driver. Edge cases: a naive ``start``/``end`` means UTC (never the
+process time zone); ``start >= end`` raises; a source that is not a Spark source raises naming
+the view; a fitted encoder whose input is a request input (not a
 view feature) raises — only stateless encoders may read request inputs; a view without a
 created-timestamp column uses its event time as created time; an apply that does not publish
 the state just written (the declaration reads another state file) raises naming both.
@@ -28,6 +29,7 @@ from encoders import EncoderSet, EncoderSpec, Statistics, fit, save, stat_reques
 from spark_jobs.as_known import latest_as_known
 from spark_jobs.batch_source import BatchSource
 from spark_jobs.spark_stats import spark_statistics
+from spark_jobs.spark_time import as_utc, utc_literal
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -56,7 +58,7 @@ def view_frame(spark: SparkSession, store: Any, view: str, start: datetime, end:
     keys = [c.name for c in fv.entity_columns]
     event, created = source.event, source.created
     df = source.read(spark)
-    df = df.where((F.col(event) >= F.lit(start)) & (F.col(event) < F.lit(end)))
+    df = df.where((F.col(event) >= utc_literal(start)) & (F.col(event) < utc_literal(end)))
     keep = list(dict.fromkeys([*keys, event, *([created] if created else []), *columns]))
     return latest_as_known(df.select(*keep), [*keys, event], event, created)
 
@@ -66,6 +68,7 @@ def fit_on_spark(spark: SparkSession, store: Any, info: ServiceInfo, start: date
                  ) -> tuple[EncoderSet, dict[str, int]]:
     """Fit ``specs`` (default the service's declared ones) from statistics over the window;
     also return the rows seen per view."""
+    start, end = as_utc(start), as_utc(end)
     if start >= end:
         raise ValueError(f"training window start {start} is not before end {end}; pass "
                          "--start earlier than --end")

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from encoders import EncoderSet
 from spark_jobs.spark_encode import encode_frame
+from spark_jobs.spark_time import ntz_for_feast, restore_type
 
 if TYPE_CHECKING:  # pragma: no cover
     from feast import FeatureStore
@@ -125,18 +126,27 @@ def joined_features(
     """Feast's Spark point-in-time join of a raw feature service onto the labels (which name
     the label time ``event_timestamp``).
 
+    The label time goes to Feast as ``TIMESTAMP_NTZ`` (UTC wall clock) and comes back in the
+    labels' own type (:func:`spark_jobs.spark_time.ntz_for_feast`): Feast reads the label
+    time range through PySpark, which would hand it local times, so the join is the same in
+    every process time zone. A session not on UTC raises ``ValueError``.
+
     ``UnixTimestamp`` features are floored to whole seconds: that is all the online store
     keeps of them (Feast's ``unix_timestamp_val`` is POSIX seconds), so a source value with a
     fraction of a second would otherwise encode differently offline and online (e.g. a
     ``TimeSince`` of ``last_order_ts``)."""
     from pyspark.sql import functions as F
 
+    if EVENT_TIMESTAMP not in labels.columns:
+        raise ValueError(f"labels have no {EVENT_TIMESTAMP!r} column (they have "
+                         f"{sorted(labels.columns)}); rename the label time to it")
     service = store.get_feature_service(feature_service)
+    entity_df, label_time_type = ntz_for_feast(labels, EVENT_TIMESTAMP)
     job = store.get_historical_features(
-        entity_df=labels, features=service, filter_by_created_timestamp=as_known
+        entity_df=entity_df, features=service, filter_by_created_timestamp=as_known
     )
     refs = tuple(f"{p.name}:{f.name}" for p in service.feature_view_projections for f in p.features)
-    joined = job.to_spark_df()
+    joined = restore_type(job.to_spark_df(), EVENT_TIMESTAMP, label_time_type)
     for p in service.feature_view_projections:
         for f in p.features:
             if f.dtype.to_value_type().name == "UNIX_TIMESTAMP" and f.name in joined.columns:

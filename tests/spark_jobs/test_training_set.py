@@ -16,8 +16,7 @@ from demo.specs import MEMBER_INPUTS, TITLE_INPUTS
 from feast_bridge.services import registry_state_hash
 from spark_jobs.training_set import Manifest, build_training_set, joined_features
 from tests.conftest import GAP
-
-TTL = timedelta(days=2)
+from tests.spark_jobs.pit_oracle import TTL, pit_oracle
 
 
 def test_feast_apply_works_before_and_after_publishing(pipeline) -> None:
@@ -44,25 +43,7 @@ def test_manifest_describes_the_set(pipeline) -> None:
 
 
 def _oracle(data: Path, labels_dir: Path, table: str, key: str, cols: tuple[str, ...]):
-    """Independent point-in-time join in DuckDB: latest row with T - ttl <= event_ts <= T and
-    created_ts <= T, ties on event_ts by latest created_ts."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone='UTC'")
-    sel = ", ".join(f"f.{c}" for c in cols)
-    return con.execute(f"""
-        WITH l AS (SELECT impression_id, member_id, title_id, impression_ts AS ts
-                   FROM read_parquet('{labels_dir}/*/*.parquet')),
-        f AS (SELECT * FROM read_parquet('{data}/features/{table}/*/*.parquet',
-                                         hive_partitioning = true)),
-        c AS (SELECT l.impression_id, {sel}, f.event_timestamp AS fts,
-                     row_number() OVER (PARTITION BY l.impression_id
-                        ORDER BY f.event_timestamp DESC, f.created_timestamp DESC) AS rn
-              FROM l JOIN f ON f.{key} = l.{key} AND f.event_timestamp <= l.ts
-                   AND f.event_timestamp >= l.ts - INTERVAL {TTL.days} DAY
-                   AND f.created_timestamp <= l.ts)
-        SELECT l.impression_id, l.ts, {", ".join(f"c.{c}" for c in cols)}, c.fts
-        FROM l LEFT JOIN c ON c.impression_id = l.impression_id AND c.rn = 1
-        ORDER BY l.impression_id""").df()
+    return pit_oracle(data, f"{labels_dir}/*/*.parquet", table, key, cols).df()
 
 
 def _same(a: pd.Series, b: pd.Series) -> pd.Series:
