@@ -47,8 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_online import DEFAULT_CACHE, FIRST_TITLE, WHEN, cache_env, ensure_data  # noqa: E402
-from bench.load_rank import _load  # noqa: E402
-from clusters.processes import free_port  # noqa: E402
+from bench.load_rank import _load, start_server  # noqa: E402
 from serving.vector_log import FILE_NAME, LogReader  # noqa: E402
 
 REDIS_DB = 12
@@ -89,28 +88,10 @@ class SlowDisk:
 
 
 def start(root: Path, env: dict[str, str], log_dir: Path) -> tuple[subprocess.Popen, str]:
-    """``uvicorn serving.api:app`` from checkout ``root`` on a free port, once it answers."""
-    import httpx
-
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "serving.api:app", "--host", "127.0.0.1", "--port",
-         str(port), "--log-level", "warning", "--no-access-log"],
-        cwd=root, env={**os.environ, **env, "PYTHONPATH": str(root),
-                       "SKEWLESS_VECTOR_LOG_DIR": str(log_dir)},
-        stdout=subprocess.DEVNULL, stderr=(log_dir.parent / f"{log_dir.name}.err").open("wb"))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server from {root} exited ({proc.returncode})")
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError(f"the server from {root} did not answer")
+    """``uvicorn serving.api:app`` from checkout ``root`` logging to ``log_dir``, on a free
+    port, once it answers (:func:`bench.load_rank.start_server`)."""
+    return start_server({**env, "SKEWLESS_VECTOR_LOG_DIR": str(log_dir)}, timeout_s=300,
+                        root=root)
 
 
 def payloads(candidates: int) -> list[dict[str, Any]]:

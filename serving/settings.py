@@ -48,21 +48,34 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from serving.vector_log import DEFAULT_MAX_QUEUED_ROWS
 
 
-def _int_env(name: str, default: int, minimum: int = 1) -> int:
+def _number_env(name: str, default: float, parse: type, minimum: float) -> Any:
+    """``parse(os.environ[name])`` (``default`` when unset), at least ``minimum`` (NaN is
+    refused too); a malformed or smaller value raises naming the variable and an example."""
     text = os.environ.get(name)
     if text is None:
         return default
     try:
-        value = int(text)
+        value = parse(text)
     except ValueError:
-        raise ValueError(f"{name}={text!r} is not an integer; set e.g. {name}={default}") from None
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be >= {minimum}")
+        kind = "an integer" if parse is int else "a number"
+        raise ValueError(f"{name}={text!r} is not {kind}; set e.g. {name}={default}") from None
+    if not value >= minimum:
+        raise ValueError(f"{name}={text} must be >= {minimum}")
     return value
+
+
+def _int_env(name: str, default: int, minimum: int = 1) -> int:
+    return _number_env(name, default, int, minimum)
+
+
+def _float_env(name: str, default: float) -> float:
+    """A number of seconds >= 0 from ``name`` (``default`` when unset)."""
+    return _number_env(name, default, float, 0.0)
 
 
 def workers_from_env() -> int:
@@ -81,20 +94,6 @@ def max_header_bytes() -> int:
     (headers are read before any app sees the request) and checked by :meth:`Settings.from_env`
     at start-up, so a malformed value stops the server naming the variable."""
     return _int_env("SKEWLESS_MAX_HEADER_BYTES", HEADER_BYTES_DEFAULT, minimum=1024)
-
-
-def _float_env(name: str, default: float) -> float:
-    """A number of seconds >= 0 from ``name`` (``default`` when unset)."""
-    text = os.environ.get(name)
-    if text is None:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{name}={text!r} is not a number; set e.g. {name}={default}") from None
-    if not value >= 0:  # NaN too
-        raise ValueError(f"{name}={text} must be a number of seconds >= 0")
-    return value
 
 
 def parse_names(text: str | None) -> tuple[str, ...]:
