@@ -117,12 +117,18 @@ def health_log(url: str) -> dict[str, Any] | None:
     return httpx.get(url + "/health", timeout=10).json().get("vector_log")
 
 
-def sustained(root: Path, env: dict[str, str], work: Path, a: argparse.Namespace
-              ) -> dict[str, Any]:
-    log_dir = work / "sustained"
+def start_phase(root: Path, env: dict[str, str], log_dir: Path, a: argparse.Namespace
+                ) -> tuple[Path, SlowDisk | None, subprocess.Popen, str]:
+    """A fresh ``log_dir`` (a slowly drained pipe with ``--slow-log``) and a server on it."""
     log_dir.mkdir()
     slow = SlowDisk(log_dir, a.slow_log) if a.slow_log else None
     proc, url = start(root, env, log_dir)
+    return log_dir, slow, proc, url
+
+
+def sustained(root: Path, env: dict[str, str], work: Path, a: argparse.Namespace
+              ) -> dict[str, Any]:
+    log_dir, slow, proc, url = start_phase(root, env, work / "sustained", a)
     samples: list[float] = []
     stop = threading.Event()
 
@@ -155,10 +161,7 @@ def sustained(root: Path, env: dict[str, str], work: Path, a: argparse.Namespace
 
 def sigkill(root: Path, env: dict[str, str], work: Path, a: argparse.Namespace
             ) -> dict[str, Any]:
-    log_dir = work / "sigkill"
-    log_dir.mkdir()
-    slow = SlowDisk(log_dir, a.slow_log) if a.slow_log else None
-    proc, url = start(root, env, log_dir)
+    log_dir, slow, proc, url = start_phase(root, env, work / "sigkill", a)
     rss_before_kill: list[float] = []
 
     def kill() -> None:
