@@ -48,7 +48,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_online import DEFAULT_CACHE, FIRST_TITLE, WHEN, cache_env, ensure_data  # noqa: E402
 from bench.load_rank import _load, start_server  # noqa: E402
-from serving.vector_log import FILE_NAME, LogReader  # noqa: E402
+from serving.log_reader import LogReader  # noqa: E402
+from serving.vector_log import FILE_NAME  # noqa: E402
 
 REDIS_DB = 12
 MEMBERS = tuple(range(1_000_000, 1_000_050))

@@ -5,7 +5,8 @@ Each line is one request: ``request_id``, ``time`` (the request time, ISO-8601 U
 answered; null when the writer named none), ``state_hash``, ``model_id`` (or null), ``names``
 (the vector's column names, once per line), and ``rows``: for each entity row its join keys,
 its request inputs, per-view statuses and the values in schema order. Datetime request inputs
-are written as ISO-8601 text. The skew checks read these files through :class:`LogReader`.
+are written as ISO-8601 text. The skew checks read these files through
+:class:`serving.log_reader.LogReader`.
 
 **A request never waits for the log.** :meth:`VectorLog.write_encoded` only appends the
 request's pieces to an in-memory queue (even the per-row dicts are built later); one writer
@@ -24,9 +25,9 @@ written before the next batch::
     {"marker": "dropped", "requests": 3, "rows": 300, "services": {"recommender": {"requests": 3,
      "rows": 300}}, "first_at": "...", "last_at": "...", "logged_at": "..."}
 
-counting the drops since the previous marker (:class:`LogReader` skips and counts these
-lines). Edge case: a single request with more rows than the bound is accepted when nothing is
-pending, so a small bound never drops every large request.
+counting the drops since the previous marker (:class:`serving.log_reader.LogReader` skips and
+counts these lines). Edge case: a single request with more rows than the bound is accepted
+when nothing is pending, so a small bound never drops every large request.
 
 **What each failure loses** (``tests/reliability/test_vector_log_kill.py`` measures SIGKILL):
 
@@ -60,7 +61,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -404,103 +405,3 @@ class VectorLog:
             self._cond.notify_all()
         self._thread.join()
         self._file.close()
-
-
-# --- reading ---------------------------------------------------------------------------------
-
-
-def log_files(directory: str | Path) -> list[Path]:
-    """The log's files, oldest first (rotated files, then the current one), then those of each
-    worker's sub-folder ``worker-<k>`` (several server processes: :mod:`serving.workers`),
-    folder by folder in worker order."""
-    d = Path(directory)
-    files = sorted((p for p in d.glob(FILE_NAME + ".*") if p.suffix[1:].isdigit()),
-                   key=lambda p: -int(p.suffix[1:]))
-    files += [d / FILE_NAME] if (d / FILE_NAME).exists() else []
-    workers = [p for p in d.glob("worker-*") if p.is_dir() and p.name[7:].isdigit()]
-    for sub in sorted(workers, key=lambda p: int(p.name[7:])):
-        files += log_files(sub)
-    return files
-
-
-def is_marker(record: object) -> bool:
-    """Whether a decoded line is a marker (e.g. a drop count), not a served request."""
-    return isinstance(record, dict) and "marker" in record
-
-
-@dataclass(frozen=True)
-class SkippedLine:
-    """A line that is not JSON: its file, its 1-based line number and why."""
-
-    path: str
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path} line {self.line}: {self.reason}"
-
-
-class LogReader:
-    """The requests of a log folder, oldest first, with a count of what was not a request.
-
-    Iterating yields each served-vector record (a decoded line: a dict for a line the server
-    wrote). Along the way a line that is not JSON — the torn last line a SIGKILL can leave, or
-    damage — is skipped, kept in :attr:`skipped` (file, line number, reason) and logged as a
-    warning naming them; a drop marker is skipped and its counts added to
-    :attr:`dropped_requests` / :attr:`dropped_rows`. :attr:`where` names the file and line of
-    the record last yielded. Blank lines are ignored."""
-
-    def __init__(self, directory: str | Path) -> None:
-        self.directory = Path(directory)
-        self.skipped: list[SkippedLine] = []
-        self.dropped_requests = 0
-        self.dropped_rows = 0
-        self.where = ""
-
-    def __iter__(self) -> Iterator[Any]:
-        for path in log_files(self.directory):
-            with path.open("rb") as fh:
-                for number, raw in enumerate(fh, start=1):
-                    if not raw.strip():
-                        continue
-                    try:
-                        record = json.loads(raw)
-                    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-                        self._skip(path, number, exc)
-                        continue
-                    if is_marker(record):
-                        self._count(record)
-                        continue
-                    self.where = f"{path} line {number}"
-                    yield record
-
-    def _skip(self, path: Path, number: int, exc: ValueError) -> None:
-        skipped = SkippedLine(str(path), number, f"not JSON ({str(exc)[:100]})")
-        self.skipped.append(skipped)
-        log.warning("%s: skipped (a crash while writing leaves a torn last line)", skipped)
-
-    def _count(self, record: dict) -> None:
-        if record.get("marker") == DROP_MARKER:
-            for field in ("requests", "rows"):
-                value = record.get(field)
-                if isinstance(value, int) and not isinstance(value, bool):
-                    setattr(self, f"dropped_{field}", getattr(self, f"dropped_{field}") + value)
-
-    def notes(self) -> list[str]:
-        """Sentences for a report: the lines skipped and the drops the log records."""
-        out = []
-        if self.skipped:
-            shown = "; ".join(str(s) for s in self.skipped[:3])
-            more = f" and {len(self.skipped) - 3} more" if len(self.skipped) > 3 else ""
-            out.append(f"skipped {len(self.skipped)} log line(s) that are not JSON: {shown}"
-                       f"{more}")
-        if self.dropped_requests:
-            out.append(f"the server's log writer dropped {self.dropped_requests:,} requests "
-                       f"({self.dropped_rows:,} rows) when its queue was full: not in the log")
-        return out
-
-
-def read_log(directory: str | Path) -> Iterator[Any]:
-    """Every logged request, oldest first (:class:`LogReader`: torn lines and markers are
-    skipped)."""
-    return iter(LogReader(directory))

@@ -6,7 +6,7 @@ app (its own store, encoders and Redis pool) and counts its own load shedding
 (:mod:`serving.admission`). The one shared resource is the served-vector log: a rotating file
 cannot take lines from two processes, so with ``workers > 1`` each process writes its own log
 in a sub-folder ``worker-<k>`` of ``SKEWLESS_VECTOR_LOG_DIR``, and
-:func:`serving.vector_log.read_log` reads the sub-folders after the top-level files.
+:func:`serving.log_reader.read_log` reads the sub-folders after the top-level files.
 
 ``k`` is the first slot ``0..workers-1`` whose lock file (``.worker-<k>.lock``, an exclusive
 ``flock`` held for the life of the process) is free: a restarted server reuses the same

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from encoders import EncoderSet
-from serving.vector_log import LogReader
+from serving.log_reader import LogReader
 from skew.classify import (
     RowContext,
     Side,

@@ -14,7 +14,7 @@
   (:class:`SkewInputError` says which states and the fix), not distribution skew. A line that
   is not JSON (the torn last line a SIGKILL can leave) is skipped with a warning naming its
   file and line, and drop marker lines (requests the server's writer could not log) are
-  skipped; both are counted in :attr:`Sample.notes` (:class:`serving.vector_log.LogReader`).
+  skipped; both are counted in :attr:`Sample.notes` (:class:`serving.log_reader.LogReader`).
 
 JSON ``null`` values and Parquet nulls become ``NaN`` (*missing*, see
 :mod:`skew.distribution`). Every problem with the inputs raises :class:`SkewInputError`.
@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from encoders import EncoderSet, StateError, load
-from serving.vector_log import FILE_NAME, LogReader
+from serving.log_reader import LogReader
+from serving.vector_log import FILE_NAME
 from skew.distribution import as_float_array
 from spark_jobs.training_set import DATA, Manifest
 

@@ -19,8 +19,8 @@ from feast_bridge.store import feast_cli, open_store
 from scoring.linear_model import LinearModel
 from serving.api import create_app
 from serving.client import EncodedFeatures, ServiceLookupError
+from serving.log_reader import read_log
 from serving.online import OnlineEncoder, StateMismatchError
-from serving.vector_log import read_log
 from skew.replay import logged_rows
 
 

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from encoders import load, save
 from feast_bridge.store import feast_cli
 from serving.api import create_app
+from serving.log_reader import read_log
 from serving.online import (
     EXPIRED,
     MISSING,
@@ -24,7 +25,6 @@ from serving.online import (
     StateMismatchError,
     check_state_matches,
 )
-from serving.vector_log import read_log
 
 
 @pytest.fixture(scope="module")

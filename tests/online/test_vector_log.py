@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from serving.log_reader import LogReader, read_log
 from serving.online import EncodedRow
-from serving.vector_log import FILE_NAME, LogReader, VectorLog, read_log
+from serving.vector_log import FILE_NAME, VectorLog
 
 WHEN = datetime(2024, 2, 5, 12, tzinfo=timezone.utc)
 HEAD = dict(request_time=WHEN, endpoint="/rank", state_hash="sha256:x", model_id=None,

@@ -8,7 +8,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from serving.vector_log import VectorLog, read_log
+from serving.log_reader import read_log
+from serving.vector_log import VectorLog
 from serving.workers import log_dir_of_worker
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ import time
 import httpx
 import pytest
 
-from serving.vector_log import read_log
+from serving.log_reader import read_log
 from tests.reliability.conftest import ServerProcess
 
 

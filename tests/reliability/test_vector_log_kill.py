@@ -22,7 +22,8 @@ from pathlib import Path
 
 import httpx
 
-from serving.vector_log import FILE_NAME, LogReader
+from serving.log_reader import LogReader
+from serving.vector_log import FILE_NAME
 from tests.reliability.conftest import ServerProcess
 
 CANDIDATES = 50
