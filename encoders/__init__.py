@@ -45,7 +45,7 @@ from encoders.stats import (
     ValueCounts,
 )
 from encoders.temporal import Cyclical, TimeSince
-from encoders.values import as_category, as_epoch_micros, as_epoch_seconds, as_number
+from encoders.values import as_category, as_epoch_micros, as_epoch_seconds, as_number, as_utc
 
 __all__ = [
     "Buckets",
@@ -85,6 +85,7 @@ __all__ = [
     "as_epoch_micros",
     "as_epoch_seconds",
     "as_number",
+    "as_utc",
     "collect_statistics",
     "dumps",
     "fit",

@@ -208,6 +208,18 @@ def _datetime_micros(d: datetime) -> int:
     return (d - _EPOCH) // _US
 
 
+def as_utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime: a naive one is taken as UTC (never the machine's
+    local zone), an aware one converted. The one "naive means UTC" rule of every path; raises
+    ``TypeError`` for a non-datetime and ``OverflowError`` when the converted instant lies
+    outside ``datetime``'s range (e.g. ``9999-12-31T23:59-05:00``)."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {type(value).__name__} {value!r}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        return value.replace(tzinfo=_UTC)
+    return value.astimezone(_UTC)
+
+
 def as_epoch_micros(x: object) -> int | None:
     """Return the instant ``x`` denotes as integer microseconds since the epoch (UTC), or
     ``None`` (see module)."""

@@ -34,6 +34,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
+from encoders.values import as_utc
 from feast_bridge.services import ServiceInfo
 
 __all__ = ["KEY_MAX_LENGTH", "REQUEST_STR_MAX_LENGTH", "FeaturesResponse", "RequestContext",
@@ -54,7 +55,7 @@ def utc_time(v: datetime | None) -> datetime | None:
     if v is None:
         return None
     try:
-        v = v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
+        v = as_utc(v)
     except OverflowError:  # e.g. 9999-12-31T23:59-05:00 lies past datetime's range in UTC
         v = datetime.max.replace(tzinfo=timezone.utc)
     if not 1970 <= v.year <= 2200:

@@ -64,6 +64,15 @@ class Served:
     log: Callable[[], None]
 
 
+UNAVAILABLE = "unavailable:"  # prefix of ServedService.published() when the registry fails
+
+
+def _registry_unreadable(service: str, why: str) -> str:
+    return (f"service {service!r}: the Feast registry cannot be read or no longer holds it "
+            f"({why}); check the registry path in the repo's feature_store.yaml and run "
+            "`feast apply` in the repo, then restart the server if the state changed")
+
+
 def _nothing() -> None:
     """The log call of a server started without a log (``Server.open_log`` not called)."""
 
@@ -110,15 +119,21 @@ class ServedService:
         try:
             return registry_state_hash(self.store, self.name)
         except LookupError as exc:
-            return f"unavailable: {exc}"
+            return f"{UNAVAILABLE} {exc}"
 
     def guard(self) -> None:
+        """Raise :class:`StaleStateError` naming the fix when the registry (re-read at most
+        every ``hash_check_seconds``; the verdict is cached in between) publishes another
+        state than the one served, or can no longer be read or describe the service."""
         now = time.monotonic()
         if now - self._checked >= self._interval:
             self._checked = now
             self.store.refresh_registry()
             published = self.published()
             self._stale = None if published == self.state_hash else published
+        if self._stale and self._stale.startswith(UNAVAILABLE):
+            raise StaleStateError(_registry_unreadable(
+                self.name, self._stale[len(UNAVAILABLE):].strip()))
         if self._stale:
             raise StaleStateError(
                 f"the published encoder state changed to {self._stale} for service "
@@ -225,6 +240,8 @@ class Server:
                 svc.guard()
             except StaleStateError as exc:
                 reasons.append(str(exc))
+            except Exception as exc:  # a probe reports, never raises (registry unreadable)
+                reasons.append(_registry_unreadable(svc.name, f"{type(exc).__name__}: {exc}"))
         return reasons + self.online_store.current().reasons()
 
     def health(self) -> dict[str, Any]:
@@ -250,9 +267,14 @@ class Server:
             "services": per, "unfitted_services": list(self.skipped),
             "online_store": stored.to_json(), "vector_log": self.log_health()}
         reasons = [] if out["redis"] == "ok" else [f"redis {out['redis']}"]
-        reasons += [f"service {n!r}: the registry publishes state {s['registry_state_hash']}, "
-                    f"this server holds {s['state_hash']}; restart it with the published state"
-                    for n, s in per.items() if s["registry_state_hash"] != s["state_hash"]]
+        for n, s in per.items():
+            published = s["registry_state_hash"]
+            if published.startswith(UNAVAILABLE):
+                reasons.append(_registry_unreadable(n, published[len(UNAVAILABLE):].strip()))
+            elif published != s["state_hash"]:
+                reasons.append(f"service {n!r}: the registry publishes state {published}, this "
+                               f"server holds {s['state_hash']}; restart it with the published "
+                               "state")
         out["reasons"] = reasons + stored.reasons()
         out["ok"] = not out["reasons"]
         out["admission"] = self.admission.health()  # this worker's in-flight bound, shed count

@@ -64,8 +64,8 @@ def _number_env(name: str, default: float, parse: type, minimum: float) -> Any:
     except ValueError:
         kind = "an integer" if parse is int else "a number"
         raise ValueError(f"{name}={text!r} is not {kind}; set e.g. {name}={default}") from None
-    if not value >= minimum:
-        raise ValueError(f"{name}={text} must be >= {minimum}")
+    if not value >= minimum or value == float("inf"):  # NaN and inf too
+        raise ValueError(f"{name}={text} must be a finite number >= {minimum}")
     return value
 
 
@@ -74,7 +74,7 @@ def _int_env(name: str, default: int, minimum: int = 1) -> int:
 
 
 def _float_env(name: str, default: float) -> float:
-    """A number of seconds >= 0 from ``name`` (``default`` when unset)."""
+    """A finite number of seconds >= 0 from ``name`` (``default`` when unset)."""
     return _number_env(name, default, float, 0.0)
 
 
@@ -194,7 +194,7 @@ class Settings:
             max_body_bytes=(_int_env("SKEWLESS_MAX_BODY_BYTES", 1024 * 1024)
                             if env("SKEWLESS_MAX_BODY_BYTES") else None),
             log_queue_max=_int_env("SKEWLESS_LOG_QUEUE_MAX", DEFAULT_MAX_QUEUED_ROWS),
-            hash_check_seconds=float(_int_env("SKEWLESS_HASH_CHECK_SECONDS", 5, minimum=0)),
+            hash_check_seconds=_float_env("SKEWLESS_HASH_CHECK_SECONDS", 5.0),
             ready_check_seconds=_float_env("SKEWLESS_READY_CHECK_SECONDS", 1.0),
             redis_host=address.host or "127.0.0.1",
             redis_port=address.port or 6379,

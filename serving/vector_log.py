@@ -71,6 +71,8 @@ from typing import Any, NamedTuple
 
 from pydantic_core import PydanticSerializationError, to_json
 
+from encoders.values import as_utc
+
 FILE_NAME = "vectors.jsonl"
 #: The ``marker`` value of a line counting dropped requests (module docstring).
 DROP_MARKER = "dropped"
@@ -90,7 +92,7 @@ def _iso(epoch: float) -> str:
 def _json_default(value: Any) -> str:
     """JSON for a value ``to_json`` refused; anything but a datetime is a bug of the writer."""
     if isinstance(value, datetime):
-        return value.isoformat()
+        return as_utc(value).isoformat()
     raise TypeError(f"a served-vector log row holds {type(value).__name__}; log JSON values")
 
 
@@ -120,10 +122,10 @@ def _line(p: _Pending) -> bytes:
     rows = p.rows() if callable(p.rows) else p.rows
     if any(isinstance(v, datetime) for row in rows for v in row.values()):
         # datetime request inputs as ISO-8601 text (``+00:00``); the caller's dicts stay as is
-        rows = [{k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
-                for row in rows]
+        rows = [{k: as_utc(v).isoformat() if isinstance(v, datetime) else v
+                 for k, v in row.items()} for row in rows]
     entry = {"request_id": p.request_id,
-             "time": p.request_time.astimezone(timezone.utc).isoformat(),
+             "time": as_utc(p.request_time).isoformat(),
              "logged_at": _iso(p.logged_at), "endpoint": p.endpoint, "service": p.service,
              "state_hash": p.state_hash, "model_id": p.model_id, "names": p.names,
              "rows": rows}
@@ -196,11 +198,19 @@ class _Drops:
                         "logged_at": _iso(time.time())}) + b"\n"
 
 
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1)
+
+
 class _RotatingFile:
     """Appends bytes to ``path``, rotating to ``path.1`` … ``path.<backups>`` before a line
     would take the file past ``max_bytes`` (``max_bytes`` or ``backups`` 0: never rotates;
     nor does a path that is not a regular file, e.g. a named pipe). Opened at the first write,
-    so a path that blocks on open (a pipe without reader) holds the writer, never start-up."""
+    so a path that blocks on open (a pipe without reader) holds the writer, never start-up.
+    Opening a regular file whose last byte is not a newline (a torn line left by a crash or a
+    failed write) first ends that line, so what follows starts a line of its own."""
 
     def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
         self.path, self.max_bytes, self.backups = path, max_bytes, backups
@@ -215,6 +225,10 @@ class _RotatingFile:
             st = os.fstat(self._fh.fileno())
             self._size = st.st_size
             self._rotates = bool(self.max_bytes and self.backups and S_ISREG(st.st_mode))
+            if S_ISREG(st.st_mode) and st.st_size and _last_byte(self.path) != b"\n":
+                # a torn last line (SIGKILL, failed write): end it, so the first line written
+                # now is not glued onto it (readers skip the torn one, naming it)
+                self._write_all(b"\n")
         start, size = 0, self._size
         for i, line in enumerate(lines):
             if self._rotates and size and size + len(line) > self.max_bytes:
@@ -334,42 +348,50 @@ class VectorLog:
                     return  # closed, everything written
                 self._busy = True
                 closing = self._closed
-            ok = self._write_batch(batch, drops)
-            rows = sum(p.n_rows for p in batch)
+            done, marker_written = self._write_batch(batch, drops)
+            ok = done == len(batch) and marker_written
             with self._cond:
-                self._held_rows -= rows
+                self._held_rows -= sum(p.n_rows for p in batch)
                 self._busy = False
-                if ok:
-                    self._written[0] += len(batch)
-                    self._written[1] += rows
-                else:  # counted as dropped; reported by the next marker that gets written
-                    for p in batch:
-                        self._drop(p.service, 1, p.n_rows, p.logged_at)
-                    if drops is not None:
-                        for service, (n, r) in drops.by_service.items():
-                            self._unreported.add(service, n, r, drops.last_at)
+                self._written[0] += done
+                self._written[1] += sum(p.n_rows for p in batch[:done])
+                # what did not reach the OS is dropped, reported by the next marker written
+                for p in batch[done:]:
+                    self._drop(p.service, 1, p.n_rows, p.logged_at)
+                if drops is not None and not marker_written:
+                    for service, (n, r) in drops.by_service.items():
+                        self._unreported.add(service, n, r, drops.last_at)
                 self._cond.notify_all()
                 if closing and not ok:
                     return  # do not retry a failing disk forever at shutdown
 
-    def _write_batch(self, batch: Sequence[_Pending], drops: _Drops | None) -> bool:
+    def _write_batch(self, batch: Sequence[_Pending], drops: _Drops | None
+                     ) -> tuple[int, bool]:
+        """Hand ``drops``' marker (if any) and ``batch``'s lines to the OS, in ~1 MB chunks;
+        return how many requests of ``batch`` (a prefix) and whether the marker reached it.
+        A write error stops there: the rest is the caller's to count as dropped. Edge case: a
+        chunk that failed midway may have put some of its lines in the file; they are counted
+        as dropped (an over-count of at most one chunk), and a torn tail is ended on reopen."""
+        done, in_chunk, marker_written = 0, 0, drops is None
         try:
             lines, size = ([drops.marker()] if drops is not None else []), 0
             for p in batch:  # handed to the OS every ~1 MB: no batch-sized copy in memory
                 lines.append(_line(p))
+                in_chunk += 1
                 size += len(lines[-1])
                 if size >= _CHUNK_BYTES:
                     self._file.write(lines)
+                    done, in_chunk, marker_written = done + in_chunk, 0, True
                     lines, size = [], 0
             if lines:
                 self._file.write(lines)
-            return True
+                done, marker_written = done + in_chunk, True
         except Exception:  # a full disk must not stop the writer (nor the server)
             self._write_errors += 1
             self._file.close()
             log.exception("served-vector log: writing %d requests to %s failed; they are "
-                          "counted as dropped", len(batch), self.directory / FILE_NAME)
-            return False
+                          "counted as dropped", len(batch) - done, self.directory / FILE_NAME)
+        return done, marker_written
 
     # --- control ----------------------------------------------------------------------------
 
@@ -387,13 +409,15 @@ class VectorLog:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until every request accepted so far (and a marker for every drop so far) is
-        handed to the OS; ``False`` if ``timeout`` seconds passed first."""
+        handed to the OS, or counted as dropped after a write error (``stats().write_errors``);
+        ``False`` if ``timeout`` seconds passed first. While the log is closing, waits for the
+        writer to finish draining."""
         with self._cond:
             self._marker_due = self._marker_due or bool(self._unreported.by_service)
             self._cond.notify_all()
             return self._cond.wait_for(
-                lambda: self._closed or not (self._pending or self._busy or self._marker_due),
-                timeout)
+                lambda: not (self._pending or self._busy or self._marker_due)
+                or (self._closed and not self._thread.is_alive()), timeout)
 
     def close(self) -> None:
         """Write what is queued (and a last drop marker) and stop the writer; calling it

@@ -50,7 +50,8 @@ def logged_rows(entries: Iterable[Mapping[str, Any]], since: datetime | None = N
                 service: str | None = None) -> list[dict[str, Any]]:
     """Flatten log entries to one dict per served row: the row's keys and request inputs,
     ``event_timestamp`` (the request time), ``names``, ``values``, ``statuses``,
-    ``state_hash``, ``request_id``. ``limit`` keeps the most recent rows. ``service`` keeps
+    ``state_hash``, ``request_id``. ``limit`` keeps the rows of the latest request times
+(whatever file or worker folder they came from). ``service`` keeps
     the entries served by that encoded service, and the entries that name no service (logged
     by a writer that did not record it)."""
     out = []
@@ -71,7 +72,10 @@ def logged_rows(entries: Iterable[Mapping[str, Any]], since: datetime | None = N
                         AS_OF: when, "names": names, "values": r["values"],
                         "statuses": r.get("statuses", {}), "state_hash": hash_,
                         "request_id": e.get("request_id")})
-    return out[-limit:] if limit else out
+    if not limit:
+        return out
+    # by request time (stable): with several workers the files come worker by worker
+    return sorted(out, key=lambda r: r[AS_OF])[-limit:]
 
 
 def replay_log(log_dir: str | os.PathLike[str], repo: str | os.PathLike[str],

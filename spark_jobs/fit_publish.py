@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from encoders import EncoderSet, EncoderSpec, Statistics, fit, save, stat_requests
+from encoders.values import as_utc
 from spark_jobs.as_known import latest_as_known
 from spark_jobs.batch_source import BatchSource
 from spark_jobs.spark_stats import spark_statistics
-from spark_jobs.spark_time import as_utc, utc_literal
+from spark_jobs.spark_time import utc_literal
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession

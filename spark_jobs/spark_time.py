@@ -14,37 +14,30 @@ on the Python side do not read that setting: they read the *process* time zone (
 ``TIMESTAMP_NTZ`` values cross unchanged in both directions (PySpark converts them with
 ``timezone.utc``). skewless' rule is the encoders' one: a naive datetime means UTC.
 
-:func:`as_utc` and :func:`utc_literal` apply it wherever skewless turns a Python time into a
-Spark value; :func:`ntz_for_feast` / :func:`restore_type` carry label times through Feast's
-Spark offline store, which collects the label time range with ``collect()`` and uses the
-naive local datetimes it gets as UTC bounds (Feast 0.67,
+:func:`encoders.values.as_utc` and :func:`utc_literal` apply it wherever skewless turns a
+Python time into a Spark value; :func:`ntz_for_feast` / :func:`restore_type` carry label
+times through Feast's Spark offline store, which collects the label time range with
+``collect()`` and uses the naive local datetimes it gets as UTC bounds (Feast 0.67,
 ``spark.py::_get_entity_df_event_timestamp_range``: with ``TZ`` west of UTC the newest
 snapshots drop out of a training set, east of it the rows exactly at ``T - ttl`` do).
 
-Edge cases: :func:`as_utc` refuses anything that is not a ``datetime`` (``TypeError``); the
-cast between ``TIMESTAMP`` and ``TIMESTAMP_NTZ`` uses the session time zone, so
+Edge cases: :func:`encoders.values.as_utc` refuses anything that is not a ``datetime``
+(``TypeError``); the cast between ``TIMESTAMP`` and ``TIMESTAMP_NTZ`` uses the session time zone, so
 :func:`require_utc_session` refuses a session that is not on UTC (Feast's point-in-time SQL
 compares its bounds as text in that zone too).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from encoders.values import as_utc
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame
 
 UTC_NAMES = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "+00:00"})
-
-
-def as_utc(value: datetime) -> datetime:
-    """``value`` as an aware UTC datetime; a naive one is taken as UTC (never local time)."""
-    if not isinstance(value, datetime):
-        raise TypeError(f"expected a datetime, got {type(value).__name__} {value!r}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
 
 
 def utc_literal(value: datetime) -> Column:

@@ -181,3 +181,69 @@ def test_reader_skips_torn_and_undecodable_lines_naming_file_and_line(tmp_path, 
         (FILE_NAME, sum(1 for _ in (tmp_path / FILE_NAME).open("rb")))]
     assert f"{tmp_path / FILE_NAME} line " in caplog.text and "torn" in caplog.text
     assert reader.notes()[0].startswith("skipped 2 log line(s) that are not JSON")
+
+
+def test_a_restart_after_a_torn_last_line_keeps_the_new_first_line(tmp_path, caplog) -> None:
+    """A SIGKILL can leave a torn last line; the next server's first line must start a line of
+    its own, not be glued onto the torn one (both would be skipped)."""
+    first = VectorLog(tmp_path)
+    first.write(request_id="r0", rows=rows(1), **HEAD)
+    first.close()
+    with (tmp_path / FILE_NAME).open("ab") as fh:
+        fh.write(b'{"request_id": "torn", "rows": [{"k"')
+    second = VectorLog(tmp_path)
+    second.write(request_id="r1", rows=rows(1), **HEAD)
+    second.close()
+    reader = LogReader(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="skewless.vector_log"):
+        assert [e["request_id"] for e in reader] == ["r0", "r1"]
+    assert [s.line for s in reader.skipped] == [2]
+
+
+def test_a_write_failing_midway_counts_only_what_missed_the_file(tmp_path, monkeypatch) -> None:
+    """Three ~0.6 MB requests are written in ~1 MB chunks; the second chunk fails: the first
+    chunk's two requests are written (and counted so), the third is dropped, counted once."""
+    import serving.vector_log as vector_log
+
+    big = rows(15_000)  # ~0.7 MB of JSON per request
+    log = VectorLog(tmp_path, max_queued_rows=10**6)
+    release = hold_writer(log, 1)  # the three requests below go in one batch
+    for i in range(3):
+        assert log.write(request_id=f"r{i}", rows=big, service="svc", **HEAD)
+    real_write, calls = vector_log._RotatingFile.write, []
+
+    def failing_second(self, lines):
+        calls.append(len(lines))
+        if len(calls) == 3:  # 1: the held request's batch, 2: first chunk, 3: the rest
+            raise OSError("disk full")
+        return real_write(self, lines)
+
+    monkeypatch.setattr(vector_log._RotatingFile, "write", failing_second)
+    release.set()
+    assert log.flush(30)
+    s = log.stats()
+    assert (s.written_requests, s.dropped_requests, s.write_errors) == (3, 1, 1)
+    monkeypatch.setattr(vector_log._RotatingFile, "write", real_write)
+    log.close()
+    got = LogReader(tmp_path)
+    assert [e["request_id"] for e in got] == ["held", "r0", "r1"]
+    assert (got.dropped_requests, got.dropped_rows) == (1, 15_000)
+
+
+def test_naive_request_times_are_logged_as_utc(tmp_path, monkeypatch) -> None:
+    """The log's one rule, whatever the process zone: a naive datetime means UTC."""
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        log = VectorLog(tmp_path)
+        log.write(request_id="n", rows=[{"k": 1, "at": datetime(2024, 1, 1, 12)}],
+                  **{**HEAD, "request_time": datetime(2024, 1, 1, 12)})
+        log.close()
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    (entry,) = read_log(tmp_path)
+    assert entry["time"] == "2024-01-01T12:00:00+00:00"
+    assert entry["rows"][0]["at"] == "2024-01-01T12:00:00+00:00"

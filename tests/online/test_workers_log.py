@@ -44,3 +44,20 @@ def test_each_worker_gets_a_folder_of_its_own_and_read_log_reads_them_all(tmp_pa
     _write(tmp_path, "top-level")
     assert [e["request_id"] for e in read_log(tmp_path)] == [
         "top-level", "from-worker-0", "from-worker-1"]
+
+
+def test_replay_limit_keeps_the_latest_requests_across_workers(tmp_path) -> None:
+    """Files come worker by worker; ``limit`` must keep the latest request times anyway."""
+    from datetime import timedelta
+
+    from skew.replay import logged_rows
+
+    for k, hours in ((0, (3, 1)), (1, (2, 0))):  # worker-0 holds the newest request
+        log = VectorLog(tmp_path / f"worker-{k}")
+        for h in hours:
+            log.write(request_id=f"w{k}-{h}", request_time=WHEN - timedelta(hours=h),
+                      endpoint="/rank", state_hash="h", model_id=None, names=["x"],
+                      rows=[{"k": 1, "statuses": {}, "values": [0.5]}])
+        log.close()
+    got = logged_rows(read_log(tmp_path), limit=2)
+    assert [r["request_id"] for r in got] == ["w0-1", "w1-0"]

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from spark_jobs.spark_time import as_utc, ntz_for_feast, require_utc_session, restore_type
+from encoders.values import as_utc
+from spark_jobs.spark_time import ntz_for_feast, require_utc_session, restore_type
 
 UTC = timezone.utc
 
