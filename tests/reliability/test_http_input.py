@@ -123,7 +123,7 @@ def _health_latencies(server: ServerProcess, during: threading.Thread) -> list[f
     with httpx.Client(base_url=server.url, timeout=60) as client:
         while during.is_alive() or not took:
             start = time.perf_counter()
-            assert client.get("/health").status_code == 200
+            assert client.get("/health/live").status_code == 200
             took.append(time.perf_counter() - start)
             time.sleep(0.05)
     return took
@@ -140,7 +140,7 @@ def test_a_head_over_the_limit_gets_431_before_it_ends(server) -> None:
 
 
 def test_a_head_under_the_limit_is_served(http) -> None:
-    r = http.get("/health", headers={"x-pad": "a" * (HEAD_LIMIT - 600)})
+    r = http.get("/health/live", headers={"x-pad": "a" * (HEAD_LIMIT - 600)})
     assert r.status_code == 200, r.text
 
 

@@ -70,7 +70,7 @@ def test_a_request_beyond_the_bound_is_shed_with_retry_after(served, server) -> 
             _assert_shed(client.post("/rank", json=_body(served)))
             _assert_shed(client.post("/features", json={"entities": served["rows"][:1],
                                                         "request_time": served["when"]}))
-            assert client.get("/health").status_code == 200  # probes are never shed
+            assert client.get("/health/live").status_code == 200  # probes are never shed
             figures = _admission(server.url)
             assert figures["shed"] == before["shed"] + 2 and figures["in_flight"] == 1
             slow.sendall(raw[10:])  # the admitted request completes, in full
