@@ -65,7 +65,8 @@ def _percentile(sorted_ms: Sequence[float], q: float) -> float:
 def start_server(env: Mapping[str, str] | None = None, timeout_s: float = 180.0,
                  workers: int = 1, root: Path = ROOT) -> tuple[subprocess.Popen, str]:
     """A uvicorn subprocess (``workers`` processes, the code of checkout ``root``) on a free
-    loopback port, once ``/health`` answers 200."""
+    loopback port, once ``/health/live`` answers 200 (readiness is the caller's concern: a
+    store behind the registry is still served)."""
     import httpx
 
     port = free_port()
@@ -82,7 +83,7 @@ def start_server(env: Mapping[str, str] | None = None, timeout_s: float = 180.0,
             raise RuntimeError(f"the server exited ({proc.returncode}): "
                                f"{proc.stderr.read().decode(errors='replace')[-3000:]}")
         try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
+            if httpx.get(url + "/health/live", timeout=2).status_code == 200:
                 return proc, url
         except httpx.HTTPError:
             time.sleep(0.2)
