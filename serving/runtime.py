@@ -68,9 +68,10 @@ UNAVAILABLE = "unavailable:"  # prefix of ServedService.published() when the reg
 
 
 def _registry_unreadable(service: str, why: str) -> str:
-    return (f"service {service!r}: the Feast registry cannot be read or no longer holds it "
-            f"({why}); check the registry path in the repo's feature_store.yaml and run "
-            "`feast apply` in the repo, then restart the server if the state changed")
+    return (f"the published encoder state changed for service {service!r}: the Feast registry "
+            f"publishes none now ({why}). Either the service awaits a fit (`skewless fit` "
+            "re-publishes a state) or the registry cannot be read (check its path in the "
+            "repo's feature_store.yaml); restart the server once a state is published")
 
 
 def _nothing() -> None:
