@@ -71,6 +71,7 @@ from typing import Any
 
 from online_store.connection import checked_client
 from online_store.layout import key_pattern as feast_key_pattern  # the name callers use
+from online_store.watermark import batch_engine_type
 
 __all__ = ["MaterializeResult", "feast_key_pattern", "materialize", "redis_snapshot"]
 
@@ -218,7 +219,7 @@ def materialize(
         rows_written = sum(n for _, n in rows_by_view)
         rate = rows_written / seconds if seconds > 0 else 0.0
     return MaterializeResult(
-        engine=_engine_name(store),
+        engine=batch_engine_type(store.config),
         incremental=incremental,
         start=start,
         end=end,
@@ -251,13 +252,6 @@ def _aware(name: str, value: datetime) -> datetime:
             f"{name}.replace(tzinfo=timezone.utc)"
         )
     return value.astimezone(timezone.utc)
-
-
-def _engine_name(store: Any) -> str:
-    engine = store.config.batch_engine_config
-    if isinstance(engine, Mapping):
-        return str(engine.get("type", "local"))
-    return str(engine or "local")
 
 
 def _redis_client(store: Any, count_rows: bool = True) -> Any:

@@ -34,7 +34,7 @@ from typing import Any
 
 from online_store.layout import event_field, watermark_key
 
-__all__ = ["ENGINE_TYPE", "PROBES", "StoredWatermark", "Watermark", "advance",
+__all__ = ["ENGINE_TYPE", "PROBES", "StoredWatermark", "Watermark", "advance", "batch_engine_type",
            "delete_watermarks", "read_watermarks", "smallest_keys", "writes_watermarks"]
 
 #: ``batch_engine.type`` of skewless' engine, the only writer of watermarks.
@@ -45,14 +45,19 @@ PROBES = 3
 _END, _ROWS = b"end", b"rows"
 
 
+def batch_engine_type(config: Any) -> str:
+    """The engine a Feast ``RepoConfig`` selects: ``batch_engine`` is a mapping with a
+    ``type``, a type string, or unset (Feast's ``local``)."""
+    engine = getattr(config, "batch_engine_config", None)
+    kind = engine.get("type", "local") if isinstance(engine, Mapping) else engine
+    return str(kind or "local")
+
+
 def writes_watermarks(config: Any) -> bool:
-    """Whether the engine a Feast ``RepoConfig`` selects (``batch_engine``: a mapping with a
-    ``type``, a type string, or unset = Feast's ``local``) is skewless' own, which writes
+    """Whether the selected engine (:func:`batch_engine_type`) is skewless' own, which writes
     watermarks. Another engine (``local``, ``spark.engine``, a custom one) fills Redis with no
     watermark, so the absence of one says nothing about that store."""
-    engine = getattr(config, "batch_engine_config", None)
-    kind = engine.get("type") if isinstance(engine, Mapping) else engine
-    return str(kind or "local") == ENGINE_TYPE
+    return batch_engine_type(config) == ENGINE_TYPE
 
 
 def _probe_field(i: int) -> bytes:

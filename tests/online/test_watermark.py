@@ -16,6 +16,7 @@ from online_store.watermark import (
     PROBES,
     Watermark,
     advance,
+    batch_engine_type,
     delete_watermarks,
     read_watermarks,
     smallest_keys,
@@ -120,6 +121,8 @@ def test_only_skewless_engine_is_said_to_write_watermarks(engine, writes) -> Non
     cls = RedisMaterializationEngine
     assert ENGINE_TYPE == f"{cls.__module__}.{cls.__qualname__}"
     assert writes_watermarks(SimpleNamespace(batch_engine_config=engine)) is writes
+    kind = engine.get("type") if isinstance(engine, dict) else engine
+    assert batch_engine_type(SimpleNamespace(batch_engine_config=engine)) == (kind or "local")
 
 
 def test_a_store_filled_by_another_engine_is_unchecked_not_empty(client) -> None:
