@@ -66,7 +66,8 @@ def start_server(env: Mapping[str, str] | None = None, timeout_s: float = 180.0,
                  workers: int = 1, root: Path = ROOT) -> tuple[subprocess.Popen, str]:
     """A uvicorn subprocess (``workers`` processes, the code of checkout ``root``) on a free
     loopback port, once ``/health/live`` answers 200 (readiness is the caller's concern: a
-    store behind the registry is still served)."""
+    store behind the registry is still served; a checkout without ``/health/live``: once
+    ``/health`` answers)."""
     import httpx
 
     port = free_port()
@@ -83,7 +84,11 @@ def start_server(env: Mapping[str, str] | None = None, timeout_s: float = 180.0,
             raise RuntimeError(f"the server exited ({proc.returncode}): "
                                f"{proc.stderr.read().decode(errors='replace')[-3000:]}")
         try:
-            if httpx.get(url + "/health/live", timeout=2).status_code == 200:
+            live = httpx.get(url + "/health/live", timeout=2).status_code
+            if live == 404:  # a checkout older than /health/live: /health answers when up
+                live = 200 if httpx.get(url + "/health", timeout=2).status_code in (200, 503) \
+                    else live
+            if live == 200:
                 return proc, url
         except httpx.HTTPError:
             time.sleep(0.2)

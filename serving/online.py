@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from encoders import EncoderSet, StateError
 from encoders.values import as_epoch_micros
@@ -60,6 +60,20 @@ READERS = ("redis", "feast")
 
 class StateMismatchError(StateError):
     """The loaded encoder state is not the one published in the Feast registry."""
+
+
+_BLANK = ("blank",)  # the token of a view's values when the row is not served (all None)
+
+
+class _Resolved(NamedTuple):
+    """One view's rows at the request time: ``index[i]`` is request row ``i``'s unique
+    entity; per unique entity its status, its feature values, and (direct reader) a token
+    equal for equal values (:class:`serving.redis_reader.ViewRows`), else ``None``."""
+
+    index: Sequence[int]
+    statuses: list[str]
+    dicts: list[dict[str, Any]]
+    tokens: list | None
 
 
 @dataclass(frozen=True)
@@ -95,8 +109,8 @@ class OnlineEncoder:
     keys, ttl and request inputs come from the registry. ``enc``: the state to encode with,
     default the service's published state. ``reader``: ``"redis"`` (direct pipelined reads,
     the default) or ``"feast"`` (Feast ``get_online_features``); ``cache_size``: the direct
-    reader's decoded-value and decoded-reply caches (entries each, 0 = off; see
-    :mod:`serving.redis_reader`).
+    reader's decoded-value and decoded-reply caches and the encoded-outputs cache of
+    :class:`_EncodePlan` (entries each, 0 = off; see :mod:`serving.redis_reader`).
     """
 
     def __init__(self, store: FeatureStore, enc: EncoderSet | None = None,
@@ -130,7 +144,7 @@ class OnlineEncoder:
                              "load the state fitted for this service")
         self._redis = RedisReader(store, self.views, cache_size) if reader == "redis" else None
         self._blank = {v.name: dict.fromkeys(v.features) for v in self.views}
-        self._plan = _EncodePlan(enc, self.views, self.entity_keys)
+        self._plan = _EncodePlan(enc, self.views, self.entity_keys, cache_size)
 
     # --- reading --------------------------------------------------------------------------------
     def read(self, entity_rows: Sequence[Mapping[str, Any]]) -> list[ViewRows]:
@@ -167,19 +181,27 @@ class OnlineEncoder:
                                 stamps_us=stamps, values=values))
         return out
 
-    def _resolve(self, entity_rows: Sequence[Mapping[str, Any]], t_us: int
-                 ) -> list[tuple[Sequence[int], list[str], list[dict[str, Any]]]]:
-        """Per view: row -> unique entity index, and per unique entity its status and its
-        feature values (``None`` for every feature unless present or null)."""
+    def _resolve(self, entity_rows: Sequence[Mapping[str, Any]], t_us: int) -> list[_Resolved]:
+        """Per view: row -> unique entity index, and per unique entity its status, its
+        feature values (``None`` for every feature unless present or null) and the token of
+        those values (:class:`_Resolved`)."""
         out = []
         for view, got in zip(self.views, self.read(entity_rows)):
             blank, features, ttl = self._blank[view.name], view.features, view.ttl_us
             statuses, dicts = [], []
-            for code, e_us, vals in zip(got.codes, got.stamps_us, got.values):
+            tokens: list | None = [] if got.tokens is not None else None
+            for j, (code, e_us, vals) in enumerate(zip(got.codes, got.stamps_us, got.values)):
                 status = status_of(code, e_us, t_us, ttl)
                 statuses.append(status)
-                dicts.append(dict(zip(features, vals)) if status in (PRESENT, NULL) else blank)
-            out.append((got.index, statuses, dicts))
+                if status in (PRESENT, NULL):
+                    dicts.append(dict(zip(features, vals)))
+                    if tokens is not None:
+                        tokens.append(got.tokens[j])
+                else:
+                    dicts.append(blank)
+                    if tokens is not None:
+                        tokens.append(_BLANK)
+            out.append(_Resolved(got.index, statuses, dicts, tokens))
         return out
 
     def lookup(self, entity_rows: Sequence[Mapping[str, Any]], request_time: datetime
@@ -190,7 +212,7 @@ class OnlineEncoder:
             return [], []
         values: list[dict[str, Any]] = [{} for _ in entity_rows]
         statuses: list[dict[str, str]] = [{} for _ in entity_rows]
-        for view, (index, st, dicts) in zip(self.views, self._resolve(entity_rows, t_us)):
+        for view, (index, st, dicts, _) in zip(self.views, self._resolve(entity_rows, t_us)):
             name = view.name
             for i, j in enumerate(index):
                 statuses[i][name] = st[j]
@@ -241,17 +263,26 @@ class _EncodePlan:
     An encoder reads only its inputs and the request time, so each output equals
     ``EncoderSet.encode_values`` on the merged row (``tests/online/test_redis_reader.py``
     checks it against the encoder set on many rows).
+
+    Across requests, a view group none of whose encoders reads the request time
+    (``spec.uses_request_time``) keeps its outputs per token of the entity's values (the raw
+    reply they were decoded from; :class:`serving.redis_reader.ViewRows`) in a bounded dict
+    (``cache_size`` entries per group, cleared when full; 0 = off): the same bytes give the
+    same values, and an encoder that does not read the time gives the same outputs for the
+    same values. An encoder kind that reads ``now`` must say so with
+    ``uses_request_time = True`` (the offline path and the skew classifier rely on it too).
     """
 
     VIEW, CONTEXT, ROW = 0, 1, 2
 
-    def __init__(self, enc: EncoderSet, views: Sequence[ViewSpec], entity_keys: Sequence[str]
-                 ) -> None:
+    def __init__(self, enc: EncoderSet, views: Sequence[ViewSpec], entity_keys: Sequence[str],
+                 cache_size: int = 50_000) -> None:
         owner = {f: vi for vi, v in enumerate(views) for f in v.features}
         self.views = tuple(views)
         self.entity_keys = frozenset(entity_keys)
         self.n_keys = len(self.entity_keys)
-        segments: list[tuple[int, int, list]] = []  # (group, view index, compiled fns)
+        # (group, view index, compiled fns, whether any of them reads the request time)
+        segments: list[tuple[int, int, list, bool]] = []
         for e in enc.encoders:
             owners = {owner.get(k) for k in e.spec.inputs}
             if not owners or owners == {None}:
@@ -261,11 +292,18 @@ class _EncodePlan:
             else:
                 group, vi = self.ROW, -1
             fn = e.spec.compile(e.state)
+            timed = e.spec.uses_request_time
             if segments and segments[-1][:2] == (group, vi):
                 segments[-1][2].append(fn)
+                segments[-1] = (group, vi, segments[-1][2], segments[-1][3] or timed)
             else:
-                segments.append((group, vi, [fn]))
-        self.segments = tuple((g, vi, tuple(fns)) for g, vi, fns in segments)
+                segments.append((group, vi, [fn], timed))
+        self.segments = tuple((g, vi, tuple(fns)) for g, vi, fns, _ in segments)
+        self.cache_size = cache_size
+        #: per segment: outputs by values token (a view group without the request time), or None
+        self._memo: tuple[dict | None, ...] = tuple(
+            {} if g == self.VIEW and not timed and cache_size else None
+            for g, _, _, timed in segments)
         self.width = enc.width
 
     def encode(self, rows: Sequence[Mapping[str, Any]], resolved: list, now: int | None,
@@ -273,9 +311,13 @@ class _EncodePlan:
         VIEW, CONTEXT = self.VIEW, self.CONTEXT
         own_keys = any(len(r) > self.n_keys for r in rows)
         shared: list[list | None] = []  # per segment: outputs per unique entity, or once
-        for group, vi, fns in self.segments:
+        for (group, vi, fns), memo in zip(self.segments, self._memo):
             if group == VIEW:
-                shared.append([_run(fns, d, now) for d in resolved[vi][2]])
+                got = resolved[vi]
+                if memo is None or got.tokens is None:
+                    shared.append([_run(fns, d, now) for d in got.dicts])
+                else:
+                    shared.append(self._outputs(memo, fns, got, now))
             elif group == CONTEXT and not own_keys:
                 shared.append(_run(fns, ctx, now))
             else:
@@ -288,7 +330,7 @@ class _EncodePlan:
             statuses = {}
             merged = None
             js = []
-            for name, (index, st, _) in zip(names, resolved):
+            for name, (index, st, _, _) in zip(names, resolved):
                 j = index[i]
                 js.append(j)
                 statuses[name] = st[j]
@@ -301,10 +343,26 @@ class _EncodePlan:
                     merged = dict(ctx)
                     if own_keys:
                         merged.update({k: v for k, v in row.items() if k not in keys})
-                    for (_, _, dicts), j in zip(resolved, js):
+                    for (_, _, dicts, _), j in zip(resolved, js):
                         merged.update(dicts[j])
                 values += _run(fns, merged, now)
             out.append(EncodedRow(tuple(values), statuses))
+        return out
+
+
+    def _outputs(self, memo: dict, fns: Sequence[Any], got: _Resolved, now: int | None
+                 ) -> list[list]:
+        """A request-time-free view group's outputs per unique entity of ``got``, from
+        ``memo`` (values token -> outputs) where known (class docstring)."""
+        out = []
+        for token, d in zip(got.tokens, got.dicts):
+            hit = memo.get(token)
+            if hit is None:
+                hit = _run(fns, d, now)
+                if len(memo) >= self.cache_size:
+                    memo.clear()
+                memo[token] = hit
+            out.append(hit)
         return out
 
 

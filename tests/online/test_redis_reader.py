@@ -221,3 +221,72 @@ def test_bad_input_is_named(online, readers) -> None:
     with pytest.raises(ValueError, match="reader='feast'"):
         RedisReader(not_redis, direct.views)
     assert direct.encode([], online["last_snapshot"]) == []
+
+
+def _same_rows(a, b) -> bool:
+    return all(list(x.index) == list(y.index) and list(x.codes) == list(y.codes)
+               and list(x.stamps_us) == list(y.stamps_us) and list(x.tokens) == list(y.tokens)
+               and all(all(map(_same, p, q)) for p, q in zip(x.values, y.values))
+               for x, y in zip(a, b))
+
+
+def test_script_and_pipeline_transports_read_the_same(online, readers, extra_rows) -> None:
+    """One EVALSHA and the pipelined HMGETs give identical replies (nulls, unknown keys,
+    duplicates included); a bad transport is named."""
+    direct, _ = readers
+    rows = _request_rows(online)
+    script = RedisReader(online["store"], direct.views, cache_size=0, transport="script")
+    pipeline = RedisReader(online["store"], direct.views, cache_size=0, transport="pipeline")
+    assert direct._redis.transport == "script"  # the default on one Redis server
+    assert _same_rows(script.read(rows), pipeline.read(rows))
+    assert _same_rows(script.read(rows[:1]), pipeline.read(rows[:1]))
+    with pytest.raises(ValueError, match="transport='lua'.*'script'.*'pipeline'"):
+        RedisReader(online["store"], direct.views, transport="lua")
+
+
+def test_a_server_refusing_scripts_is_read_by_pipeline(online, readers, caplog) -> None:
+    """A Redis user without scripting rights (ACL ``-@scripting`` on the real server): the
+    first read warns once and falls back to the pipeline, with the same answer."""
+    import redis
+
+    direct, _ = readers
+    rows = _request_rows(online)[:20]
+    admin = online["redis"]
+    user = "skewless_test_noscript"
+    admin.acl_setuser(user, enabled=True, passwords=["+pw"], keys=["*"],
+                      commands=["+@all", "-@scripting"])
+    try:
+        kwargs = admin.connection_pool.connection_kwargs
+        limited = redis.Redis(host=kwargs["host"], port=kwargs["port"], db=kwargs["db"],
+                              username=user, password="pw")
+        reader = RedisReader(online["store"], direct.views, cache_size=0, transport="script")
+        expected = reader.read(rows)
+        reader.client = limited
+        reader._script = limited.register_script(reader._script.script)
+        with caplog.at_level("WARNING", logger="skewless.serving"):
+            got = reader.read(rows)
+        assert reader.transport == "pipeline" and reader._script is None
+        assert "refused the read script" in caplog.text and "EVALSHA" in caplog.text
+        assert _same_rows(got, expected)
+        limited.close()
+    finally:
+        admin.acl_deluser(user)
+
+
+def test_encoded_outputs_cache_never_changes_an_answer(online, readers, extra_rows) -> None:
+    """Outputs kept per values token (view groups without the request time) equal a fresh
+    encode, over requests at several times and with a cache small enough to be cleared."""
+    direct, _ = readers
+    rows = _request_rows(online)
+    last, ttl = online["last_snapshot"], online["ttl"]
+    fresh = OnlineEncoder(online["store"], direct.enc, cache_size=0)
+    small = OnlineEncoder(online["store"], direct.enc, cache_size=5)
+    assert any(m is not None for m in direct._plan._memo)
+    assert all(m is None for m in fresh._plan._memo)
+    for when in (last, last + timedelta(hours=5), last + ttl + timedelta(microseconds=1)):
+        expected = fresh.encode(rows, when, {"device": "tv"})
+        for online_encoder in (direct, small, direct):  # the second pass reads the cache
+            got = online_encoder.encode(rows, when, {"device": "tv"})
+            assert [r.statuses for r in got] == [r.statuses for r in expected]
+            assert all(all(map(_same, a.values, b.values)) for a, b in zip(got, expected))
+    assert all(m is None or len(m) <= 5 for m in small._plan._memo)
