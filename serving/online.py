@@ -299,6 +299,11 @@ class _EncodePlan:
             else:
                 segments.append((group, vi, [fn], timed))
         self.segments = tuple((g, vi, tuple(fns)) for g, vi, fns, _ in segments)
+        #: per segment: each input read and the view serving it (-1: a request input)
+        self._inputs = tuple(tuple(dict.fromkeys(
+            (k, owner.get(k, -1)) for fn_spec in specs for k in fn_spec.inputs))
+            for specs in _segment_specs(enc, segments))
+        self.names = tuple(v.name for v in views)
         self.cache_size = cache_size
         #: per segment: outputs by values token (a view group without the request time), or None
         self._memo: tuple[dict | None, ...] = tuple(
@@ -306,8 +311,10 @@ class _EncodePlan:
             for g, _, _, timed in segments)
         self.width = enc.width
 
-    def encode(self, rows: Sequence[Mapping[str, Any]], resolved: list, now: int | None,
-               ctx: dict[str, Any]) -> list[EncodedRow]:
+    def encode(self, rows: Sequence[Mapping[str, Any]], resolved: list[_Resolved],
+               now: int | None, ctx: dict[str, Any]) -> list[EncodedRow]:
+        """Every row's :class:`EncodedRow` (rows with equal statuses share one statuses dict:
+        do not mutate it)."""
         VIEW, CONTEXT = self.VIEW, self.CONTEXT
         own_keys = any(len(r) > self.n_keys for r in rows)
         shared: list[list | None] = []  # per segment: outputs per unique entity, or once
@@ -322,29 +329,35 @@ class _EncodePlan:
                 shared.append(_run(fns, ctx, now))
             else:
                 shared.append(None)
-        plan = [(group, vi, fns, part) for (group, vi, fns), part in zip(self.segments, shared)]
-        names = [v.name for v in self.views]
-        keys = self.entity_keys
+        plan = [(group, vi, fns, part, inputs) for (group, vi, fns), part, inputs
+                in zip(self.segments, shared, self._inputs)]
+        names = self.names
+        indexes = [r.index for r in resolved]
+        view_statuses = [r.statuses for r in resolved]
+        view_dicts = [r.dicts for r in resolved]
+        by_statuses: dict[tuple, dict[str, str]] = {}  # rows with equal statuses share one dict
         out = []
         for i, row in enumerate(rows):
-            statuses = {}
-            merged = None
-            js = []
-            for name, (index, st, _, _) in zip(names, resolved):
-                j = index[i]
-                js.append(j)
-                statuses[name] = st[j]
+            js = [index[i] for index in indexes]
+            key = tuple(st[j] for st, j in zip(view_statuses, js))
+            statuses = by_statuses.get(key)
+            if statuses is None:
+                statuses = by_statuses[key] = dict(zip(names, key))
             values: list = []
-            for group, vi, fns, part in plan:
+            for group, vi, fns, part, inputs in plan:
                 if part is not None:
                     values += part[js[vi]] if group == VIEW else part
                     continue
-                if merged is None:
-                    merged = dict(ctx)
-                    if own_keys:
-                        merged.update({k: v for k, v in row.items() if k not in keys})
-                    for (_, _, dicts, _), j in zip(resolved, js):
-                        merged.update(dicts[j])
+                # the row this segment reads: a view's value wins, then the row's own
+                # request input, then the request's (as in the merged row)
+                merged = {}
+                for k, owner in inputs:
+                    if owner >= 0:
+                        merged[k] = view_dicts[owner][js[owner]][k]
+                    elif own_keys and k in row:
+                        merged[k] = row[k]
+                    elif k in ctx:
+                        merged[k] = ctx[k]
                 values += _run(fns, merged, now)
             out.append(EncodedRow(tuple(values), statuses))
         return out
@@ -364,6 +377,17 @@ class _EncodePlan:
                 memo[token] = hit
             out.append(hit)
         return out
+
+
+def _segment_specs(enc: EncoderSet, segments: Sequence[tuple[int, int, list, bool]]
+                   ) -> list[list[Any]]:
+    """The specs of each segment's encoders (segments hold consecutive encoders)."""
+    specs = [e.spec for e in enc.encoders]
+    out, at = [], 0
+    for _, _, fns, _ in segments:
+        out.append(specs[at:at + len(fns)])
+        at += len(fns)
+    return out
 
 
 def _run(fns: Sequence[Any], row: Mapping[str, Any], now: int | None) -> list:
