@@ -269,6 +269,9 @@ class RedisReader:
             try:
                 return self._script(keys=keys, args=args)
             except redis.exceptions.ResponseError as exc:
+                if "unauthenticated" in str(exc):  # Redis 7 on a long command without AUTH
+                    raise redis.exceptions.AuthenticationError(
+                        f"Redis refused an unauthenticated request ({exc})") from exc
                 if not _refused(exc):
                     raise  # e.g. WRONGTYPE: what the pipeline would raise too
                 log.warning("Redis refused the read script (%s); reading with pipelined "
