@@ -127,9 +127,11 @@ def _section_online(result: dict) -> tuple[list[str], list[Target]]:
 
 
 def _section_training_set(result: dict) -> tuple[list[str], list[Target]]:
-    lines = [f"Labels → Feast Spark point-in-time join → encoders → Parquet, facts preset "
+    lines = [f"Labels → point-in-time join → encoders in Spark → Parquet, facts preset "
              f"`{result['config'].get('facts_preset')}`, driver memory "
-             f"{result['config'].get('driver_memory')}. Peer: Feast `to_df()` with the encoders "
+             f"{result['config'].get('driver_memory')}. spark: skewless' own join "
+             "(`spark_jobs/point_in_time.py`); spark-feast: the same with Feast's Spark join "
+             "(`--join feast`, the reference peer). Peer: Feast `to_df()` with the encoders "
              "as a python on-demand view; floor: DuckDB ASOF join + Python encoding. Peak memory "
              "is the whole process tree (JVM + Python). Exact-equality check of a sample across "
              f"the three paths: {'ok' if (result.get('parity') or {}).get('ok') else 'not run'}.",
@@ -234,7 +236,8 @@ def generic_targets(name: str, result: dict) -> list[Target]:
 
 SECTIONS: dict[str, tuple[str, Callable[[dict], tuple[list[str], list[Target]]]]] = {
     "online": ("Online: encoded vectors vs Feast vs raw Redis", _section_online),
-    "training_set": ("Training sets: Spark path vs Feast to_df vs DuckDB", _section_training_set),
+    "training_set": ("Training sets: Spark path vs Feast's Spark join vs Feast to_df vs DuckDB",
+                     _section_training_set),
     "materialization": ("Materialization into Redis: skewless engine vs Feast local vs raw "
                         "HSET", _section_materialization),
     "parity": ("Parity check cost vs training-set cost", _section_parity),

@@ -1,7 +1,7 @@
-"""The three measured roles of ``bench/bench_training_set.py`` and its set-up, each run in its
+"""The measured roles of ``bench/bench_training_set.py`` and its set-up, each run in its
 own subprocess by that script (``--role``): ``do_setup`` (facts, feature tables, labels per
-size, a private Feast repo with fitted state; cached), ``run_spark``, ``run_feast`` and
-``run_floor`` (see that module's docstring for what each path does and how it is measured).
+size, a private Feast repo with fitted state; cached), ``run_spark`` (either join), ``run_feast``
+and ``run_floor`` (see that module's docstring for what each path does and how it is measured).
 """
 
 from __future__ import annotations
@@ -72,14 +72,17 @@ def _store_and_state():
     return spark, store, enc
 
 
-def run_spark(labels: Path, out: Path) -> dict:
+def run_spark(labels: Path, out: Path, join: str = "skewless") -> dict:
+    """``build_training_set`` with skewless' point-in-time join, or Feast's (``join``)."""
     from demo.labels import read_labels
     from spark_jobs.training_set import build_training_set
 
     spark, store, enc = _store_and_state()
     t = time.perf_counter()
-    m = build_training_set(store, read_labels(spark, labels), enc, out / "set", overwrite=True)
-    return {"rows": m.row_count, "phases": {"build_training_set": time.perf_counter() - t}}
+    m = build_training_set(store, read_labels(spark, labels), enc, out / "set", overwrite=True,
+                           join=join)
+    return {"rows": m.row_count, "phases": {"build_training_set": time.perf_counter() - t},
+            "join": join}
 
 
 def run_feast(labels: Path, out: Path) -> dict:

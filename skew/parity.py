@@ -3,7 +3,7 @@
 
 Given (entity keys, as-of time) pairs:
 
-1. **Offline, one Spark job** over all pairs: Feast's Spark point-in-time join
+1. **Offline, one Spark job** over all pairs: the training set's point-in-time join
    (:func:`spark_jobs.training_set.joined_features`, as-known by default) and the encoders in
    Spark (:func:`spark_jobs.spark_encode.encode_frame`) — the training-set code path — plus, for
    classification, each view's source row at the as-of time (:mod:`skew.sources`).

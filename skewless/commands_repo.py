@@ -117,11 +117,19 @@ def training_set(
     as_known: Annotated[bool, typer.Option(
         "--as-known/--no-as-known", help="join only feature rows created by the label time "
                                          "(as the online store could serve them)")] = True,
+    join: Annotated[str, typer.Option(
+        "--join", help="who computes the point-in-time join: skewless (its own sort-based "
+                       "as-of join) or feast (Feast's Spark offline store, the reference)")
+    ] = "skewless",
 ) -> None:
     """Build an encoded, point-in-time-correct training set (Parquet + manifest.json)."""
     from spark_jobs.spark_session import get_spark
-    from spark_jobs.training_set import build_training_set, load_labels
+    from spark_jobs.training_set import build_training_set, check_join, load_labels
 
+    try:
+        check_join(join)
+    except ValueError as exc:
+        raise BadInput(f"--join: {exc}") from None
     check_labels_source(labels)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite or another --out")
@@ -134,7 +142,7 @@ def training_set(
         manifest = build_training_set(
             store, load_labels(spark, labels), enc, out, service=info.name,
             timestamp_column=timestamp_column, label_columns=label_column or None,
-            overwrite=overwrite, as_known=as_known,
+            overwrite=overwrite, as_known=as_known, join=join,
             inputs={"labels": labels, "state": str(Path(state or info.state_path).resolve())})
     typer.echo(f"training set {out}: {manifest.row_count} rows, {manifest.time_range[0]} .. "
                f"{manifest.time_range[1]}, labels {list(manifest.label_columns)}, state "

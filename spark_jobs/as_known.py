@@ -15,6 +15,11 @@ time). Within each group of rows (``by``: an entity's join keys, or join keys + 
 Without a created column the event time alone decides and ``known_at`` filters nothing. The
 event-time window (``T - ttl <= event <= T``) is not part of this rule: callers filter it.
 
+The rule's two parts as Spark columns, for callers that cannot group rows first (the
+point-in-time join, :mod:`spark_jobs.point_in_time`, carries "the best row so far" along a
+sorted timeline): :func:`recency` is the order of step 2 as one comparable value, and
+:func:`usable_from` the first time ``T`` at which step 1 (plus ``event <= T``) lets a row count.
+
 Used by the fit step (latest correction of each snapshot), the materialization engine (latest
 row per entity as known at the end time) and the parity check's source lookup (the row the
 point-in-time join picks for a label); :func:`latest_as_known_rows` is the twin the tests hold
@@ -36,6 +41,37 @@ if TYPE_CHECKING:  # pragma: no cover
 _RANK = "__skewless_as_known_rank"
 
 
+def _rank_columns(event: str, created: str | None) -> list[Column]:
+    """Step 2's sort keys, most significant first (all ascending = older first)."""
+    from pyspark.sql import functions as F
+
+    if not created:
+        return [F.col(event)]
+    return [F.col(event), F.col(created).isNotNull(), F.col(created)]
+
+
+def recency(event: str, created: str | None = None) -> Column:
+    """Step 2's order as one value: a struct that compares greater for the row that wins
+    (later event, then a real created time over a null one, then the later created time);
+    use it with ``max_by``. Equal values are restatements of identical instants."""
+    from pyspark.sql import functions as F
+
+    return F.struct(*_rank_columns(event, created))
+
+
+def usable_from(event: str, created: str | None, as_known: bool) -> Column:
+    """The earliest lookup time ``T`` at which a row may count for a point-in-time lookup at
+    ``T`` (``event <= T`` and, when ``as_known`` and there is a created column, step 1's
+    ``created <= T``): its event time, or the later of event and created time; null — never —
+    for a null created time under ``as_known``. A null event time gives null too."""
+    from pyspark.sql import functions as F
+
+    if not (as_known and created):
+        return F.col(event)
+    return F.when(F.col(created).isNotNull() & F.col(event).isNotNull(),
+                  F.greatest(F.col(event), F.col(created)))
+
+
 def latest_as_known(df: DataFrame, by: Sequence[str], event: str, created: str | None = None,
                     known_at: datetime | Column | None = None) -> DataFrame:
     """One row per ``by`` group of ``df``: the latest by (event, created) among the rows known
@@ -46,7 +82,7 @@ def latest_as_known(df: DataFrame, by: Sequence[str], event: str, created: str |
     if created and known_at is not None:
         limit = known_at if not isinstance(known_at, datetime) else utc_literal(known_at)
         df = df.where(F.col(created) <= limit)
-    order = [F.col(event).desc()] + ([F.col(created).desc_nulls_last()] if created else [])
+    order = [c.desc() for c in _rank_columns(event, created)]
     w = Window.partitionBy(*[F.col(c) for c in by]).orderBy(*order)
     return df.withColumn(_RANK, F.row_number().over(w)).where(F.col(_RANK) == 1).drop(_RANK)
 

@@ -2,13 +2,15 @@
 
 :func:`build_training_set` is the notebook API (``skewless training-set`` is its CLI):
 
-1. labels (a Spark DataFrame: entity keys, ``event_timestamp``, label and request columns) go
-   to Feast's Spark offline store point-in-time join for the raw feature service
-   (``get_historical_features(...).to_spark_df()``): a feature row counts for a label at time
+1. labels (a Spark DataFrame: entity keys, ``event_timestamp``, label and request columns) are
+   joined point-in-time to the raw feature service: a feature row counts for a label at time
    ``T`` when ``T - ttl <= event_timestamp <= T`` and — by default, ``as_known=True`` —
    ``created_timestamp <= T`` (Feast's ``filter_by_created_timestamp``: a late-arriving
    correction is used only from the moment it existed, as the online store could serve it);
-   among rows with equal ``event_timestamp`` the latest ``created_timestamp`` wins;
+   among rows with equal ``event_timestamp`` the latest ``created_timestamp`` wins. ``join``
+   picks who computes it: ``"skewless"`` (default, :mod:`spark_jobs.point_in_time`, a
+   sort-based as-of join) or ``"feast"`` (Feast's Spark offline store,
+   ``get_historical_features(...).to_spark_df()``, the reference it is tested equal to);
 2. the joined frame is encoded in Spark by :func:`spark_jobs.spark_encode.encode_frame` — the same
    encoders with the published state, the label time as the request time;
 3. Parquet is written to a temporary folder beside the target, the manifest is written last,
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from encoders import EncoderSet
+from spark_jobs.point_in_time import point_in_time_join, service_views
 from spark_jobs.spark_encode import encode_frame
 from spark_jobs.spark_time import ntz_for_feast, restore_type
 
@@ -43,6 +46,16 @@ if TYPE_CHECKING:  # pragma: no cover
 MANIFEST = "manifest.json"
 DATA = "data"
 EVENT_TIMESTAMP = "event_timestamp"  # the column name Feast's join reads the label time from
+#: Who computes the point-in-time join (``join=``, ``--join``); the first is the default.
+JOINS = ("skewless", "feast")
+
+
+def check_join(join: str) -> str:
+    """``join`` when it names a join of :data:`JOINS`, else ``ValueError`` naming them."""
+    if join not in JOINS:
+        raise ValueError(f"unknown join {join!r}; choose one of {', '.join(JOINS)} "
+                         f"(default {JOINS[0]})")
+    return join
 
 
 @dataclass(frozen=True)
@@ -121,12 +134,15 @@ def default_label_columns(labels: DataFrame, info: ServiceInfo, timestamp_column
 
 
 def joined_features(
-    store: FeatureStore, labels: DataFrame, feature_service: str, as_known: bool = True
+    store: FeatureStore, labels: DataFrame, feature_service: str, as_known: bool = True,
+    join: str = JOINS[0],
 ) -> tuple[DataFrame, tuple[str, ...]]:
-    """Feast's Spark point-in-time join of a raw feature service onto the labels (which name
-    the label time ``event_timestamp``).
+    """The point-in-time join of a raw feature service onto the labels (which name the label
+    time ``event_timestamp``) and the feature refs: every labels column, then the features.
 
-    The label time goes to Feast as ``TIMESTAMP_NTZ`` (UTC wall clock) and comes back in the
+    ``join="skewless"``: :func:`spark_jobs.point_in_time.point_in_time_join`; ``"feast"``:
+    Feast's Spark offline store. Both give the same frame (tested). For Feast's, the label
+    time goes to Feast as ``TIMESTAMP_NTZ`` (UTC wall clock) and comes back in the
     labels' own type (:func:`spark_jobs.spark_time.ntz_for_feast`): Feast reads the label
     time range through PySpark, which would hand it local times, so the join is the same in
     every process time zone. A session not on UTC raises ``ValueError``.
@@ -140,13 +156,18 @@ def joined_features(
     if EVENT_TIMESTAMP not in labels.columns:
         raise ValueError(f"labels have no {EVENT_TIMESTAMP!r} column (they have "
                          f"{sorted(labels.columns)}); rename the label time to it")
+    check_join(join)
     service = store.get_feature_service(feature_service)
-    entity_df, label_time_type = ntz_for_feast(labels, EVENT_TIMESTAMP)
-    job = store.get_historical_features(
-        entity_df=entity_df, features=service, filter_by_created_timestamp=as_known
-    )
     refs = tuple(f"{p.name}:{f.name}" for p in service.feature_view_projections for f in p.features)
-    joined = restore_type(job.to_spark_df(), EVENT_TIMESTAMP, label_time_type)
+    if join == "skewless":
+        joined = point_in_time_join(labels, service_views(store, feature_service),
+                                    EVENT_TIMESTAMP, as_known)
+    else:
+        entity_df, label_time_type = ntz_for_feast(labels, EVENT_TIMESTAMP)
+        job = store.get_historical_features(
+            entity_df=entity_df, features=service, filter_by_created_timestamp=as_known
+        )
+        joined = restore_type(job.to_spark_df(), EVENT_TIMESTAMP, label_time_type)
     for p in service.feature_view_projections:
         for f in p.features:
             if f.dtype.to_value_type().name == "UNIX_TIMESTAMP" and f.name in joined.columns:
@@ -166,18 +187,21 @@ def build_training_set(
     overwrite: bool = False,
     as_known: bool = True,
     inputs: dict[str, Any] | None = None,
+    join: str = JOINS[0],
 ) -> Manifest:
     """Join, encode and write a training set of ``service`` (the only one when ``None``);
     return its manifest (see module docstring).
 
     ``enc``: the state to encode with, default the service's published one (``None``);
     ``label_columns``: default every labels column that is no join key, timestamp or request
-    input. The output keeps the labels' own timestamp column name.
+    input; ``join``: one of :data:`JOINS` (``ValueError`` naming them otherwise). The output
+    keeps the labels' own timestamp column name.
     """
     from pyspark.sql import functions as F
 
     from feast_bridge.services import get_service
 
+    check_join(join)
     info = get_service(store, service)
     if enc is None:
         enc = info.load_state()
@@ -194,7 +218,7 @@ def build_training_set(
     if timestamp_column != EVENT_TIMESTAMP:
         labels = labels.withColumnRenamed(timestamp_column, EVENT_TIMESTAMP)
     request_columns = info.request_names
-    joined, refs = joined_features(store, labels, info.raw_service, as_known)
+    joined, refs = joined_features(store, labels, info.raw_service, as_known, join)
     keep = [*info.entity_keys, EVENT_TIMESTAMP, *labels_cols, *request_columns]
     encoded = encode_frame(joined, enc, keep)
     if timestamp_column != EVENT_TIMESTAMP:
@@ -221,7 +245,7 @@ def build_training_set(
             label_columns=labels_cols,
             request_columns=request_columns,
             schema=tuple((f.name, f.dtype) for f in enc.schema),
-            inputs={**(inputs or {}), "filter_by_created_timestamp": as_known},
+            inputs={**(inputs or {}), "filter_by_created_timestamp": as_known, "join": join},
             created_at=datetime.now(timezone.utc).isoformat(),
             service=info.name,
             timestamp_column=timestamp_column,

@@ -33,6 +33,8 @@ def _fails(args: list[str], *needles: str) -> str:
     (["fit", "--start", "2024-1-1", "--end", "2024-01-29"], ["--start", "YYYY-MM-DD"]),
     (["training-set", "--labels", "no/such/labels", "--out", "x"],
      ["no labels at no/such/labels", "Spark catalog"]),
+    (["training-set", "--labels", "no/such/labels", "--out", "x", "--join", "spark"],
+     ["--join", "unknown join 'spark'", "skewless, feast"]),
     (["parity", "--labels", "no/such/labels"], ["no labels at no/such/labels"]),
     (["parity"], ["--pairs FILE or --labels PATH", "neither"]),
     (["parity", "--pairs", "p.csv", "--labels", "l"], ["both"]),

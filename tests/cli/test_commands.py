@@ -46,9 +46,10 @@ def test_training_set_from_raw_labels(pipeline, tmp_path: Path) -> None:
     out_dir = tmp_path / "ts"
     args = ["--repo", str(pipeline["repo"]), "training-set", "--service", "ranker", "--labels",
             str(pipeline["labels_dir"]), "--out", str(out_dir), "--timestamp-column",
-            "impression_ts", "--label-column", "played_within_7d"]
+            "impression_ts", "--label-column", "played_within_7d", "--join", "feast"]
     printed = _ok(args)
     manifest, reference = Manifest.read(out_dir), pipeline["manifest"]
+    assert manifest.inputs["join"] == "feast" and reference.inputs["join"] == "skewless"
     assert manifest.row_count == reference.row_count and f"{manifest.row_count} rows" in printed
     assert manifest.state_hash == reference.state_hash
     assert manifest.timestamp_column == "impression_ts"

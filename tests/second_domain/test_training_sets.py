@@ -78,6 +78,24 @@ def test_raw_join_equals_the_duckdb_oracle(grocery, service) -> None:
         assert 0 < len(blank) < len(want) / 2, (view.name, len(blank))
 
 
+@pytest.mark.parametrize("service", SERVICES)
+def test_own_join_equals_feasts_join(grocery, service) -> None:
+    """String keys, three views (one without a created column), request columns carried:
+    skewless' join and Feast's Spark join give the same columns, types and cells."""
+    info = grocery["infos"][service]
+    labels = load_labels(grocery["spark"], grocery["labels"][service]) \
+        .withColumnRenamed("asked_at", "event_timestamp")
+    ours, _ = joined_features(grocery["store"], labels, info.raw_service)
+    feast, _ = joined_features(grocery["store"], labels, info.raw_service, join="feast")
+    assert ours.dtypes == feast.dtypes
+    order = [*labels.columns]
+    a, b = (sorted(f.toArrow().to_pylist(), key=lambda r: tuple(str(r[c]) for c in order))
+            for f in (ours, feast))
+    assert len(a) == len(b) == labels.count()
+    bad = [(x[c], y[c], c) for x, y in zip(a, b) for c in x if not _same(x[c], y[c])]
+    assert not bad, bad[:10]
+
+
 def test_late_restatements_are_used_only_once_known(grocery) -> None:
     """Some labels fall between a snapshot and its restatement (the first version is used),
     others after it (the restated one): both kinds occur and the oracle agrees with the join."""
