@@ -6,6 +6,7 @@ No skips: when Java 17+ is missing the ``spark`` fixture fails with the fix in i
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
@@ -22,6 +23,12 @@ from feast_bridge.store import feast_cli, open_store
 from spark_jobs.fit_publish import fit_service
 from spark_jobs.spark_session import get_spark
 from spark_jobs.training_set import build_training_set
+
+# The library's own fixtures (skew.pytest_plugin's ``parity_redis``) and the code under test
+# read SKEWLESS_REDIS_PORT; a suite pointed at its own server with SKEWLESS_TEST_REDIS_PORT
+# must reach that server there too, never the default one another checkout uses.
+if "SKEWLESS_TEST_REDIS_PORT" in os.environ:
+    os.environ.setdefault("SKEWLESS_REDIS_PORT", os.environ["SKEWLESS_TEST_REDIS_PORT"])
 
 
 @pytest.fixture(scope="session")
