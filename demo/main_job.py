@@ -97,8 +97,9 @@ def run_main_job(preset_name: str = "tiny", fresh: bool = False, *, repo: Path |
     """Run every stage (see module docstring) and return what the summary prints."""
     from demo.feature_tables import build_feature_tables, default_days
     from demo.labels import generate_labels, labels_preset, read_labels
+    from feast_bridge.apply import apply_repo
     from feast_bridge.services import get_service
-    from feast_bridge.store import data_dir, feast_cli, open_store, repo_path
+    from feast_bridge.store import data_dir, open_store, repo_path
     from materialization.materialize import materialize
     from scoring.train import train
     from spark_jobs.fit_publish import fit_service
@@ -128,8 +129,8 @@ def run_main_job(preset_name: str = "tiny", fresh: bool = False, *, repo: Path |
         with stage("feature tables"):
             build_feature_tables(spark, facts_dir, features_dir)
     with stage("feast apply"):
-        feast_cli("apply", repo=repo)
         store = open_store(repo)
+        apply_repo(store)  # Feast's apply in this process (no second `import feast`)
     start = datetime(config.start.year, config.start.month, config.start.day,
                      tzinfo=timezone.utc)
     with stage("fit + publish"):

@@ -7,7 +7,8 @@
 2. Compute every statistic the specs need with :func:`spark_jobs.spark_stats.spark_statistics`,
    on the view that serves the statistic's input.
 3. ``fit`` (the library's maths, once), save the state as JSON to the service's state path, and
-   run ``feast apply`` so the encoded view embeds that state and tags its hash.
+   run ``feast apply`` (Feast's own apply, in this process: :func:`feast_bridge.apply.apply_repo`)
+   so the encoded view embeds that state and tags its hash.
 
 Only aggregates reach the driver. Edge cases: a naive ``start``/``end`` means UTC (never the
 process time zone); ``start >= end`` raises; a source that is not a Spark source raises naming
@@ -110,10 +111,9 @@ def fit_service(spark: SparkSession, store: Any, service: str | None, start: dat
     enc, counts = fit_on_spark(spark, store, info, start, end)
     path = save(enc, Path(state_path) if state_path else info.state_path)
     if apply:
-        from feast_bridge.store import feast_cli
+        from feast_bridge.apply import apply_repo
 
-        feast_cli("apply", repo=Path(store.repo_path))
-        store.refresh_registry()
+        apply_repo(store)  # in this process: the store's registry is the one updated
         published = get_service(store, info.name).state_hash
         if published != enc.content_hash:
             raise RuntimeError(
