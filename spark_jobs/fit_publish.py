@@ -4,8 +4,9 @@
    Spark — any ``SparkSource``: path, table or query, via Feast's ``get_table_query_string`` —
    keep the rows whose event time falls in ``[start, end)`` and, of each (join keys, event
    time), only the latest created time (the corrected row, as the point-in-time join picks).
-2. Compute every statistic the specs need with :func:`spark_jobs.spark_stats.spark_statistics`,
-   on the view that serves the statistic's input.
+2. Compute every statistic the specs need with :func:`spark_jobs.spark_stats.statistics_and_rows`,
+   on the view that serves the statistic's input (the view's row count comes with the
+   answers: no Spark job only counts).
 3. ``fit`` (the library's maths, once), save the state as JSON to the service's state path, and
    run ``feast apply`` (Feast's own apply, in this process: :func:`feast_bridge.apply.apply_repo`)
    so the encoded view embeds that state and tags its hash.
@@ -30,7 +31,7 @@ from encoders import EncoderSet, EncoderSpec, Statistics, fit, save, stat_reques
 from encoders.values import as_utc
 from spark_jobs.as_known import latest_as_known
 from spark_jobs.batch_source import BatchSource
-from spark_jobs.spark_stats import spark_statistics
+from spark_jobs.spark_stats import statistics_and_rows
 from spark_jobs.spark_time import utc_literal
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -82,11 +83,9 @@ def fit_on_spark(spark: SparkSession, store: Any, info: ServiceInfo, start: date
         mine = tuple(r for r in requests if r.input in view.features)
         if not mine:
             continue
-        df = view_frame(spark, store, view.name, start, end,
-                        sorted({r.input for r in mine})).cache()
-        counts[view.name] = df.count()
-        answers.update(spark_statistics(df, mine).values)
-        df.unpersist()
+        df = view_frame(spark, store, view.name, start, end, sorted({r.input for r in mine}))
+        stats, counts[view.name] = statistics_and_rows(df, mine)
+        answers.update(stats.values)
     unplaced = sorted({r.input for r in requests} - {r.input for r in answers})
     if unplaced:
         raise ValueError(
