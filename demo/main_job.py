@@ -41,6 +41,8 @@ from demo.facts import PRESETS, generate_facts, preset, read_manifest
 
 DEMO_SERVICE = "ranker"
 FIT_DAYS = 28
+#: Presets up to this many events run as a short Spark job (``get_spark(short_job=True)``).
+SHORT_JOB_EVENTS = 200_000
 CHECKOUT = Path(__file__).resolve().parents[1]
 
 Progress = Callable[[str], AbstractContextManager[Any]]
@@ -118,7 +120,7 @@ def run_main_job(preset_name: str = "tiny", fresh: bool = False, *, repo: Path |
              and labels_dir.exists())
 
     with stage("spark"):
-        spark = get_spark("skewless-main-job")
+        spark = get_spark("skewless-main-job", short_job=config.n_events <= SHORT_JOB_EVENTS)
     if reuse:
         echo(f"reusing facts, labels and feature tables in {data} (--fresh to rebuild)")
     else:
