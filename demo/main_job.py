@@ -6,9 +6,11 @@ Stages (data under ``SKEWLESS_DATA_DIR``, default ``<checkout>/data``):
 1. facts: seeded streaming-service facts (``preset``, default ``tiny``);
 2. labels: impressions labelled "played within 7 days";
 3. feature tables: daily member and title snapshots on Spark (time travel);
-4. ``feast apply`` of the demo repo (raw views; the service awaits its fit);
+4. ``feast apply`` of the demo repo (raw views; the service awaits its fit), Feast's own apply
+   in this process (:func:`feast_bridge.apply.apply_repo`: one ``import feast``, one Spark
+   session and one registry for the whole job);
 5. fit the ``ranker`` service on Spark over the first 28 days and publish the state
-   (:func:`spark_jobs.fit_publish.fit_service`, which runs ``feast apply`` again);
+   (:func:`spark_jobs.fit_publish.fit_service`, which applies the repo again, in-process);
 6. training set (:func:`spark_jobs.training_set.build_training_set`): Feast's Spark
    point-in-time join + the same encoders in Spark, Parquet and a manifest;
 7. train the ranking model (:func:`scoring.train.train`, JSON with the state hash);
