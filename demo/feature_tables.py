@@ -430,6 +430,15 @@ def build_feature_tables(
         member_path=member_path,
         title_path=title_path,
         days=tuple(chosen),
-        member_rows=read_feature_table(spark, member_path, chosen).count(),
-        title_rows=read_feature_table(spark, title_path, chosen).count(),
+        member_rows=stored_rows(member_path, chosen),
+        title_rows=stored_rows(title_path, chosen),
     )
+
+
+def stored_rows(path: str | Path, days: Sequence[date]) -> int:
+    """Rows a stored feature table holds for ``days``, read from the Parquet footers of their
+    partitions (no Spark job); a day without a partition counts 0."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(f).num_rows for day in days
+               for f in (Path(path) / f"{PARTITION_COLUMN}={day.isoformat()}").glob("*.parquet"))

@@ -6,9 +6,11 @@ Stages (data under ``SKEWLESS_DATA_DIR``, default ``<checkout>/data``):
 1. facts: seeded streaming-service facts (``preset``, default ``tiny``);
 2. labels: impressions labelled "played within 7 days";
 3. feature tables: daily member and title snapshots on Spark (time travel);
-4. ``feast apply`` of the demo repo (raw views; the service awaits its fit);
+4. ``feast apply`` of the demo repo (raw views; the service awaits its fit), Feast's own apply
+   in this process (:func:`feast_bridge.apply.apply_repo`: one ``import feast``, one Spark
+   session and one registry for the whole job);
 5. fit the ``ranker`` service on Spark over the first 28 days and publish the state
-   (:func:`spark_jobs.fit_publish.fit_service`, which runs ``feast apply`` again);
+   (:func:`spark_jobs.fit_publish.fit_service`, which applies the repo again, in-process);
 6. training set (:func:`spark_jobs.training_set.build_training_set`): Feast's Spark
    point-in-time join + the same encoders in Spark, Parquet and a manifest;
 7. train the ranking model (:func:`scoring.train.train`, JSON with the state hash);
@@ -41,6 +43,8 @@ from demo.facts import PRESETS, generate_facts, preset, read_manifest
 
 DEMO_SERVICE = "ranker"
 FIT_DAYS = 28
+#: Presets up to this many events run as a short Spark job (``get_spark(short_job=True)``).
+SHORT_JOB_EVENTS = 200_000
 CHECKOUT = Path(__file__).resolve().parents[1]
 
 Progress = Callable[[str], AbstractContextManager[Any]]
@@ -97,8 +101,9 @@ def run_main_job(preset_name: str = "tiny", fresh: bool = False, *, repo: Path |
     """Run every stage (see module docstring) and return what the summary prints."""
     from demo.feature_tables import build_feature_tables, default_days
     from demo.labels import generate_labels, labels_preset, read_labels
+    from feast_bridge.apply import apply_repo
     from feast_bridge.services import get_service
-    from feast_bridge.store import data_dir, feast_cli, open_store, repo_path
+    from feast_bridge.store import data_dir, open_store, repo_path
     from materialization.materialize import materialize
     from scoring.train import train
     from spark_jobs.fit_publish import fit_service
@@ -117,7 +122,7 @@ def run_main_job(preset_name: str = "tiny", fresh: bool = False, *, repo: Path |
              and labels_dir.exists())
 
     with stage("spark"):
-        spark = get_spark("skewless-main-job")
+        spark = get_spark("skewless-main-job", short_job=config.n_events <= SHORT_JOB_EVENTS)
     if reuse:
         echo(f"reusing facts, labels and feature tables in {data} (--fresh to rebuild)")
     else:
@@ -128,8 +133,8 @@ def run_main_job(preset_name: str = "tiny", fresh: bool = False, *, repo: Path |
         with stage("feature tables"):
             build_feature_tables(spark, facts_dir, features_dir)
     with stage("feast apply"):
-        feast_cli("apply", repo=repo)
         store = open_store(repo)
+        apply_repo(store)  # Feast's apply in this process (no second `import feast`)
     start = datetime(config.start.year, config.start.month, config.start.day,
                      tzinfo=timezone.utc)
     with stage("fit + publish"):

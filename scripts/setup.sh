@@ -15,8 +15,17 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   "$PYTHON_BIN" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+# pip runs only when pyproject.toml (or the interpreter) changed since the last install here:
+# the stamp holds their hash, written after a successful install (the install is editable, so
+# source edits need no reinstall). Delete .venv/.skewless-installed to force a reinstall.
+STAMP=.venv/.skewless-installed
+wanted="$(.venv/bin/python -c 'import hashlib, sys; print(hashlib.sha256(open("pyproject.toml", "rb").read() + sys.version.encode()).hexdigest())')"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$wanted" ] || [ ! -x .venv/bin/skewless ]; then
+  rm -f "$STAMP"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+  echo "$wanted" > "$STAMP"
+fi
 
 java_ok() { java -version 2>&1 | grep -qE 'version "(1[7-9]|[2-9][0-9])'; }
 if ! java_ok; then

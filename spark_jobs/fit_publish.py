@@ -4,10 +4,12 @@
    Spark — any ``SparkSource``: path, table or query, via Feast's ``get_table_query_string`` —
    keep the rows whose event time falls in ``[start, end)`` and, of each (join keys, event
    time), only the latest created time (the corrected row, as the point-in-time join picks).
-2. Compute every statistic the specs need with :func:`spark_jobs.spark_stats.spark_statistics`,
-   on the view that serves the statistic's input.
+2. Compute every statistic the specs need with :func:`spark_jobs.spark_stats.statistics_and_rows`,
+   on the view that serves the statistic's input (the view's row count comes with the
+   answers: no Spark job only counts).
 3. ``fit`` (the library's maths, once), save the state as JSON to the service's state path, and
-   run ``feast apply`` so the encoded view embeds that state and tags its hash.
+   run ``feast apply`` (Feast's own apply, in this process: :func:`feast_bridge.apply.apply_repo`)
+   so the encoded view embeds that state and tags its hash.
 
 Only aggregates reach the driver. Edge cases: a naive ``start``/``end`` means UTC (never the
 process time zone); ``start >= end`` raises; a source that is not a Spark source raises naming
@@ -29,7 +31,7 @@ from encoders import EncoderSet, EncoderSpec, Statistics, fit, save, stat_reques
 from encoders.values import as_utc
 from spark_jobs.as_known import latest_as_known
 from spark_jobs.batch_source import BatchSource
-from spark_jobs.spark_stats import spark_statistics
+from spark_jobs.spark_stats import statistics_and_rows
 from spark_jobs.spark_time import utc_literal
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,11 +83,9 @@ def fit_on_spark(spark: SparkSession, store: Any, info: ServiceInfo, start: date
         mine = tuple(r for r in requests if r.input in view.features)
         if not mine:
             continue
-        df = view_frame(spark, store, view.name, start, end,
-                        sorted({r.input for r in mine})).cache()
-        counts[view.name] = df.count()
-        answers.update(spark_statistics(df, mine).values)
-        df.unpersist()
+        df = view_frame(spark, store, view.name, start, end, sorted({r.input for r in mine}))
+        stats, counts[view.name] = statistics_and_rows(df, mine)
+        answers.update(stats.values)
     unplaced = sorted({r.input for r in requests} - {r.input for r in answers})
     if unplaced:
         raise ValueError(
@@ -110,10 +110,9 @@ def fit_service(spark: SparkSession, store: Any, service: str | None, start: dat
     enc, counts = fit_on_spark(spark, store, info, start, end)
     path = save(enc, Path(state_path) if state_path else info.state_path)
     if apply:
-        from feast_bridge.store import feast_cli
+        from feast_bridge.apply import apply_repo
 
-        feast_cli("apply", repo=Path(store.repo_path))
-        store.refresh_registry()
+        apply_repo(store)  # in this process: the store's registry is the one updated
         published = get_service(store, info.name).state_hash
         if published != enc.content_hash:
             raise RuntimeError(

@@ -3,7 +3,8 @@
 ``get_spark`` is the only entry point. Configuration is layered, later layers winning:
 
 1. built-in defaults (``DEFAULT_CONF`` plus ``spark.driver.memory`` from
-   ``SKEWLESS_SPARK_DRIVER_MEMORY``, default ``2g``),
+   ``SKEWLESS_SPARK_DRIVER_MEMORY``, default ``2g``; with ``short_job=True`` the driver's Java
+   options also carry ``SHORT_JOB_JAVA_OPTIONS``),
 2. ``SKEWLESS_SPARK_CONF`` from the environment: comma-separated ``key=value`` pairs
    (a value may contain ``=``; it may not contain ``,``),
 3. the ``conf`` argument.
@@ -56,6 +57,12 @@ DEFAULT_CONF: Mapping[str, str] = {
     "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
 }
+
+#: Java options of a short job (``get_spark(short_job=True)``: small data, a few minutes at
+#: most): the JVM's quick compiler only. The optimising compiler (C2) spends seconds of CPU
+#: compiling Spark's code while a fresh JVM warms up and pays that back only on long jobs;
+#: the demo's main job on the tiny preset used 79 s of CPU with it, 54 s without (BENCHMARKS.md).
+SHORT_JOB_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 
 def parse_conf(text: str) -> dict[str, str]:
@@ -121,12 +128,18 @@ def check_java(min_major: int = MIN_JAVA_MAJOR) -> int:
     return major
 
 
-def resolve_conf(conf: Mapping[str, str] | None = None) -> dict[str, str]:
+def resolve_conf(conf: Mapping[str, str] | None = None, *, short_job: bool = False
+                 ) -> dict[str, str]:
     """The full configuration ``get_spark`` would use (defaults < env < ``conf``).
 
-    Raises ValueError when an invariant setting is overridden with another value.
+    ``short_job`` adds ``SHORT_JOB_JAVA_OPTIONS`` to the default driver Java options (an
+    ``spark.driver.extraJavaOptions`` from the environment or ``conf`` replaces them, as any
+    default). Raises ValueError when an invariant setting is overridden with another value.
     """
     merged: dict[str, str] = dict(DEFAULT_CONF)
+    if short_job:
+        key = "spark.driver.extraJavaOptions"
+        merged[key] = f"{merged[key]} {SHORT_JOB_JAVA_OPTIONS}"
     merged["spark.driver.memory"] = os.environ.get(
         "SKEWLESS_SPARK_DRIVER_MEMORY", DEFAULT_DRIVER_MEMORY
     )
@@ -146,13 +159,17 @@ def get_spark(
     app_name: str = "skewless",
     master: str | None = None,
     conf: Mapping[str, str] | None = None,
+    *,
+    short_job: bool = False,
 ) -> SparkSession:
     """Start (or reuse) a SparkSession configured for skewless.
 
     ``master``: the argument, else ``SKEWLESS_SPARK_MASTER``, else ``local[2]``.
-    Raises RuntimeError when Java 17+ is missing, ValueError for bad configuration.
+    ``short_job``: see :func:`resolve_conf` (a static setting: it has no effect on a session
+    that already exists). Raises RuntimeError when Java 17+ is missing, ValueError for bad
+    configuration.
     """
-    merged = resolve_conf(conf)
+    merged = resolve_conf(conf, short_job=short_job)
     check_java()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)

@@ -87,11 +87,21 @@ def spark_statistics(
     df: DataFrame, requests: Iterable[StatRequest], accuracy: int = DEFAULT_ACCURACY
 ) -> Statistics:
     """Answer every request over ``df`` (see module docstring). Only aggregates are collected."""
+    return statistics_and_rows(df, requests, accuracy)[0]
+
+
+def statistics_and_rows(
+    df: DataFrame, requests: Iterable[StatRequest], accuracy: int = DEFAULT_ACCURACY
+) -> tuple[Statistics, int]:
+    """:func:`spark_statistics` and the number of rows of ``df``, read off the answers (a
+    column's present + missing values; with quantiles only, one more count in the quantile
+    aggregation), so no Spark job runs just to count. No requests: empty statistics and 0
+    rows, without touching ``df``."""
     from pyspark.sql import functions as F
 
     reqs = tuple(requests)
     if not reqs:
-        return Statistics({})
+        return Statistics({}), 0
     cols = _coerced_columns(reqs)
     coerced = coerce_frame(df, reqs).cache()
     try:
@@ -106,8 +116,10 @@ def spark_statistics(
             elif r.kind == "quantiles":
                 aggs += [F.percentile_approx(c, list(r.probabilities), accuracy), F.count(c)]
                 slots.append((r, 2))
+        rows = 0  # set below by whichever kind of request is present (every kind sets it)
         if aggs:
-            row = coerced.agg(*aggs).collect()[0]
+            row = coerced.agg(*aggs, F.count(F.lit(1))).collect()[0]
+            rows = int(row[-1])
             i = 0
             for r, width in slots:
                 qs, n = row[i : i + width]
@@ -120,6 +132,7 @@ def spark_statistics(
         if moment_cols:
             sums = exact_sums(coerced, list(moment_cols))
             for col, rs in moment_cols.items():
+                rows = sums[col].count + sums[col].missing
                 for r in rs:
                     out[r] = sums[col].to_moments()
         for r in reqs:
@@ -134,7 +147,8 @@ def spark_statistics(
                 else:
                     counts[value] = int(n)
             out[r] = ValueCounts(counts, missing)
-        return Statistics(out)
+            rows = sum(counts.values()) + missing
+        return Statistics(out), rows
     finally:
         coerced.unpersist()
 

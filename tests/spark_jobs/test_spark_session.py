@@ -8,6 +8,7 @@ import pytest
 
 from spark_jobs.spark_session import (
     JAVA_FIX,
+    SHORT_JOB_JAVA_OPTIONS,
     check_java,
     parse_conf,
     parse_java_major,
@@ -49,6 +50,17 @@ def test_conf_layers_env_then_argument(monkeypatch: pytest.MonkeyPatch) -> None:
     assert conf["spark.sql.session.timeZone"] == "UTC"
     assert conf["spark.sql.parquet.outputTimestampType"] == "TIMESTAMP_MICROS"
     assert conf["spark.ui.enabled"] == "false"
+
+
+def test_short_job_adds_its_java_options_to_the_default_only(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SKEWLESS_SPARK_CONF", raising=False)
+    key = "spark.driver.extraJavaOptions"
+    plain, short = resolve_conf()[key], resolve_conf(short_job=True)[key]
+    assert short == f"{plain} {SHORT_JOB_JAVA_OPTIONS}" and "-Duser.timezone=UTC" in short
+    monkeypatch.setenv("SKEWLESS_SPARK_CONF", f"{key}=-Duser.timezone=UTC -Xss4m")
+    assert resolve_conf(short_job=True)[key] == "-Duser.timezone=UTC -Xss4m"  # env wins
+    assert resolve_conf({key: "-Dx=1"}, short_job=True)[key] == "-Dx=1"  # conf wins
 
 
 def test_time_zone_is_an_invariant(monkeypatch: pytest.MonkeyPatch) -> None:

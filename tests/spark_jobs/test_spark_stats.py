@@ -11,6 +11,7 @@ import pytest
 from demo.specs import DEMO_SPECS, synthetic_rows
 from encoders import (
     MinMax,
+    OneHot,
     QuantileBuckets,
     StatisticsError,
     ZScore,
@@ -19,7 +20,7 @@ from encoders import (
     stat_requests,
 )
 from encoders.stats import Moments, Quantiles, ValueCounts
-from spark_jobs.spark_stats import spark_statistics
+from spark_jobs.spark_stats import spark_statistics, statistics_and_rows
 
 NUMERIC = ["watch_minutes_7d", "watch_minutes_28d", "titles_started_7d", "completion_rate_28d",
            "thumbs_up_ratio", "tenure_days", "title_plays_7d", "title_completion_rate_28d",
@@ -115,3 +116,20 @@ def test_sums_near_the_largest_double_give_the_python_collectors_answers(spark) 
         outcomes.append(results[0])
     refused = {s.name for s, o in zip(specs, outcomes) if "overflows a double" in o}
     assert refused == {"zscore_wide", "minmax_wide", "zscore_same", "zscore_spread"}
+
+
+@pytest.mark.parametrize("kinds", [("moments",), ("quantiles",), ("value_counts",),
+                                   ("moments", "quantiles", "value_counts")])
+def test_row_count_comes_with_the_answers(spark, kinds) -> None:
+    """The frame's row count (nulls included) is read off whichever kinds are requested,
+    without a Spark job of its own; the statistics are spark_statistics' own."""
+    df = spark.createDataFrame([(1.0, "a"), (None, None), (3.0, "b"), (None, "a"), (5.0, None)],
+                               "x double, c string")
+    specs = {"moments": ZScore("z", input="x"),
+             "quantiles": QuantileBuckets("q", input="x", num_buckets=2),
+             "value_counts": OneHot("o", input="c")}
+    reqs = stat_requests([specs[k] for k in kinds])
+    stats, rows = statistics_and_rows(df, reqs)
+    assert rows == 5
+    assert stats == spark_statistics(df, reqs)
+    assert statistics_and_rows(df.where("x > 100"), reqs)[1] == 0
