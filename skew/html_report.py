@@ -34,6 +34,7 @@ td,th{border:1px solid #ccc;padding:3px 7px;text-align:left}
 th{background:#f3f3f3} .over{color:#b00020;font-weight:600}
 .box{padding:.8em 1.2em;border-radius:6px;margin:1em 0}
 .bad{background:#fde7ea;border:1px solid #b00020} .good{background:#e6f4ea;border:1px solid #1e7e34}
+.warn{background:#fff4d6;border:1px solid #a66a00} .unjudged{color:#a66a00;font-weight:600}
 section{border-top:1px solid #ddd;padding:.6em 0} img{max-width:100%}
 code{background:#f6f6f6;padding:0 3px}
 """
@@ -110,7 +111,14 @@ def render_html(report: DistributionReport) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Distribution skew: "
              f"{e(report.training_set)}</title><style>{CSS}</style></head><body>",
              "<h1>Distribution skew: training set vs served vectors</h1>"]
-    if report.flagged:
+    if report.not_judged:
+        items = "".join(f"<li>{e(r)}</li>" for r in report.not_judged)
+        parts.append("<div class='box warn'><b>Not judged: the served sample does not represent "
+                     "the traffic.</b> The statistics below are shown but not compared with the "
+                     f"thresholds.<ul>{items}</ul>Log more varied traffic (many entities and "
+                     "request times), or lower the <code>[sample]</code> minimums of the "
+                     "thresholds file.</div>")
+    elif report.flagged:
         items = "".join(f"<li><a href='#{_anchor(f.name)}'>{e(f.name)}</a> "
                         f"({e(f.output.encoder_kind)}): {e(_stats_text(f))}</li>"
                         for f in report.flagged)
@@ -136,9 +144,11 @@ def render_html(report: DistributionReport) -> str:
         for s in ("js", "psi", "linf"):
             v = d.statistics.get(s)
             cells.append("-" if v is None else
-                         f"<span class='over'>{v:.4f}</span>" if s in f.over else f"{v:.4f}")
-        cells += [e(d.largest_gap),
-                  "<span class='over'>OVER</span>" if f.flagged else "ok"]
+                         f"<span class='over'>{v:.4f}</span>" if f.flagged and s in f.over
+                         else f"{v:.4f}")
+        status = ("<span class='over'>OVER</span>" if f.flagged else "ok" if f.judged else
+                  "<span class='unjudged'>not judged</span>")
+        cells += [e(d.largest_gap), status]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     parts.append("<h2>All outputs</h2><table><tr>" + "".join(f"<th>{h}</th>" for h in head)
                  + "</tr>" + "".join(rows) + "</table><h2>Histograms</h2>")
