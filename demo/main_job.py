@@ -16,7 +16,11 @@ Stages (data under ``SKEWLESS_DATA_DIR``, default ``<checkout>/data``):
    (``scripts/services.py ensure-redis`` of the checkout);
 9. materialize into Redis (:func:`materialization.materialize.materialize`);
 10. serve a few requests through the HTTP app in-process (``/features``, ``/rank``,
-    ``/health``).
+    ``/health``);
+11. traffic (:mod:`demo.traffic`): a sample of label requests through the server at their own
+    request times (a scratch Redis database materialized up to each day), then the skew report
+    (``<data>/reports/skew.html``) and ``skewless consistency`` for each day it covers
+    (``<data>/reports/consistency/``).
 
 Existing facts, labels and feature tables are reused unless ``fresh`` (their manifest must
 match the preset). Edge cases: an unknown preset raises ``ValueError`` listing the presets;
@@ -88,6 +92,7 @@ class MainJobResult:
     encode_us: float
     encoders: int
     timings: dict[str, float]
+    traffic: list[str] = field(default_factory=list)
 
 
 
@@ -151,6 +156,11 @@ def run_main_job(preset_name: str = "tiny", fresh: bool = False, *, repo: Path |
     when = datetime(last.year, last.month, last.day, 12, tzinfo=timezone.utc)
     with stage("serve"):
         served = serve_a_few(spark, labels_dir, when, repo)
+    with stage("traffic"):
+        from demo.traffic import traffic_stage
+
+        traffic = traffic_stage(spark, repo, DEMO_SERVICE, enc, labels_dir, training_dir,
+                                data / "reports", "impression_ts")
 
     # through Arrow: the label time stays an aware UTC datetime (collect() gives local time)
     sample = spark.read.parquet(str(training_dir / "data")).limit(1).toArrow().to_pylist()[0]
@@ -158,7 +168,8 @@ def run_main_job(preset_name: str = "tiny", fresh: bool = False, *, repo: Path |
         data=data, repo=repo, published=pub, manifest=manifest, training_dir=training_dir,
         sample=sample, vector=[sample[n] for n in enc.names], width=enc.width, model=model,
         model_path=model_path, materialized=materialized, served=served,
-        encode_us=encode_speed(enc), encoders=len(enc.encoders), timings=stage.timings)
+        encode_us=encode_speed(enc), encoders=len(enc.encoders), timings=stage.timings,
+        traffic=traffic)
 
 
 def ensure_redis() -> str:
@@ -252,5 +263,6 @@ def summary_lines(r: MainJobResult) -> list[str]:
         f"               /health ok={srv['health'].get('ok')}; vector log {srv['log']}",
         f"encode speed   median {r.encode_us:.2f} µs/row ({r.encoders} encoders, "
         f"{r.width} outputs)",
+        *r.traffic,
         "timings        " + ", ".join(f"{k} {v:.1f}s" for k, v in r.timings.items()),
     ]

@@ -82,7 +82,8 @@ def served(pipeline, tmp_path_factory):
         "other_state": write("other", sample[:50], "sha256:" + "0" * 64),
         # the demo's old log: one member, 100 titles, one request time — shifted, so a judged
         # report would flag it
-        "biased": write("biased", [{**shifted(r, i), "member_id": sample[0]["member_id"]}
+        "biased": write("biased", [{**shifted(r, i), "member_id": sample[0]["member_id"],
+                                    "title_id": 500_000 + i}
                                    for i, r in enumerate(sample[:101])],
                         manifest.state_hash, one_time=True),
         "base": base, "rows": len(rows),
