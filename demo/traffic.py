@@ -90,7 +90,11 @@ def send_label_traffic(spark: Any, repo: Path, service: str, labels_dir: Path,
     from serving.api import create_app
     from skew.parity import RedisTarget, private_store, scratch_client
 
-    db = int(os.environ.get(TRAFFIC_DB_ENV, DEFAULT_TRAFFIC_DB))
+    text = os.environ.get(TRAFFIC_DB_ENV, str(DEFAULT_TRAFFIC_DB))
+    if not text.isdigit():
+        raise ValueError(f"{TRAFFIC_DB_ENV}={text!r} is not a Redis database index; set e.g. "
+                         f"{DEFAULT_TRAFFIC_DB}")
+    db = int(text)
     workdir = Path(tempfile.mkdtemp(prefix="skewless-traffic-"))
     store = private_store(repo, RedisTarget(db=db), workdir)
     info = get_service(store, service)
