@@ -4,7 +4,7 @@ At the top, the day just computed: rows compared, the outputs below the threshol
 or none (green), and the worst outputs of that day (lowest match rate, with their mismatches,
 null counts, |difference| and causes). Then one small matplotlib chart per output: its match
 rate per day over the table's history up to that day, the threshold as a dashed line, days
-below it in red. Images are embedded as base64 PNG (no external files or scripts); every text
+below it in red; outputs that were below the threshold on a day shown come first. Images are embedded as base64 PNG (no external files or scripts); every text
 from the data is HTML-escaped.
 """
 
@@ -101,8 +101,14 @@ def render_page(result: DayConsistency, history: list[FeatureDay], threshold: fl
                                for r in rows) + "</table>")
     else:
         parts.append("<p>No mismatch on this day.</p>")
-    parts.append("<h2>Match rate per day</h2>")
-    for f in result.features:
+    parts.append("<h2>Match rate per day</h2><p>Outputs that were below the threshold on a day "
+                 "shown come first, lowest first; then schema order.</p>")
+
+    def lowest(f: FeatureDay) -> float:
+        return min((d.match_rate for d in by_feature.get(f.feature, [])), default=1.0)
+
+    ranked = sorted(result.features, key=lambda f: lowest(f) if lowest(f) < threshold else 2.0)
+    for f in ranked:
         days = by_feature.get(f.feature, [])
         cls = " class='over'" if f.match_rate < threshold else ""
         parts.append(f"<section class='trend'><h3{cls}>{e(f.feature)}</h3>"

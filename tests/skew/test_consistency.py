@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 
 import duckdb
 import pytest
@@ -129,26 +129,34 @@ def test_bad_input_exits_2_naming_the_fix(pipeline, days, capsys) -> None:
 
 
 def test_pages_render_in_headless_chromium(pipeline, days, tmp_path) -> None:
+    """The skew report of this log (120 rows at two times: not judged), the trend page the
+    command wrote (the clean day last) and the fault day's page, in headless Chromium."""
+    from skew.consistency_html import write_page
     from skew.distribution_report import build_report
     from skew.html_report import write_html
 
     report = build_report(pipeline["out"], days["log"])
     skew_page = write_html(report, tmp_path / "skew.html")
+    fault = DayConsistency("ranker", FAULT_DAY, tuple(days["by_day"][FAULT_DAY].values()),
+                           "a", "a")
+    history = [f for d in (FAULT_DAY, GOOD_DAY) for f in days["by_day"][d].values()]
+    fault_page = write_page(fault, history, 0.99, tmp_path / "fault.html")
+    width = len(days["by_day"][GOOD_DAY])
     with headless_chromium() as browser:
         shown = check_page(browser, skew_page,
                            ["Distribution skew: training set vs served vectors",
-                            "All outputs", "Histograms", "not judged"],
+                            "All outputs", "Histograms", "Not judged", "120 served rows"],
                            tmp_path / "skew.png", min_images=len(report.features))
         assert "OVER" not in shown["text"]
         check_page(browser, days["table"] / "ranker.html",
                    ["Consistency: ranker", f"Worst features on {GOOD_DAY}",
-                    "Match rate per day", "request_hour__sin"],
-                   tmp_path / "consistency.png", min_images=len(days["by_day"][GOOD_DAY]))
-    fault_page = tmp_path / "fault.html"
-    from skew.consistency_html import write_page
-
-    history = [f for d in (FAULT_DAY, GOOD_DAY) for f in days["by_day"][d].values()]
-    write_page(DayConsistency("ranker", FAULT_DAY, tuple(days["by_day"][FAULT_DAY].values()),
-                              "a", "a"), history, 0.99, fault_page)
-    assert "below the match-rate threshold 0.99" in fault_page.read_text()
-    assert date(2024, 1, 24).isoformat() in fault_page.read_text()
+                    "No mismatch on this day.", "Match rate per day", "request_hour__sin"],
+                   tmp_path / "consistency.png", min_images=width)
+        shown = check_page(browser, fault_page,
+                           [f"Worst features on {FAULT_DAY}",
+                            "below the match-rate threshold 0.99",
+                            "value/request_time_shift"],
+                           tmp_path / "fault.png", min_images=width)
+        first = shown["text"].index("Match rate per day")
+        assert shown["text"].index("request_hour__sin", first) < \
+            shown["text"].index("plan_oh__0", first)  # the faulty outputs come first
