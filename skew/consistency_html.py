@@ -4,7 +4,8 @@ At the top, the day just computed: rows compared, the outputs below the threshol
 or none (green), and the worst outputs of that day (lowest match rate, with their mismatches,
 null counts, |difference| and causes). Then one small matplotlib chart per output: its match
 rate per day over the table's history up to that day, the threshold as a dashed line, days
-below it in red; outputs that were below the threshold on a day shown come first. Images are embedded as base64 PNG (no external files or scripts); every text
+below it in red; outputs that were below the threshold on a day shown come first. Images are
+embedded as base64 PNG (no external files or scripts); every text
 from the data is HTML-escaped.
 """
 
