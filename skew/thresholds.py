@@ -21,9 +21,9 @@ command does not exit 1 for it. Minimums (``[sample]``; each must be reached):
 * ``min_rows = 500`` served rows read: below, sampling noise alone moves JS/PSI/L-inf towards
   the thresholds (one category's share has a standard error up to sqrt(0.25 / n): 0.022 at
   n = 500, a fifth of the L-inf threshold; ten times that at n = 5);
-* ``min_entities = 50`` distinct values of *each* join key: a sample of one member × 100
-  titles shows that member's features, not the population's (every member output is one
-  value);
+* ``min_entities = 50`` distinct values of *each* join key: a sample of one user × 100
+  items shows that user's features, not the population's (every output of the user's views
+  is one value);
 * ``min_request_times = 10`` distinct request times: features of the request time (hour,
   weekday, time since an event) take one value per instant.
 
