@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -79,6 +81,21 @@ def sample_label_requests(spark: Any, labels: Any, info: Any, timestamp_column: 
     return sorted(rows, key=lambda r: r["request_time"])
 
 
+@contextmanager
+def redis_db_env(db: int) -> Iterator[None]:
+    """``SKEWLESS_REDIS_DB=db`` while the block runs (the server opens its store from the
+    environment), the previous value restored after."""
+    before = os.environ.get("SKEWLESS_REDIS_DB")
+    os.environ["SKEWLESS_REDIS_DB"] = str(db)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["SKEWLESS_REDIS_DB"]
+        else:
+            os.environ["SKEWLESS_REDIS_DB"] = before
+
+
 def send_label_traffic(spark: Any, repo: Path, service: str, labels_dir: Path,
                        settings: Any, *, timestamp_column: str, days: int = 7,
                        per_day: int = 80, seed: int = 0) -> Traffic:
@@ -112,7 +129,7 @@ def send_label_traffic(spark: Any, repo: Path, service: str, labels_dir: Path,
         start = rows[0]["request_time"]
         materialize(store, done or first, start, count_rows=False)
         done = start
-        with TestClient(create_app(app_settings)) as client:
+        with redis_db_env(db), TestClient(create_app(app_settings)) as client:
             for r in rows:
                 entity = {k: v for k, v in r.items() if k != "request_time"}
                 got = client.post(f"/services/{service}/features", json={
@@ -151,18 +168,6 @@ def judge_log(spark: Any, repo: Path, service: str, enc: Any, training_dir: Path
                           table / f"{service}.html")
         days.append((day, result.rows, len(result.below(DEFAULT_THRESHOLD))))
     return Judged(skew_html, summary, page, tuple(days))
-
-
-def traffic_stage(spark: Any, repo: Path, service: str, enc: Any, labels_dir: Path,
-                  training_dir: Path, out_dir: Path, timestamp_column: str) -> list[str]:
-    """The main job's traffic stage: :func:`send_label_traffic` with the server's settings
-    (``Settings.from_env``), then :func:`judge_log`; returns the summary's lines."""
-    from serving.settings import Settings
-
-    traffic = send_label_traffic(spark, repo, service, labels_dir, Settings.from_env(),
-                                 timestamp_column=timestamp_column)
-    judged = judge_log(spark, repo, service, enc, training_dir, traffic, out_dir)
-    return summary_lines(traffic, judged)
 
 
 def summary_lines(traffic: Traffic, judged: Judged) -> list[str]:
