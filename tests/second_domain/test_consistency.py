@@ -21,7 +21,8 @@ def _rows(grocery, service: str, n: int = 30) -> list[dict]:
     labels = pd.read_parquet(grocery["labels"][service])
     cols = [*info.entity_keys, *info.request_names]
     picked = labels[cols].sample(n, random_state=5).drop_duplicates(list(info.entity_keys))
-    return json.loads(picked.to_json(orient="records"))  # plain JSON types, NaN -> null
+    # nullable dtypes: an int column with nulls stays int (not 17.0), nulls become null
+    return json.loads(picked.convert_dtypes().to_json(orient="records"))
 
 
 def test_consistency_of_one_service_in_a_shared_log(online_store, tmp_path, capsys) -> None:
