@@ -8,8 +8,10 @@ a sample of them at their own times is the closest the demo has to production tr
 
 How (:func:`send_label_traffic`):
 
-1. the last ``days`` days that hold labels (default 7: every weekday once), ``per_day`` label
-   rows each (seeded sample), keys and request inputs as the service declares them;
+1. ``days`` days that hold labels (default 7), spread evenly over the labels' days and ending
+   at the last (so the sample spans the training window and, for consecutive days, every
+   weekday once), ``per_day`` label rows each (seeded sample), keys and request inputs as the
+   service declares them;
 2. a private copy of the repo's registry on a scratch Redis database
    (``SKEWLESS_TRAFFIC_REDIS_DB``, default 13; refused when it holds data no skewless check
    wrote, flushed otherwise) is materialized incrementally up to each day's first request
@@ -57,16 +59,30 @@ class Judged:
     consistency: tuple[tuple[date, int, int], ...]  # day, rows, outputs below threshold
 
 
+def spread_days(label_days: list[date], k: int) -> list[date]:
+    """``k`` of the sorted ``label_days``, evenly spread and ending at the last: every
+    ``step``-th day with ``step = (len - 1) // (k - 1)`` (one less when that is a multiple of
+    7, so that ``k <= 7`` consecutive days fall on distinct weekdays); all of them when there
+    are no more than ``k``."""
+    if len(label_days) <= k:
+        return list(label_days)
+    step = max(1, (len(label_days) - 1) // max(1, k - 1))
+    step -= step % 7 == 0
+    picked = label_days[::-1][::step][:k]
+    return sorted(picked)
+
+
 def sample_label_requests(spark: Any, labels: Any, info: Any, timestamp_column: str,
                           days: int, per_day: int, seed: int) -> list[dict[str, Any]]:
-    """``per_day`` label rows of each of the last ``days`` label days: the service's join keys,
-    its request inputs and ``request_time`` (the label time, aware UTC), oldest first."""
+    """``per_day`` label rows of each of ``days`` label days (:func:`spread_days`): the
+    service's join keys, its request inputs and ``request_time`` (the label time, aware UTC),
+    oldest first."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     day = F.to_date(F.col(timestamp_column))  # the session time zone is UTC
-    wanted = [r[0] for r in labels.select(day.alias("d")).distinct()
-              .orderBy(F.col("d").desc()).limit(days).collect()]
+    wanted = spread_days(sorted(r[0] for r in labels.select(day.alias("d")).distinct()
+                                .collect()), days)
     if not wanted:
         raise ValueError("the labels hold no rows: generate labels first")
     cols = [*info.entity_keys, *[c for c in info.request_names if c in labels.columns]]
