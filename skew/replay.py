@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from encoders import EncoderSet
-from serving.log_reader import LogReader
+from serving.log_reader import open_log
 from skew.classify import (
     Difference,
     Lineage,
@@ -112,7 +112,7 @@ def replay_log(log_dir: str | os.PathLike[str], repo: str | os.PathLike[str],
     if not Path(log_dir).is_dir():
         raise ValueError(f"{log_dir} is not a directory; pass the served-vector log folder "
                          "(SKEWLESS_VECTOR_LOG_DIR, default data/vector_log)")
-    reader = LogReader(log_dir)
+    reader = open_log(log_dir)
     logged = logged_rows(reader, since, until, limit, service)
     if not logged:
         raise ValueError(f"the log in {log_dir} has no served rows"
