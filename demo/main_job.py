@@ -18,7 +18,8 @@ Stages (data under ``SKEWLESS_DATA_DIR``, default ``<checkout>/data``):
 10. serve a few requests through the HTTP app in-process (``/features``, ``/rank``,
     ``/health``);
 11. traffic (:mod:`demo.traffic`): a sample of label requests through the server at their own
-    request times (a scratch Redis database materialized up to each day);
+    request times (a scratch Redis database materialized daily; logged to
+    ``<data>/traffic/vector_log``);
 12. reports: the skew report (``<data>/reports/skew.html``) and ``skewless consistency`` for
     each day the traffic covers (``<data>/reports/consistency/``).
 
@@ -180,6 +181,7 @@ def representative_traffic(stage: Stages, spark: Any, repo: Path, enc: Any, labe
 
     with stage("traffic"):
         traffic = send_label_traffic(spark, repo, DEMO_SERVICE, labels_dir, Settings.from_env(),
+                                     reports.parent / "traffic" / "vector_log",
                                      timestamp_column="impression_ts")
     with stage("reports"):
         judged = judge_log(spark, repo, DEMO_SERVICE, enc, training_dir, traffic, reports)

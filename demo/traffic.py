@@ -14,10 +14,15 @@ How (:func:`send_label_traffic`):
    service declares them;
 2. a private copy of the repo's registry on a scratch Redis database
    (``SKEWLESS_TRAFFIC_REDIS_DB``, default 13; refused when it holds data no skewless check
-   wrote, flushed otherwise) is materialized incrementally up to each day's first request
-   time, and that day's requests go to the HTTP app (on that database) one label row a
-   request, logged to the server's log as usual — so each request sees what a server would
-   have held at its time, and the log replays cleanly offline;
+   wrote, flushed otherwise) is materialized incrementally up to 00:00 UTC of each day (a
+   daily batch at the snapshots' time), and that day's requests go to the HTTP app (on that
+   database) one label row a request, logged to the stage's own log folder
+   (``<data>/traffic/vector_log``, emptied first; the server's log keeps the serve stage's
+   requests) — so each request sees what a daily-materialized server holds at its time. What
+   such a server misses is what the consistency page shows: a feature row restated *during*
+   the day (the demo's facts have late corrections) is in the offline join at the request
+   time but not yet online (a ``value`` difference; its cause is ``unknown`` because the log
+   holds no raw inputs);
 3. :func:`judge_log`: the skew report of the training set against the log (HTML) and the
    consistency metrics of each traffic day (table + trend page).
 """
@@ -29,7 +34,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -113,9 +118,12 @@ def redis_db_env(db: int) -> Iterator[None]:
 
 
 def send_label_traffic(spark: Any, repo: Path, service: str, labels_dir: Path,
-                       settings: Any, *, timestamp_column: str, days: int = 7,
+                       settings: Any, log_dir: Path, *, timestamp_column: str, days: int = 7,
                        per_day: int = 80, seed: int = 0) -> Traffic:
-    """Send the sampled label requests through the HTTP app (module docstring, steps 1–2)."""
+    """Send the sampled label requests through the HTTP app (module docstring, steps 1–2),
+    logging to ``log_dir`` (emptied first: the traffic of this run only)."""
+    import shutil
+
     from fastapi.testclient import TestClient
 
     from feast_bridge.services import get_service
@@ -137,14 +145,16 @@ def send_label_traffic(spark: Any, repo: Path, service: str, labels_dir: Path,
     by_day: dict[date, list[dict[str, Any]]] = {}
     for r in requests:
         by_day.setdefault(r["request_time"].date(), []).append(r)
-    app_settings = replace(settings, redis_db=db, hash_check_seconds=0.0,
+    shutil.rmtree(log_dir, ignore_errors=True)
+    app_settings = replace(settings, log_dir=log_dir, redis_db=db, hash_check_seconds=0.0,
                            ready_check_seconds=0.0)
     done = None
-    first = min(r["request_time"] for r in requests) - timedelta(days=365 * 4)
-    for _, rows in sorted(by_day.items()):
-        start = rows[0]["request_time"]
-        materialize(store, done or first, start, count_rows=False)
-        done = start
+    for day, rows in sorted(by_day.items()):
+        midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        # the daily batch: as known at 00:00 UTC (the snapshots' event time)
+        materialize(store, done or midnight - timedelta(days=365 * 4), midnight,
+                    count_rows=False)
+        done = midnight
         with redis_db_env(db), TestClient(create_app(app_settings)) as client:
             for r in rows:
                 entity = {k: v for k, v in r.items() if k != "request_time"}
@@ -153,8 +163,7 @@ def send_label_traffic(spark: Any, repo: Path, service: str, labels_dir: Path,
                 if got.status_code != 200:
                     raise RuntimeError(f"POST /services/{service}/features answered "
                                        f"{got.status_code}: {got.text}")
-    return Traffic(tuple((d, len(rows)) for d, rows in sorted(by_day.items())),
-                   settings.log_dir)
+    return Traffic(tuple((d, len(rows)) for d, rows in sorted(by_day.items())), log_dir)
 
 
 def judge_log(spark: Any, repo: Path, service: str, enc: Any, training_dir: Path,
@@ -176,13 +185,13 @@ def judge_log(spark: Any, repo: Path, service: str, enc: Any, training_dir: Path
         skew_html, summary = write_html(report, out_dir / "skew.html"), report.summary()
     except SkewInputError as exc:
         summary = f"not written: {exc}"
-    table, page, days = out_dir / "consistency", None, []
+    table, days, result = out_dir / "consistency", [], None
     for day in traffic.days:
         result = day_consistency(traffic.log_dir, repo, enc, service, day, spark=spark)
         write_day(table, result)
-        page = write_page(result, read_history(table, service), DEFAULT_THRESHOLD,
-                          table / f"{service}.html")
         days.append((day, result.rows, len(result.below(DEFAULT_THRESHOLD))))
+    page = None if result is None else write_page(  # once, for the last day: its trend
+        result, read_history(table, service), DEFAULT_THRESHOLD, table / f"{service}.html")
     return Judged(skew_html, summary, page, tuple(days))
 
 
