@@ -10,7 +10,6 @@ row logged on that day (the message names the day and the folder), an unknown se
 from __future__ import annotations
 
 import os
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +19,7 @@ from skew.cli import BadInput, load_tolerances, training_state
 from skewless.commands_repo import ServiceOpt
 from skewless.commands_skew import AsKnownOpt, TolerancesOpt, TrainingSetOpt, TrainingStateOpt
 from skewless.console import EXIT_OK, EXIT_SKEW, guarded, step
+from skewless.context import day as as_day
 from skewless.context import repo_of
 
 THRESHOLD_ENV, DIR_ENV = "SKEWLESS_CONSISTENCY_THRESHOLD", "SKEWLESS_CONSISTENCY_DIR"
@@ -56,17 +56,6 @@ def default_threshold() -> float:
     return value
 
 
-def parse_day(text: str) -> date:
-    """``--date`` as a date; anything but ``YYYY-MM-DD`` is bad input."""
-    try:
-        if len(text.strip()) != 10:
-            raise ValueError
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise BadInput(f"--date {text!r} is not a day; write YYYY-MM-DD (a UTC day of the "
-                       "logged request times)") from None
-
-
 def consistency(
     ctx: typer.Context,
     day: Annotated[str, typer.Option(
@@ -95,7 +84,7 @@ def consistency(
     from skew.consistency_html import write_page
     from skew.consistency_table import read_history, write_day
 
-    when = parse_day(day)
+    when = as_day(day, "--date").date()
     limit = default_threshold() if threshold is None else threshold
     log_dir, table = log or default_log(), out or default_table()
     repo = repo_of(ctx)

@@ -116,7 +116,7 @@ def test_bad_input_exits_2_naming_the_fix(pipeline, days, capsys) -> None:
     base = ["--repo", str(pipeline["repo"]), "consistency", "--service", "ranker",
             "--training-set", str(pipeline["out"]), "--out", str(days["base"] / "bad")]
     assert run([*base, "--date", "2024-01-2x", "--log", str(days["log"])]) == 2
-    assert "is not a day; write YYYY-MM-DD" in capsys.readouterr().err
+    assert "is not a date; write YYYY-MM-DD" in capsys.readouterr().err
     assert run([*base, "--date", "2024-01-26", "--log", str(days["log"])]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "2024-01-26" in err and str(days["log"]) in err
