@@ -18,7 +18,12 @@ Stages (data under ``SKEWLESS_DATA_DIR``, default ``<checkout>/data``):
    (``scripts/services.py ensure-redis`` of the checkout);
 9. materialize into Redis (:func:`materialization.materialize.materialize`);
 10. serve a few requests through the HTTP app in-process (``/features``, ``/rank``,
-    ``/health``).
+    ``/health``);
+11. traffic (:mod:`demo.traffic`): a sample of label requests through the server at their own
+    request times (a scratch Redis database materialized daily; logged to
+    ``<data>/traffic/vector_log``);
+12. reports: the skew report (``<data>/reports/skew.html``) and ``skewless consistency`` for
+    each day the traffic covers (``<data>/reports/consistency/``).
 
 Existing facts, labels and feature tables are reused unless ``fresh`` (their manifest must
 match the preset). Edge cases: an unknown preset raises ``ValueError`` listing the presets;
@@ -92,6 +97,7 @@ class MainJobResult:
     encode_us: float
     encoders: int
     timings: dict[str, float]
+    traffic: list[str] = field(default_factory=list)
 
 
 
@@ -156,6 +162,8 @@ def run_main_job(preset_name: str = "tiny", fresh: bool = False, *, repo: Path |
     when = datetime(last.year, last.month, last.day, 12, tzinfo=timezone.utc)
     with stage("serve"):
         served = serve_a_few(spark, labels_dir, when, repo)
+    traffic = representative_traffic(stage, spark, repo, enc, labels_dir, training_dir,
+                                     data / "reports")
 
     # through Arrow: the label time stays an aware UTC datetime (collect() gives local time)
     sample = spark.read.parquet(str(training_dir / "data")).limit(1).toArrow().to_pylist()[0]
@@ -163,7 +171,26 @@ def run_main_job(preset_name: str = "tiny", fresh: bool = False, *, repo: Path |
         data=data, repo=repo, published=pub, manifest=manifest, training_dir=training_dir,
         sample=sample, vector=[sample[n] for n in enc.names], width=enc.width, model=model,
         model_path=model_path, materialized=materialized, served=served,
-        encode_us=encode_speed(enc), encoders=len(enc.encoders), timings=stage.timings)
+        encode_us=encode_speed(enc), encoders=len(enc.encoders), timings=stage.timings,
+        traffic=traffic)
+
+
+def representative_traffic(stage: Stages, spark: Any, repo: Path, enc: Any, labels_dir: Path,
+                           training_dir: Path, reports: Path) -> list[str]:
+    """Stages 11–12 (:mod:`demo.traffic`): label requests through the server at their own
+    times, then the skew report and the consistency of each day they cover; returns the
+    summary's lines."""
+    from demo.traffic import judge_log, send_label_traffic
+    from demo.traffic import summary_lines as traffic_lines
+    from serving.settings import Settings
+
+    with stage("traffic"):
+        traffic = send_label_traffic(spark, repo, DEMO_SERVICE, labels_dir, Settings.from_env(),
+                                     reports.parent / "traffic" / "vector_log",
+                                     timestamp_column="impression_ts")
+    with stage("reports"):
+        judged = judge_log(spark, repo, DEMO_SERVICE, enc, training_dir, traffic, reports)
+    return traffic_lines(traffic, judged)
 
 
 def ensure_redis() -> str:
@@ -257,5 +284,6 @@ def summary_lines(r: MainJobResult) -> list[str]:
         f"               /health ok={srv['health'].get('ok')}; vector log {srv['log']}",
         f"encode speed   median {r.encode_us:.2f} µs/row ({r.encoders} encoders, "
         f"{r.width} outputs)",
+        *r.traffic,
         "timings        " + ", ".join(f"{k} {v:.1f}s" for k, v in r.timings.items()),
     ]

@@ -2,6 +2,8 @@
 # Set up everything the project needs on a fresh machine, idempotently:
 #   a virtual environment in .venv with the project and its test extra installed,
 #   Java 17+ (installed with apt-get when missing and we are root),
+#   Chromium and its driver for the tests' headless browser checks of the HTML reports
+#   (Debian's chromium + chromium-driver, installed with apt-get when missing and we are root),
 #   a Redis server answering at SKEWLESS_REDIS_HOST:SKEWLESS_REDIS_PORT (started if none does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,5 +37,17 @@ if ! java_ok; then
   fi
 fi
 java_ok || { echo "setup: Java 17+ is required for Spark; install OpenJDK 17 (apt-get install openjdk-17-jre-headless) or put it on PATH" >&2; exit 1; }
+
+CHROMIUM="${SKEWLESS_CHROMIUM:-/usr/bin/chromium}"
+CHROMEDRIVER="${SKEWLESS_CHROMEDRIVER:-/usr/bin/chromedriver}"
+browser_ok() { [ -x "$CHROMIUM" ] && [ -x "$CHROMEDRIVER" ]; }
+if ! browser_ok; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    echo "setup: Chromium or chromedriver not found; installing chromium chromium-driver with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  fi
+fi
+# only the tests need a browser: warn, the demo and the server run without one
+browser_ok || echo "setup: warning: no $CHROMIUM / $CHROMEDRIVER; the tests' browser checks will fail until you install them (apt-get install chromium chromium-driver) or set SKEWLESS_CHROMIUM / SKEWLESS_CHROMEDRIVER" >&2
 
 .venv/bin/python scripts/services.py ensure-redis

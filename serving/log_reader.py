@@ -19,7 +19,7 @@ from typing import Any
 
 from serving.vector_log import DROP_MARKER, FILE_NAME
 
-__all__ = ["LogReader", "SkippedLine", "is_marker", "log_files", "read_log"]
+__all__ = ["LogReader", "SkippedLine", "is_marker", "log_files", "open_log", "read_log"]
 
 log = logging.getLogger("skewless.vector_log")
 
@@ -119,3 +119,10 @@ def read_log(directory: str | Path) -> Iterator[Any]:
     """Every logged request, oldest first (:class:`LogReader`: torn lines and markers are
     skipped)."""
     return iter(LogReader(directory))
+
+
+def open_log(directory: str | Path) -> LogReader:
+    """The reader for the log in ``directory``: the one place a command picks how a log folder
+    is read (today the JSON-lines log of :mod:`serving.vector_log`; another format plugs in
+    here). The reader iterates served-vector records and has ``notes()``."""
+    return LogReader(directory)

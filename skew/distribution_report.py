@@ -7,8 +7,11 @@ compares them with the thresholds (:mod:`skew.thresholds`). The result renders a
 table (:meth:`DistributionReport.table`), JSON (:meth:`DistributionReport.to_json`) or HTML
 (:mod:`skew.html_report`).
 
-A serving sample below ``LOW_SAMPLE_ROWS`` rows still gets statistics, with a note that they
-are noisy.
+A served sample that cannot represent the traffic — fewer rows, fewer distinct values of a
+join key or fewer distinct request times than the minimums of :mod:`skew.thresholds`
+(``[sample]``) — is **not judged**: its statistics are still computed and shown, but no output
+is marked over threshold (:attr:`DistributionReport.flagged` is empty, the command exits 0) and
+the report says why (:attr:`DistributionReport.not_judged`).
 """
 
 from __future__ import annotations
@@ -33,9 +36,8 @@ from skew.samples import (
     read_served_sample,
     read_training_sample,
 )
-from skew.thresholds import ThresholdConfig, exceeded
+from skew.thresholds import ThresholdConfig, exceeded, not_judged
 
-LOW_SAMPLE_ROWS = 500
 STAT_LABELS = {"js": "JS", "psi": "PSI", "linf": "L-inf"}
 
 
@@ -47,6 +49,7 @@ class FeatureSkew:
     distribution: FeatureDistribution
     thresholds: Mapping[str, float]
     over: tuple[str, ...]
+    judged: bool = True
 
     @property
     def name(self) -> str:
@@ -54,12 +57,21 @@ class FeatureSkew:
 
     @property
     def flagged(self) -> bool:
-        return bool(self.over)
+        return self.judged and bool(self.over)
+
+    @property
+    def status(self) -> str:
+        """``OVER JS,PSI``, ``ok`` or ``not judged``."""
+        if not self.judged:
+            return "not judged"
+        return "OVER " + ",".join(STAT_LABELS[s] for s in self.over) if self.over else "ok"
 
     def to_json(self) -> dict[str, Any]:
         return {**self.distribution.to_json(), "encoder": self.output.encoder,
                 "encoder_kind": self.output.encoder_kind, "kind_basis": self.output.basis,
-                "thresholds": dict(self.thresholds), "over_threshold": list(self.over)}
+                "thresholds": dict(self.thresholds),
+                "over_threshold": list(self.over) if self.judged else [],
+                "judged": self.judged}
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,7 @@ class DistributionReport:
     thresholds: ThresholdConfig
     features: tuple[FeatureSkew, ...]
     notes: tuple[str, ...] = ()
+    not_judged: tuple[str, ...] = ()
 
     @property
     def flagged(self) -> tuple[FeatureSkew, ...]:
@@ -91,14 +104,21 @@ class DistributionReport:
 
     def method(self) -> str:
         """One line stating binning, sample cap and default thresholds."""
-        d = self.thresholds.defaults
+        d, m = self.thresholds.defaults, self.thresholds.sample
         return (f"numeric: JS divergence (log2) and PSI (ln, empty bins -> 1e-4) on {self.bins} "
                 f"{self.binning.replace('_', '-')} bins + a missing bin; categorical: "
                 f"L-infinity over categories + missing; sample cap {self.max_rows:,} rows a "
                 f"side; thresholds js {d['js']:g}, psi {d['psi']:g}, linf {d['linf']:g} "
-                f"({self.thresholds.source})")
+                f"({self.thresholds.source}); judged when the served sample has at least "
+                f"{m['min_rows']:,} rows, {m['min_entities']:,} distinct values of each join "
+                f"key and {m['min_request_times']:,} request times")
 
     def summary(self) -> str:
+        if self.not_judged:
+            return ("not judged: the served sample does not represent the traffic ("
+                    + "; ".join(self.not_judged) + "). Statistics are shown, not compared "
+                    "with the thresholds; log more varied traffic (many entities, request "
+                    "times) or lower the [sample] minimums")
         if not self.flagged:
             return f"no output over threshold ({len(self.features)} compared)"
         return (f"{len(self.flagged)} of {len(self.features)} outputs over threshold: "
@@ -115,6 +135,8 @@ class DistributionReport:
                            "overrides": {k: dict(v) for k, v in self.thresholds.overrides},
                            "source": self.thresholds.source},
             "method": self.method(), "notes": list(self.notes),
+            "judged": not self.not_judged, "not_judged_reasons": list(self.not_judged),
+            "minimums": dict(self.thresholds.sample),
             "over_threshold": [f.name for f in self.flagged],
             "features": [f.to_json() for f in self.features],
         }
@@ -129,9 +151,8 @@ class DistributionReport:
             rows.append((
                 f.name, d.kind, f.output.encoder_kind,
                 f"{d.train_missing_rate:.3f}/{d.serve_missing_rate:.3f}",
-                *(_stat(st, f.thresholds, s) for s in ("js", "psi", "linf")),
-                d.largest_gap[:24],
-                "OVER " + ",".join(STAT_LABELS[s] for s in f.over) if f.over else "ok",
+                *(_stat(st, f.thresholds if f.judged else {}, s) for s in ("js", "psi", "linf")),
+                d.largest_gap[:24], f.status,
             ))
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         lines = [f"training set {self.training_set} ({self.training_rows}, state "
@@ -171,18 +192,21 @@ def build_report(training_set: str | os.PathLike[str], log: str | os.PathLike[st
     kinds = output_kinds(enc)
     thresholds.check_outputs((k.name, k.kind) for k in kinds)
     names = [k.name for k in kinds]
-    served = read_served_sample(log, names, manifest.state_hash, max_rows, seed)
+    served = read_served_sample(log, names, manifest.state_hash, max_rows, seed,
+                                manifest.entity_keys)
+    cov = served.coverage
+    reasons = not_judged(served.rows_read, cov.request_times if cov else None,
+                         cov.entities if cov else (), thresholds.sample,
+                         cov.cap if cov else 0)
     trained = read_training_sample(training_set, names, max_rows, seed)
     features = []
     for k in kinds:
         dist = compare(k.name, k.kind, trained.columns[k.name], served.columns[k.name],
                        bins=bins, binning=binning)
         limits = thresholds.resolve(k.name, k.kind)
-        features.append(FeatureSkew(k, dist, limits, exceeded(dist.statistics, limits)))
+        features.append(FeatureSkew(k, dist, limits, exceeded(dist.statistics, limits),
+                                    judged=not reasons))
     notes = list(served.notes)  # log lines skipped, requests the server did not log
-    if served.rows_read < LOW_SAMPLE_ROWS:
-        notes.append(f"only {served.rows_read:,} served rows: the statistics are noisy "
-                     f"(compare at least {LOW_SAMPLE_ROWS:,})")
     guessed = [k.name for k in kinds if k.basis == "dtype fallback"]
     if guessed:
         notes.append(f"kind guessed from dtype (encoder kind not in skew.feature_kinds) for "
@@ -193,4 +217,4 @@ def build_report(training_set: str | os.PathLike[str], log: str | os.PathLike[st
         training_time_range=tuple(manifest.time_range),  # type: ignore[arg-type]
         training_rows=trained.describe(), serving_rows=served.describe(), max_rows=max_rows,
         bins=bins, binning=binning, thresholds=thresholds, features=tuple(features),
-        notes=tuple(notes))
+        notes=tuple(notes), not_judged=reasons)

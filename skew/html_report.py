@@ -16,6 +16,7 @@ import io
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,13 +27,14 @@ TRAIN_COLOUR, SERVE_COLOUR = "#1f77b4", "#ff7f0e"
 MAX_TICK_LABELS = 30
 MAX_BARS = 64
 
-_CSS = """
+CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}
 td,th{border:1px solid #ccc;padding:3px 7px;text-align:left}
 th{background:#f3f3f3} .over{color:#b00020;font-weight:600}
 .box{padding:.8em 1.2em;border-radius:6px;margin:1em 0}
 .bad{background:#fde7ea;border:1px solid #b00020} .good{background:#e6f4ea;border:1px solid #1e7e34}
+.warn{background:#fff4d6;border:1px solid #a66a00} .unjudged{color:#a66a00;font-weight:600}
 section{border-top:1px solid #ddd;padding:.6em 0} img{max-width:100%}
 code{background:#f6f6f6;padding:0 3px}
 """
@@ -78,9 +80,20 @@ def histogram_png(dist: FeatureDistribution, binning: str, title: str) -> bytes:
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, loc="upper right")
     fig.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.28)  # tight_layout: +40% time
+    return figure_png(fig)
+
+
+def figure_png(fig: Any) -> bytes:
+    """A matplotlib figure as PNG bytes."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def img_tag(png: bytes, alt: str) -> str:
+    """An ``<img>`` embedding ``png`` as a data URI (``alt`` is escaped)."""
+    return (f"<img alt='{html.escape(alt)}' "
+            f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
 
 
 def _stats_text(f: FeatureSkew) -> str:
@@ -96,9 +109,16 @@ def render_html(report: DistributionReport) -> str:
     """The report as an HTML document (a string)."""
     e = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Distribution skew: "
-             f"{e(report.training_set)}</title><style>{_CSS}</style></head><body>",
+             f"{e(report.training_set)}</title><style>{CSS}</style></head><body>",
              "<h1>Distribution skew: training set vs served vectors</h1>"]
-    if report.flagged:
+    if report.not_judged:
+        items = "".join(f"<li>{e(r)}</li>" for r in report.not_judged)
+        parts.append("<div class='box warn'><b>Not judged: the served sample does not represent "
+                     "the traffic.</b> The statistics below are shown but not compared with the "
+                     f"thresholds.<ul>{items}</ul>Log more varied traffic (many entities and "
+                     "request times), or lower the <code>[sample]</code> minimums of the "
+                     "thresholds file.</div>")
+    elif report.flagged:
         items = "".join(f"<li><a href='#{_anchor(f.name)}'>{e(f.name)}</a> "
                         f"({e(f.output.encoder_kind)}): {e(_stats_text(f))}</li>"
                         for f in report.flagged)
@@ -124,21 +144,23 @@ def render_html(report: DistributionReport) -> str:
         for s in ("js", "psi", "linf"):
             v = d.statistics.get(s)
             cells.append("-" if v is None else
-                         f"<span class='over'>{v:.4f}</span>" if s in f.over else f"{v:.4f}")
-        cells += [e(d.largest_gap),
-                  "<span class='over'>OVER</span>" if f.flagged else "ok"]
+                         f"<span class='over'>{v:.4f}</span>" if f.flagged and s in f.over
+                         else f"{v:.4f}")
+        status = ("<span class='over'>OVER</span>" if f.flagged else "ok" if f.judged else
+                  "<span class='unjudged'>not judged</span>")
+        cells += [e(d.largest_gap), status]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     parts.append("<h2>All outputs</h2><table><tr>" + "".join(f"<th>{h}</th>" for h in head)
                  + "</tr>" + "".join(rows) + "</table><h2>Histograms</h2>")
     for f in report.ordered:
         title = f"{f.name}: {_stats_text(f)}" + ("  — OVER THRESHOLD" if f.flagged else "")
-        png = base64.b64encode(histogram_png(f.distribution, report.binning, title)).decode()
+        png = histogram_png(f.distribution, report.binning, title)
         parts.append(
             f"<section id='{_anchor(f.name)}'><h3 class='{'over' if f.flagged else ''}'>"
             f"{e(f.name)}</h3><p>{e(f.distribution.kind)} output of encoder "
             f"<code>{e(f.output.encoder)}</code> ({e(f.output.encoder_kind)}); "
             f"{e(_stats_text(f))}; largest gap at <code>{e(f.distribution.largest_gap)}</code>"
-            f"</p><img alt='histogram of {e(f.name)}' src='data:image/png;base64,{png}'>"
+            f"</p>{img_tag(png, f'histogram of {f.name}')}"
             "</section>")
     parts.append("</body></html>")
     return "".join(parts)

@@ -25,14 +25,17 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from encoders import EncoderSet
-from serving.log_reader import LogReader
+from serving.log_reader import open_log
 from skew.classify import (
+    Difference,
+    Lineage,
     RowContext,
     Side,
     Tolerances,
@@ -78,6 +81,27 @@ def logged_rows(entries: Iterable[Mapping[str, Any]], since: datetime | None = N
     return sorted(out, key=lambda r: r[AS_OF])[-limit:]
 
 
+@dataclass(frozen=True)
+class ReplayedRow:
+    """One logged row beside its offline replay: the logged row (keys, request inputs, request
+    time), both sides (values by output name, normalised view statuses) and its differences."""
+
+    logged: Mapping[str, Any]
+    online: Side
+    offline: Side
+    differences: tuple[Difference, ...]
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A replay: every row side by side (:class:`ReplayedRow`), the output lineage and the
+    summary report (:class:`~skew.report.ParityReport`)."""
+
+    rows: tuple[ReplayedRow, ...]
+    lineage: Mapping[str, Lineage]
+    report: ParityReport
+
+
 def replay_log(log_dir: str | os.PathLike[str], repo: str | os.PathLike[str],
                enc: EncoderSet, *, service: str | None = None, as_known: bool = True,
                tolerances: Tolerances | None = None, since: datetime | None = None,
@@ -85,20 +109,33 @@ def replay_log(log_dir: str | os.PathLike[str], repo: str | os.PathLike[str],
                ) -> ParityReport:
     """Replay the log in ``log_dir`` against the offline path of ``repo`` with the training
     state ``enc`` (see module docstring)."""
-    from feast_bridge.store import open_store
-    from spark_jobs.spark_session import get_spark
-
-    t0 = time.perf_counter()
     if not Path(log_dir).is_dir():
         raise ValueError(f"{log_dir} is not a directory; pass the served-vector log folder "
                          "(SKEWLESS_VECTOR_LOG_DIR, default data/vector_log)")
-    reader = LogReader(log_dir)
-    logged = logged_rows(reader, since, until, limit)
+    reader = open_log(log_dir)
+    logged = logged_rows(reader, since, until, limit, service)
     if not logged:
         raise ValueError(f"the log in {log_dir} has no served rows"
                          + (" in the time window" if since or until else "")
                          + "".join(f" ({n})" for n in reader.notes())
                          + "; serve some requests first (POST /features or /rank)")
+    return replay_rows(logged, repo, enc, service=service, as_known=as_known,
+                       tolerances=tolerances, spark=spark, notes=reader.notes()).report
+
+
+def replay_rows(logged: Sequence[Mapping[str, Any]], repo: str | os.PathLike[str],
+                enc: EncoderSet, *, service: str | None = None, as_known: bool = True,
+                tolerances: Tolerances | None = None, spark: Any = None,
+                notes: Sequence[str] = ()) -> Replay:
+    """Replay rows flattened by :func:`logged_rows` (non-empty) against the offline path of
+    ``repo`` with the training state ``enc``: one Spark job, then each row compared and
+    classified (module docstring). ``notes`` (e.g. the log reader's) go into the report."""
+    from feast_bridge.store import open_store
+    from spark_jobs.spark_session import get_spark
+
+    t0 = time.perf_counter()
+    if not logged:
+        raise ValueError("no logged rows to replay; serve some requests first")
     names = list(enc.names)
     for name_list in {tuple(r["names"]) for r in logged}:
         if list(name_list) != names:
@@ -115,7 +152,7 @@ def replay_log(log_dir: str | os.PathLike[str], repo: str | os.PathLike[str],
     t1 = time.perf_counter()
     lin = lineage(enc, {v.name: v.features for v in views})
     everything = frozenset(fe.spec.name for fe in enc.encoders)
-    diffs = []
+    replayed = []
     counts: Counter = Counter()
     for i, (row, pair, off) in enumerate(zip(logged, pairs, offline)):
         statuses = row["statuses"] or {}
@@ -129,13 +166,16 @@ def replay_log(log_dir: str | os.PathLike[str], repo: str | os.PathLike[str],
         changed = frozenset() if row["state_hash"] == enc.content_hash else everything
         ctx = RowContext(i, tuple((k, pair[k]) for k in entity_keys),
                          pair[AS_OF].timestamp(), pair[AS_OF].isoformat(), off.versions)
-        diffs += classify_row(ctx, off.side, online, lin, enc, changed, tolerances)
+        diffs = classify_row(ctx, off.side, online, lin, enc, changed, tolerances)
+        replayed.append(ReplayedRow(row, online, off.side, tuple(diffs)))
     hashes = Counter(r["state_hash"] for r in logged)
-    notes = ["logged state hashes: " + ", ".join(f"{h} ({n} rows)" for h, n in
-                                                  hashes.most_common())] if len(hashes) > 1 \
-        else []
-    notes += reader.notes()
-    return summarise("replay", names, len(logged), diffs, tolerances,
-                     (enc.content_hash, hashes.most_common(1)[0][0]), counts,
-                     {"offline": t1 - t0, "compare": time.perf_counter() - t1,
-                      "total": time.perf_counter() - t0}, notes)
+    all_notes = ["logged state hashes: " + ", ".join(f"{h} ({n} rows)" for h, n in
+                                                      hashes.most_common())] \
+        if len(hashes) > 1 else []
+    all_notes += list(notes)
+    report = summarise("replay", names, len(logged),
+                       (d for r in replayed for d in r.differences), tolerances,
+                       (enc.content_hash, hashes.most_common(1)[0][0]), counts,
+                       {"offline": t1 - t0, "compare": time.perf_counter() - t1,
+                        "total": time.perf_counter() - t0}, all_notes)
+    return Replay(tuple(replayed), lin, report)

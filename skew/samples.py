@@ -16,6 +16,10 @@
   file and line, and drop marker lines (requests the server's writer could not log) are
   skipped; both are counted in :attr:`Sample.notes` (:class:`serving.log_reader.LogReader`).
 
+Along the way the log's coverage is counted (:class:`Coverage`): distinct request times and
+distinct values of each join key over every row read, each count capped at ``COVERAGE_CAP``
+(memory stays bounded; a report only needs to know whether a count reaches a minimum).
+
 JSON ``null`` values and Parquet nulls become ``NaN`` (*missing*, see
 :mod:`skew.distribution`). Every problem with the inputs raises :class:`SkewInputError`.
 """
@@ -38,10 +42,34 @@ from skew.distribution import as_float_array
 from spark_jobs.training_set import DATA, Manifest
 
 DEFAULT_MAX_ROWS = 200_000
+COVERAGE_CAP = 10_000
 
 
 class SkewInputError(ValueError):
     """A training set, log or state that cannot be compared; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What a served sample covers: distinct request times and distinct values per join key
+    over every row read, each counted up to ``cap`` (a count equal to ``cap`` means "at
+    least")."""
+
+    request_times: int
+    entities: tuple[tuple[str, int], ...]
+    cap: int = COVERAGE_CAP
+
+
+class _Distinct:
+    """Distinct values counted up to a cap (memory bounded)."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap, self.seen = cap, set()
+
+    def add(self, value: object) -> None:
+        if len(self.seen) < self.cap:
+            self.seen.add(value if isinstance(value, (str, int, float, type(None)))
+                          else repr(value))
 
 
 @dataclass(frozen=True)
@@ -55,6 +83,7 @@ class Sample:
     rows_total: int
     rows_read: int
     notes: tuple[str, ...] = ()
+    coverage: Coverage | None = None
 
     @property
     def sampled(self) -> bool:
@@ -175,9 +204,10 @@ def read_training_sample(directory: str | os.PathLike[str], names: Sequence[str]
 
 def read_served_sample(directory: str | os.PathLike[str], names: Sequence[str],
                        state_hash: str, max_rows: int = DEFAULT_MAX_ROWS,
-                       seed: int = 0) -> Sample:
+                       seed: int = 0, entity_keys: Sequence[str] = ()) -> Sample:
     """Columns ``names`` of at most ``max_rows`` served rows whose lines all carry
-    ``state_hash`` (module docstring)."""
+    ``state_hash``, and the log's :class:`Coverage` of request times and of the values of
+    each of ``entity_keys`` (module docstring)."""
     _check_max_rows(max_rows)
     d = Path(directory)
     if not d.is_dir():
@@ -189,6 +219,8 @@ def read_served_sample(directory: str | os.PathLike[str], names: Sequence[str],
     rng = random.Random(seed)
     seen = 0
     hashes: Counter[str] = Counter()
+    times = _Distinct(COVERAGE_CAP)
+    keys = {k: _Distinct(COVERAGE_CAP) for k in entity_keys}
     reader = LogReader(d)
     for record in reader:
         where = reader.where
@@ -197,7 +229,10 @@ def read_served_sample(directory: str | os.PathLike[str], names: Sequence[str],
         if record.get("state_hash") != state_hash:
             continue  # reported below, once every line is counted
         _check_names(record, where, names)
+        times.add(record.get("time"))
         for row in rows:
+            for k, distinct in keys.items():
+                distinct.add(row.get(k) if isinstance(row, dict) else None)
             values = row.get("values") if isinstance(row, dict) else None
             if not isinstance(values, list) or len(values) != width:
                 raise SkewInputError(f"{where} has a row without {width} values; the log is "
@@ -230,8 +265,9 @@ def read_served_sample(directory: str | os.PathLike[str], names: Sequence[str],
                              + "); serve some requests first or point --log at the server's "
                              "log folder")
     kept = min(seen, max_rows)
+    coverage = Coverage(len(times.seen), tuple((k, len(v.seen)) for k, v in keys.items()))
     return Sample(str(d), {n: buf[:kept, i].copy() for i, n in enumerate(names)}, seen, kept,
-                  tuple(reader.notes()))
+                  tuple(reader.notes()), coverage)
 
 
 def _record_rows(record: object, where: str) -> list:

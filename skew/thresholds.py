@@ -14,12 +14,30 @@ Defaults (a feature is *over threshold* when a statistic is strictly greater):
   population. Sampling noise of one category's share is at most sqrt(0.25 / n), 0.011 for
   n = 2,000 served rows, so 0.1 is about 9 standard errors away.
 
+**Not judged.** A served sample that cannot represent the traffic is not compared with the
+thresholds at all: the report says *not judged* and why, instead of *over threshold*, and the
+command does not exit 1 for it. Minimums (``[sample]``; each must be reached):
+
+* ``min_rows = 500`` served rows read: below, sampling noise alone moves JS/PSI/L-inf towards
+  the thresholds (one category's share has a standard error up to sqrt(0.25 / n): 0.022 at
+  n = 500, a fifth of the L-inf threshold; ten times that at n = 5);
+* ``min_entities = 50`` distinct values of *each* join key: a sample of one user × 100
+  items shows that user's features, not the population's (every output of the user's views
+  is one value);
+* ``min_request_times = 10`` distinct request times: features of the request time (hour,
+  weekday, time since an event) take one value per instant.
+
 File format (``.toml`` or ``.json``, same structure; TOML needs Python 3.11+)::
 
     [defaults]                              # optional: replaces the built-in defaults
     js = 0.1
     psi = 0.2
     linf = 0.1
+
+    [sample]                                # optional: the not-judged minimums
+    min_rows = 500
+    min_entities = 50
+    min_request_times = 10
 
     [features]
     orders_7d_log = { psi = 0.3 }           # an output name
@@ -48,6 +66,8 @@ STATISTICS: dict[FeatureKind, tuple[str, ...]] = {"numeric": ("js", "psi"),
                                                   "categorical": ("linf",)}
 DEFAULTS: dict[str, float] = {"js": 0.1, "psi": 0.2, "linf": 0.1}
 _ALL = tuple(DEFAULTS)
+SAMPLE_DEFAULTS: dict[str, int] = {"min_rows": 500, "min_entities": 50,
+                                   "min_request_times": 10}
 
 
 class ThresholdConfigError(ValueError):
@@ -61,8 +81,10 @@ class ThresholdConfig:
     defaults: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULTS))
     overrides: tuple[tuple[str, Mapping[str, float]], ...] = ()
     source: str = "built-in defaults"
+    sample: Mapping[str, int] = field(default_factory=lambda: dict(SAMPLE_DEFAULTS))
 
     def __post_init__(self) -> None:
+        _check_sample(self.sample, "sample")
         _check_values(self.defaults, "defaults")
         for key, values in self.overrides:
             _check_values(values, f"features.{key}")
@@ -118,10 +140,14 @@ def load_thresholds(path: str | os.PathLike[str] | None) -> ThresholdConfig:
     if not isinstance(doc, dict):
         raise ThresholdConfigError(f"{p}: the top level must be a table/object with "
                                    "'defaults' and/or 'features'")
-    unknown = sorted(set(doc) - {"defaults", "features"})
+    unknown = sorted(set(doc) - {"defaults", "features", "sample"})
     if unknown:
-        raise ThresholdConfigError(f"{p}: unknown top-level keys {unknown}; use 'defaults' "
-                                   "and 'features'")
+        raise ThresholdConfigError(f"{p}: unknown top-level keys {unknown}; use 'defaults', "
+                                   "'features' and 'sample'")
+    sample = doc.get("sample", {})
+    if not isinstance(sample, dict):
+        raise ThresholdConfigError(f"{p}: 'sample' must be a table like {{ min_rows = 500 }}")
+    _check_sample(sample, f"{p}: sample")
     defaults = {**DEFAULTS, **_table(doc.get("defaults", {}), f"{p}: defaults")}
     features = doc.get("features", {})
     if not isinstance(features, dict):
@@ -129,7 +155,8 @@ def load_thresholds(path: str | os.PathLike[str] | None) -> ThresholdConfig:
                                    "{ psi = 0.3 }")
     overrides = tuple((str(k), _table(v, f"{p}: features.{k}")) for k, v in features.items())
     try:
-        return ThresholdConfig(defaults, overrides, source=str(p))
+        return ThresholdConfig(defaults, overrides, source=str(p),
+                               sample={**SAMPLE_DEFAULTS, **sample})
     except ThresholdConfigError as exc:
         raise ThresholdConfigError(f"{p}: {exc}") from None
 
@@ -169,6 +196,36 @@ def _check_values(values: Mapping[str, Any], where: str) -> None:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or v < 0:
             raise ThresholdConfigError(f"{where}.{key}={v!r} must be a number >= 0 (inf "
                                        "disables it)")
+
+
+def _check_sample(values: Mapping[str, Any], where: str) -> None:
+    for key, v in values.items():
+        if key not in SAMPLE_DEFAULTS:
+            raise ThresholdConfigError(f"{where}: unknown minimum {key!r}; use "
+                                       f"{list(SAMPLE_DEFAULTS)}")
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ThresholdConfigError(f"{where}.{key}={v!r} must be a whole number >= 0 "
+                                       "(0 judges every sample)")
+
+
+def not_judged(rows: int, request_times: int | None, entities: Iterable[tuple[str, int]],
+               minimums: Mapping[str, int], cap: int) -> tuple[str, ...]:
+    """Why a served sample of ``rows`` rows, ``request_times`` distinct request times
+    (``None``: unknown) and ``entities`` (join key, distinct values) is not judged against
+    ``minimums`` (see the module docstring); ``()`` when it is judged. Counts equal to ``cap``
+    mean "at least" and always pass a minimum up to ``cap``."""
+    out = []
+    if rows < minimums["min_rows"]:
+        out.append(f"{rows:,} served rows (fewer than {minimums['min_rows']:,})")
+    for key, n in entities:
+        if n < min(minimums["min_entities"], cap):
+            out.append(f"{n:,} distinct {key} (fewer than {minimums['min_entities']:,}): the "
+                       f"sample shows those entities, not the traffic")
+    if request_times is not None and request_times < min(minimums["min_request_times"], cap):
+        out.append(f"{request_times:,} request time{'s' if request_times != 1 else ''} (fewer "
+                   f"than {minimums['min_request_times']:,}): request-time features take one "
+                   "value per instant")
+    return tuple(out)
 
 
 def _is_pattern(key: str) -> bool:

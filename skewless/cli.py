@@ -9,6 +9,7 @@
     skewless parity --service S (--pairs FILE | --labels PATH --sample N) [...]
     skewless replay --service S --log DIR [...]
     skewless skew-report --training-set DIR --log DIR [...]
+    skewless consistency --date YYYY-MM-DD [--service S] [--log DIR] [--out DIR] [...]
     skewless demo [--preset tiny] [--fresh]
 
 ``--repo`` (before the verb) defaults to ``SKEWLESS_FEATURE_REPO``, else the current folder
@@ -24,7 +25,13 @@ from typing import Annotated
 
 import typer
 
-from skewless import __version__, commands_demo, commands_repo, commands_skew
+from skewless import (
+    __version__,
+    commands_consistency,
+    commands_demo,
+    commands_repo,
+    commands_skew,
+)
 from skewless.context import Repo
 
 app = typer.Typer(
@@ -60,6 +67,7 @@ def root(
 
 commands_repo.register(app)
 commands_skew.register(app)
+commands_consistency.register(app)
 commands_demo.register(app)
 
 

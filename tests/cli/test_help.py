@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from skewless.cli import app
 
 VERBS = ("services", "fit", "training-set", "materialize", "serve", "parity", "replay",
-         "skew-report", "demo")
+         "skew-report", "consistency", "demo")
 runner = CliRunner()
 
 

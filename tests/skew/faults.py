@@ -1,16 +1,20 @@
 """The planted faults of the injected-skew suite: serving processes that drift from training
-the way real ones do. Shared by the injected-skew and replay tests; not a test module."""
+the way real ones do, and :func:`serve_and_log` (what a server logs). Shared by the
+injected-skew, replay and consistency tests; not a test module."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import uuid
 from dataclasses import replace
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from encoders.values import as_category
 from serving.online import EncodedRow, OnlineEncoder
+from serving.vector_log import VectorLog
 
 UTC_MINUS_5 = timezone(timedelta(hours=-5))  # New York in January
 
@@ -70,3 +74,19 @@ class PyHashServer(OnlineEncoder):
                 values[pos] = buckets[cat]
             fixed.append(EncodedRow(tuple(values), r.statuses))
         return fixed
+
+
+def serve_and_log(server: OnlineEncoder, pairs: list[dict], log_dir: Path, state_hash: str,
+                  when: datetime) -> None:
+    """Log what ``server`` serves for ``pairs`` (demo keys and device) at ``when``, 20 rows a
+    request, in the server's log format (serving/api.py)."""
+    log = VectorLog(log_dir)
+    for i in range(0, len(pairs), 20):
+        chunk = pairs[i:i + 20]
+        rows = [{"member_id": p["member_id"], "title_id": p["title_id"]} for p in chunk]
+        got = server.encode([{**r, "device": p["device"]} for r, p in zip(rows, chunk)], when)
+        log.write(request_id=uuid.uuid4().hex, request_time=when, endpoint="/features",
+                  state_hash=state_hash, model_id=None, names=server.enc.names,
+                  rows=[{**r, "device": p["device"], "statuses": g.statuses,
+                         "values": list(g.values)} for r, p, g in zip(rows, chunk, got)])
+    log.close()

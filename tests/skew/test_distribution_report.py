@@ -1,7 +1,9 @@
 """End to end: the session pipeline's training set against served-vector logs written with the
 real :class:`serving.vector_log.VectorLog` — one that follows the training distribution (nothing
-flagged) and one with a planted shift on two outputs (exactly those flagged) — through the
-``scripts/skew_report.py`` command, its exit codes, JSON and HTML."""
+flagged), one with a planted shift on two outputs (exactly those flagged), and the demo's old
+biased sample (one member × 100 titles at one request time: *not judged*, not over) — through
+the ``scripts/skew_report.py`` command, its exit codes, JSON and HTML. Served requests carry
+their label rows' own times (25 rows a request), as representative traffic does."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NUMERIC_SHIFTED = "title_plays_7d_log"  # log1p: numeric
 CATEGORICAL_SHIFTED = "country_idx"  # vocab index: categorical
 SERVED_ROWS = 2000
-WHEN = datetime(2024, 2, 1, 12, tzinfo=timezone.utc)
+WHEN = datetime(2024, 2, 1, 12, tzinfo=timezone.utc)  # the biased sample's one request time
 
 
 def _cli():
@@ -38,7 +40,8 @@ def served(pipeline, tmp_path_factory):
     """Training rows (dicts) and logs: unshifted, shifted, served with another state."""
     enc, out, manifest = pipeline["enc"], pipeline["out"], pipeline["manifest"]
     names = list(enc.names)
-    table = pq.read_table(out / DATA, columns=[*ENTITY_KEYS, "device", *names])
+    table = pq.read_table(out / DATA, columns=[*ENTITY_KEYS, "device", "event_timestamp",
+                                               *names])
     rows = table.to_pylist()
     rng = np.random.default_rng(42)
     pick = rng.choice(len(rows), size=min(SERVED_ROWS, len(rows)), replace=False)
@@ -58,11 +61,12 @@ def served(pipeline, tmp_path_factory):
 
     base = tmp_path_factory.mktemp("skew_logs")
 
-    def write(name: str, vectors: list[dict], state: str) -> Path:
+    def write(name: str, vectors: list[dict], state: str, one_time: bool = False) -> Path:
         log = VectorLog(base / name)
         for start in range(0, len(vectors), 25):  # requests of 25 candidates
             chunk = vectors[start:start + 25]
-            log.write(request_id=f"{name}-{start}", request_time=WHEN, endpoint="/rank",
+            when = WHEN if one_time else chunk[0]["event_timestamp"]
+            log.write(request_id=f"{name}-{start}", request_time=when, endpoint="/rank",
                       state_hash=state, model_id="m", names=names,
                       rows=[{"member_id": r["member_id"], "title_id": r["title_id"],
                              "device": r["device"], "statuses": {},
@@ -76,6 +80,12 @@ def served(pipeline, tmp_path_factory):
         "shifted": write("shifted", [shifted(r, i) for i, r in enumerate(sample)],
                          manifest.state_hash),
         "other_state": write("other", sample[:50], "sha256:" + "0" * 64),
+        # the demo's old log: one member, 100 titles, one request time — shifted, so a judged
+        # report would flag it
+        "biased": write("biased", [{**shifted(r, i), "member_id": sample[0]["member_id"],
+                                    "title_id": 500_000 + i}
+                                   for i, r in enumerate(sample[:101])],
+                        manifest.state_hash, one_time=True),
         "base": base, "rows": len(rows),
     }
 
@@ -136,12 +146,43 @@ def test_sample_cap_is_stated(served, capsys) -> None:
     assert code in (0, 1)  # 1,000 rows: small-sample noise may flag; the cap is what we test
 
 
+def test_a_biased_sample_is_not_judged(served, capsys, tmp_path: Path) -> None:
+    html, out_json = tmp_path / "biased.html", tmp_path / "biased.json"
+    args = ["--training-set", str(served["out"]), "--log", str(served["biased"])]
+    code = _cli()([*args, "--html", str(html), "--json", str(out_json)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    report = json.loads(out_json.read_text())
+    assert report["judged"] is False and report["over_threshold"] == []
+    reasons = report["not_judged_reasons"]
+    assert len(reasons) == 3, reasons
+    assert reasons[0].startswith("101 served rows (fewer than 500)")
+    assert reasons[1].startswith("1 distinct member_id (fewer than 50)")
+    assert reasons[2].startswith("1 request time (fewer than 10)")
+    assert not any("title_id" in r for r in reasons)  # 100 titles: enough
+    assert "OVER" not in printed and printed.count("not judged") >= len(served["names"])
+    page = html.read_text(encoding="utf-8")
+    assert "Not judged" in page and "class='box bad'" not in page and ">OVER<" not in page
+    # the same sample judged (every minimum 0) is flagged: the minimums are what hold it back
+    cfg = tmp_path / "judge_all.toml"
+    cfg.write_text("[sample]\nmin_rows = 0\nmin_entities = 0\nmin_request_times = 0\n")
+    assert _cli()([*args, "--thresholds", str(cfg)]) == 1
+    assert "OVER" in capsys.readouterr().out
+    cfg.write_text("[sample]\nmin_rows = 100\nmin_entities = 1\nmin_request_times = 1\n")
+    assert _cli()([*args, "--thresholds", str(cfg)]) == 1  # every minimum reached
+    capsys.readouterr()
+    cfg.write_text("[sample]\nmin_rows = 102\nmin_entities = 1\nmin_request_times = 1\n")
+    assert _cli()([*args, "--thresholds", str(cfg)]) == 0  # one row short
+    assert "101 served rows (fewer than 102)" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("case, match", [
     ("other_state", "state-version problem"),
     ("empty", "is empty"),
     ("no_log", "not a folder"),
     ("no_training_set", "no training set"),
     ("bad_thresholds", "unknown statistic"),
+    ("bad_minimum", "must be a whole number >= 0"),
     ("wrong_state_file", "Pass --state"),
 ])
 def test_bad_input_exits_2_naming_the_fix(served, capsys, tmp_path: Path, case: str,
@@ -156,6 +197,9 @@ def test_bad_input_exits_2_naming_the_fix(served, capsys, tmp_path: Path, case: 
         args["--training-set"] = str(tmp_path / "missing")
     elif case == "bad_thresholds":
         (tmp_path / "t.json").write_text('{"defaults": {"kl": 1}}')
+        args["--thresholds"] = str(tmp_path / "t.json")
+    elif case == "bad_minimum":
+        (tmp_path / "t.json").write_text('{"sample": {"min_rows": -1}}')
         args["--thresholds"] = str(tmp_path / "t.json")
     elif case == "wrong_state_file":
         (tmp_path / "s.json").write_text('{"format": "nope"}')

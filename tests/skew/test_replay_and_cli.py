@@ -6,37 +6,18 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import uuid
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
 from materialization.materialize import materialize
 from serving.online import OnlineEncoder
-from serving.vector_log import VectorLog
 from skew.classify import STATE_VERSION, VALUE
 from skew.parity import private_store, scratch_client
 from skew.pytest_plugin import parity_redis  # noqa: F401
 from skew.replay import replay_log
-from tests.skew.faults import LocalClockServer
+from tests.skew.faults import LocalClockServer, serve_and_log
 from tests.skew.parity_cases import LATER, edge_case_pairs
-
-
-def _serve_and_log(server: OnlineEncoder, pairs: list[dict], log_dir: Path,
-                   state_hash: str) -> None:
-    """Log what ``server`` serves, in the server's log format (serving/api.py)."""
-    log = VectorLog(log_dir)
-    for i in range(0, len(pairs), 20):
-        chunk = pairs[i:i + 20]
-        rows = [{"member_id": p["member_id"], "title_id": p["title_id"]} for p in chunk]
-        got = server.encode([{**r, "device": p["device"]} for r, p in zip(rows, chunk)],
-                            LATER)
-        log.write(request_id=uuid.uuid4().hex, request_time=LATER, endpoint="/features",
-                  state_hash=state_hash, model_id=None, names=server.enc.names,
-                  rows=[{**r, "device": p["device"], "statuses": g.statuses,
-                         "values": list(g.values)} for r, p, g in zip(rows, chunk, got)])
-    log.close()
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +30,11 @@ def logs(pipeline, parity_redis, tmp_path_factory):  # noqa: F811
     materialize(store, datetime(2023, 12, 1, tzinfo=timezone.utc), LATER, count_rows=False)
     enc = pipeline["enc"]
     pairs = edge_case_pairs(pipeline["labels"], 80, times=(LATER,), seed=17)
-    _serve_and_log(OnlineEncoder(store, enc), pairs, base / "good", enc.content_hash)
-    _serve_and_log(LocalClockServer(store, enc), pairs, base / "clock", enc.content_hash)
-    _serve_and_log(OnlineEncoder(store, enc), pairs[:10], base / "other_state",
-                   "sha256:" + "0" * 64)
+    serve_and_log(OnlineEncoder(store, enc), pairs, base / "good", enc.content_hash, LATER)
+    serve_and_log(LocalClockServer(store, enc), pairs, base / "clock", enc.content_hash,
+                  LATER)
+    serve_and_log(OnlineEncoder(store, enc), pairs[:10], base / "other_state",
+                  "sha256:" + "0" * 64, LATER)
     return base
 
 
