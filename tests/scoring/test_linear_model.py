@@ -4,6 +4,7 @@ columns for any layout of the vector, and both equal the logistic of the exact d
 from __future__ import annotations
 
 import math
+import sys
 from fractions import Fraction
 
 import pytest
@@ -30,8 +31,14 @@ def test_bound_scorer_equals_score(k: int, extra: int, data) -> None:
     assert got == model.score([values[n] for n in names])
     z = Fraction(model.intercept) + sum(Fraction(c) * Fraction(values[n])
                                         for n, c in zip(names, coef))
+    # score rounds each product, the sum (fsum: once) and the intercept's addition, so its z is
+    # within eps * (sum |c x| + |intercept| + |z|) of the exact one; the sigmoid's relative
+    # error is at most that (|d log s / dz| <= 1), plus a few ulps of exp and the division
+    bound = sys.float_info.epsilon * (sum(abs(c * values[n]) for n, c in zip(names, coef))
+                                      + abs(model.intercept) + abs(float(z)))
     assert math.isclose(got, 1 / (1 + math.exp(-float(z))) if z >= 0 else
-                        math.exp(float(z)) / (1 + math.exp(float(z))), rel_tol=1e-12)
+                        math.exp(float(z)) / (1 + math.exp(float(z))),
+                        rel_tol=bound + 1e-14)
 
 
 def test_bind_names_the_missing_columns() -> None:
