@@ -172,7 +172,7 @@ def judge_log(spark: Any, repo: Path, service: str, enc: Any, training_dir: Path
     consistency metrics of each traffic day (table ``out_dir/consistency``, trend page
     ``out_dir/consistency/<service>.html``) — module docstring, step 3. A log the skew report
     cannot use (served with another state: an older run's) is named in the summary."""
-    from skew.consistency import DEFAULT_THRESHOLD, day_consistency
+    from skew.consistency import DEFAULT_THRESHOLD, days_consistency
     from skew.consistency_html import write_page
     from skew.consistency_table import read_history, write_day
     from skew.distribution_report import build_report
@@ -186,8 +186,8 @@ def judge_log(spark: Any, repo: Path, service: str, enc: Any, training_dir: Path
     except SkewInputError as exc:
         summary = f"not written: {exc}"
     table, days, result = out_dir / "consistency", [], None
-    for day in traffic.days:
-        result = day_consistency(traffic.log_dir, repo, enc, service, day, spark=spark)
+    for day, result in zip(traffic.days, days_consistency(  # one replay for every day
+            traffic.log_dir, repo, enc, service, list(traffic.days), spark=spark)):
         write_day(table, result)
         days.append((day, result.rows, len(result.below(DEFAULT_THRESHOLD))))
     page = None if result is None else write_page(  # once, for the last day: its trend

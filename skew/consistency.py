@@ -41,7 +41,7 @@ from serving.log_reader import open_log
 from skew.classify import FOUND, Lineage, Side, Tolerances
 from skew.feature_kinds import output_kinds
 from skew.parity import aware_time
-from skew.replay import Replay, logged_rows, replay_rows
+from skew.replay import Replay, logged_rows, replay_rows, split_replay
 
 DEFAULT_THRESHOLD = 0.99
 
@@ -201,6 +201,30 @@ def day_consistency(log_dir: str | os.PathLike[str], repo: str | os.PathLike[str
     replay = replay_rows(logged, repo, enc, service=service, as_known=as_known,
                          tolerances=tolerances, spark=spark, notes=reader.notes())
     return summarise_day(replay, service, day, enc)
+
+
+def days_consistency(log_dir: str | os.PathLike[str], repo: str | os.PathLike[str],
+                     enc: EncoderSet, service: str, days: Sequence[date], *,
+                     as_known: bool = True, tolerances: Tolerances | None = None,
+                     spark: Any = None) -> list[DayConsistency]:
+    """:func:`day_consistency` for each of ``days``, from one replay of all their rows (one
+    offline job instead of one per day; each row's replay depends on that row only, so every
+    day's metrics are those of its own replay). A day without rows raises
+    :class:`NoLogForDay`, as for one day."""
+    if not Path(log_dir).is_dir():
+        raise NoLogForDay(f"no served-vector log for {days[0] if days else 'those days'}: "
+                          f"{log_dir} is not a folder; pass --log with the server's "
+                          "SKEWLESS_VECTOR_LOG_DIR")
+    if not days:
+        return []
+    reader = open_log(log_dir)
+    entries = list(reader)
+    per_day = [rows_of_day(entries, day, service, str(log_dir)) for day in days]
+    replay = replay_rows([r for rows in per_day for r in rows], repo, enc, service=service,
+                         as_known=as_known, tolerances=tolerances, spark=spark,
+                         notes=reader.notes())
+    parts = split_replay(replay, [len(rows) for rows in per_day], enc, tolerances)
+    return [summarise_day(part, service, day, enc) for part, day in zip(parts, days)]
 
 
 def worst(features: Sequence[FeatureDay], n: int = 10) -> list[FeatureDay]:

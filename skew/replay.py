@@ -153,13 +153,8 @@ def replay_rows(logged: Sequence[Mapping[str, Any]], repo: str | os.PathLike[str
     lin = lineage(enc, {v.name: v.features for v in views})
     everything = frozenset(fe.spec.name for fe in enc.encoders)
     replayed = []
-    counts: Counter = Counter()
     for i, (row, pair, off) in enumerate(zip(logged, pairs, offline)):
         statuses = row["statuses"] or {}
-        for v, st in statuses.items():
-            counts[("online", v, st)] += 1
-        for v, st in off.side.statuses.items():
-            counts[("offline", v, st)] += 1
         online = Side(dict(zip(names, row["values"])),
                       {v: normalise_status(s) for v, s in statuses.items()}, None,
                       dict(statuses))
@@ -168,14 +163,48 @@ def replay_rows(logged: Sequence[Mapping[str, Any]], repo: str | os.PathLike[str
                          pair[AS_OF].timestamp(), pair[AS_OF].isoformat(), off.versions)
         diffs = classify_row(ctx, off.side, online, lin, enc, changed, tolerances)
         replayed.append(ReplayedRow(row, online, off.side, tuple(diffs)))
-    hashes = Counter(r["state_hash"] for r in logged)
+    seconds = {"offline": t1 - t0, "compare": time.perf_counter() - t1,
+               "total": time.perf_counter() - t0}
+    return Replay(tuple(replayed), lin, _report(replayed, enc, tolerances, seconds, notes))
+
+
+def _report(rows: Sequence[ReplayedRow], enc: EncoderSet, tolerances: Tolerances,
+            seconds: Mapping[str, float], notes: Sequence[str]) -> ParityReport:
+    """The summary of replayed ``rows`` (non-empty): differences, status counts per side and
+    the logged state hashes (noted when several)."""
+    counts: Counter = Counter()
+    for r in rows:
+        for v, st in r.online.status_detail.items():
+            counts[("online", v, st)] += 1
+        for v, st in r.offline.statuses.items():
+            counts[("offline", v, st)] += 1
+    hashes = Counter(r.logged["state_hash"] for r in rows)
     all_notes = ["logged state hashes: " + ", ".join(f"{h} ({n} rows)" for h, n in
                                                       hashes.most_common())] \
         if len(hashes) > 1 else []
     all_notes += list(notes)
-    report = summarise("replay", names, len(logged),
-                       (d for r in replayed for d in r.differences), tolerances,
-                       (enc.content_hash, hashes.most_common(1)[0][0]), counts,
-                       {"offline": t1 - t0, "compare": time.perf_counter() - t1,
-                        "total": time.perf_counter() - t0}, all_notes)
-    return Replay(tuple(replayed), lin, report)
+    return summarise("replay", list(enc.names), len(rows),
+                     (d for r in rows for d in r.differences), tolerances,
+                     (enc.content_hash, hashes.most_common(1)[0][0]), counts, seconds,
+                     all_notes)
+
+
+def split_replay(replay: Replay, sizes: Sequence[int], enc: EncoderSet,
+                 tolerances: Tolerances | None = None) -> list[Replay]:
+    """``replay`` cut into consecutive parts of ``sizes`` rows (summing to its row count),
+    each with its own report — what replaying each part alone gives, from one offline job
+    (each row's offline side depends on that row only). Edge cases: a part's differences keep
+    their row numbers in the whole replay, its ``seconds`` are the whole replay's, and the
+    reader's notes of the whole replay go into every part; a part of 0 rows raises."""
+    if sum(sizes) != len(replay.rows) or any(n < 1 for n in sizes):
+        raise ValueError(f"parts of {list(sizes)} rows do not cut a replay of "
+                         f"{len(replay.rows)} rows into non-empty parts")
+    tolerances = tolerances or replay.report.tolerances
+    notes = [n for n in replay.report.notes if not n.startswith("logged state hashes: ")]
+    seconds = dict(replay.report.seconds)
+    out, at = [], 0
+    for n in sizes:
+        rows = replay.rows[at:at + n]
+        out.append(Replay(rows, replay.lineage, _report(rows, enc, tolerances, seconds, notes)))
+        at += n
+    return out

@@ -16,7 +16,7 @@ import pytest
 
 from materialization.materialize import materialize
 from serving.online import OnlineEncoder
-from skew.consistency import DayConsistency
+from skew.consistency import DayConsistency, NoLogForDay, days_consistency
 from skew.consistency_table import read_history, write_day
 from skew.parity import private_store, scratch_client
 from skew.pytest_plugin import parity_redis  # noqa: F401
@@ -160,3 +160,26 @@ def test_pages_render_in_headless_chromium(pipeline, days, tmp_path) -> None:
         first = shown["text"].index("Match rate per day")
         assert shown["text"].index("request_hour__sin", first) < \
             shown["text"].index("plan_oh__0", first)  # the faulty outputs come first
+
+
+def test_one_replay_for_several_days_equals_each_days_own(pipeline, days) -> None:
+    """``days_consistency`` (the main job's: one replay cut per day) gives every day the
+    metrics its own ``skewless consistency --date`` run wrote; a day without rows is named."""
+    got = days_consistency(days["log"], pipeline["repo"], pipeline["enc"], "ranker",
+                           [FAULT_DAY, GOOD_DAY])
+    assert [d.day for d in got] == [FAULT_DAY, GOOD_DAY]
+    for result in got:
+        own = days["by_day"][result.day]
+        assert {f.feature for f in result.features} == set(own)
+        for f in result.features:
+            o = own[f.feature]
+            assert (f.rows, f.matches, f.both_null, f.online_only_null, f.offline_only_null,
+                    f.causes) == (o.rows, o.matches, o.both_null, o.online_only_null,
+                                  o.offline_only_null, tuple(o.causes)), f.feature
+            assert (f.mean_abs_diff is None) == (o.mean_abs_diff is None)
+            if f.mean_abs_diff is not None:
+                assert math.isclose(f.mean_abs_diff, o.mean_abs_diff, rel_tol=1e-12)
+    assert any(f.mismatches for f in got[0].features)  # the fault day is not clean
+    with pytest.raises(NoLogForDay, match="2024-01-26"):
+        days_consistency(days["log"], pipeline["repo"], pipeline["enc"], "ranker",
+                         [GOOD_DAY, GOOD_DAY.replace(day=26)])
