@@ -281,8 +281,9 @@ class _EncodePlan:
         self.views = tuple(views)
         self.entity_keys = frozenset(entity_keys)
         self.n_keys = len(self.entity_keys)
-        # (group, view index, compiled fns, whether any of them reads the request time)
-        segments: list[tuple[int, int, list, bool]] = []
+        # per segment: group, view index, compiled fns, whether any of them reads the request
+        # time, and each input read with the view serving it (-1: a request input)
+        segments: list[tuple[int, int, list, bool, dict]] = []
         for e in enc.encoders:
             owners = {owner.get(k) for k in e.spec.inputs}
             if not owners or owners == {None}:
@@ -291,24 +292,20 @@ class _EncodePlan:
                 group, vi = self.VIEW, owners.pop()
             else:
                 group, vi = self.ROW, -1
-            fn = e.spec.compile(e.state)
-            timed = e.spec.uses_request_time
-            if segments and segments[-1][:2] == (group, vi):
-                segments[-1][2].append(fn)
-                segments[-1] = (group, vi, segments[-1][2], segments[-1][3] or timed)
-            else:
-                segments.append((group, vi, [fn], timed))
-        self.segments = tuple((g, vi, tuple(fns)) for g, vi, fns, _ in segments)
-        #: per segment: each input read and the view serving it (-1: a request input)
-        self._inputs = tuple(tuple(dict.fromkeys(
-            (k, owner.get(k, -1)) for fn_spec in specs for k in fn_spec.inputs))
-            for specs in _segment_specs(enc, segments))
+            if not segments or segments[-1][:2] != (group, vi):
+                segments.append((group, vi, [], False, {}))
+            g, v, fns, timed, inputs = segments[-1]
+            fns.append(e.spec.compile(e.state))
+            inputs.update({k: owner.get(k, -1) for k in e.spec.inputs})
+            segments[-1] = (g, v, fns, timed or e.spec.uses_request_time, inputs)
+        self.segments = tuple((g, vi, tuple(fns)) for g, vi, fns, _, _ in segments)
+        self._inputs = tuple(tuple(inputs.items()) for *_, inputs in segments)
         self.names = tuple(v.name for v in views)
         self.cache_size = cache_size
         #: per segment: outputs by values token (a view group without the request time), or None
         self._memo: tuple[dict | None, ...] = tuple(
             {} if g == self.VIEW and not timed and cache_size else None
-            for g, _, _, timed in segments)
+            for g, _, _, timed, _ in segments)
         self.width = enc.width
 
     def encode(self, rows: Sequence[Mapping[str, Any]], resolved: list[_Resolved],
@@ -377,17 +374,6 @@ class _EncodePlan:
                 memo[token] = hit
             out.append(hit)
         return out
-
-
-def _segment_specs(enc: EncoderSet, segments: Sequence[tuple[int, int, list, bool]]
-                   ) -> list[list[Any]]:
-    """The specs of each segment's encoders (segments hold consecutive encoders)."""
-    specs = [e.spec for e in enc.encoders]
-    out, at = [], 0
-    for _, _, fns, _ in segments:
-        out.append(specs[at:at + len(fns)])
-        at += len(fns)
-    return out
 
 
 def _run(fns: Sequence[Any], row: Mapping[str, Any], now: int | None) -> list:

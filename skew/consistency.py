@@ -119,9 +119,16 @@ def rows_of_day(entries: Iterable[Mapping[str, Any]], day: date, service: str,
     """The rows of ``service`` logged with a request time on ``day`` (UTC), flattened as
     :func:`skew.replay.logged_rows` does; none raises :class:`NoLogForDay` listing the days
     (up to 10) the entries hold for that service."""
-    start, end = day_bounds(day)
-    kept: list[Mapping[str, Any]] = []
-    days: Counter[date] = Counter()
+    return rows_of_days(entries, [day], service, where)[0]
+
+
+def rows_of_days(entries: Iterable[Mapping[str, Any]], days: Sequence[date], service: str,
+                 where: str = "the log") -> list[list[dict[str, Any]]]:
+    """:func:`rows_of_day` for each of ``days``, in one pass over ``entries`` (a lazy reader
+    is read once, keeping only those days' entries)."""
+    bounds = [day_bounds(day) for day in days]
+    kept: list[list[Mapping[str, Any]]] = [[] for _ in days]
+    held: Counter[date] = Counter()
     for n, e in enumerate(entries):
         if not isinstance(e, Mapping) or "time" not in e:
             raise ValueError(f"log line {n} of {where} is not a served-vector record; pass "
@@ -129,16 +136,20 @@ def rows_of_day(entries: Iterable[Mapping[str, Any]], day: date, service: str,
         when = aware_time(e["time"], n)
         if e.get("service") not in (None, service):
             continue
-        rows = len(e.get("rows") or ())
-        days[when.date()] += rows
-        if start <= when < end:
-            kept.append(e)
-    out = logged_rows(kept, service=service)
-    if not out:
-        held = ", ".join(f"{d} ({n:,} rows)" for d, n in sorted(days.items())[-10:]) or "none"
-        raise NoLogForDay(f"no served rows of service {service!r} logged on {day} (UTC request "
-                          f"time) in {where}; days it holds: {held}. Pass --date with one of "
-                          "them, or --log with the server's log folder for that day")
+        held[when.date()] += len(e.get("rows") or ())
+        for (start, end), bucket in zip(bounds, kept):
+            if start <= when < end:
+                bucket.append(e)
+    out = []
+    for day, bucket in zip(days, kept):
+        rows = logged_rows(bucket, service=service)
+        if not rows:
+            shown = ", ".join(f"{d} ({k:,} rows)" for d, k in sorted(held.items())[-10:])
+            raise NoLogForDay(f"no served rows of service {service!r} logged on {day} (UTC "
+                              f"request time) in {where}; days it holds: {shown or 'none'}. "
+                              "Pass --date with one of them, or --log with the server's log "
+                              "folder for that day")
+        out.append(rows)
     return out
 
 
@@ -193,14 +204,8 @@ def day_consistency(log_dir: str | os.PathLike[str], repo: str | os.PathLike[str
     """Replay the rows of ``service`` logged on ``day`` in ``log_dir`` (read through
     :func:`serving.log_reader.open_log`) against ``repo``'s offline path with the training
     state ``enc``, and summarise them (module docstring)."""
-    if not Path(log_dir).is_dir():
-        raise NoLogForDay(f"no served-vector log for {day}: {log_dir} is not a folder; pass "
-                          "--log with the server's SKEWLESS_VECTOR_LOG_DIR")
-    reader = open_log(log_dir)
-    logged = rows_of_day(reader, day, service, str(log_dir))
-    replay = replay_rows(logged, repo, enc, service=service, as_known=as_known,
-                         tolerances=tolerances, spark=spark, notes=reader.notes())
-    return summarise_day(replay, service, day, enc)
+    return days_consistency(log_dir, repo, enc, service, [day], as_known=as_known,
+                            tolerances=tolerances, spark=spark)[0]
 
 
 def days_consistency(log_dir: str | os.PathLike[str], repo: str | os.PathLike[str],
@@ -218,8 +223,7 @@ def days_consistency(log_dir: str | os.PathLike[str], repo: str | os.PathLike[st
     if not days:
         return []
     reader = open_log(log_dir)
-    entries = list(reader)
-    per_day = [rows_of_day(entries, day, service, str(log_dir)) for day in days]
+    per_day = rows_of_days(reader, days, service, str(log_dir))
     replay = replay_rows([r for rows in per_day for r in rows], repo, enc, service=service,
                          as_known=as_known, tolerances=tolerances, spark=spark,
                          notes=reader.notes())

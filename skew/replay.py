@@ -100,6 +100,7 @@ class Replay:
     rows: tuple[ReplayedRow, ...]
     lineage: Mapping[str, Lineage]
     report: ParityReport
+    notes: tuple[str, ...] = ()  # the caller's notes (e.g. the log reader's), in the report too
 
 
 def replay_log(log_dir: str | os.PathLike[str], repo: str | os.PathLike[str],
@@ -165,7 +166,8 @@ def replay_rows(logged: Sequence[Mapping[str, Any]], repo: str | os.PathLike[str
         replayed.append(ReplayedRow(row, online, off.side, tuple(diffs)))
     seconds = {"offline": t1 - t0, "compare": time.perf_counter() - t1,
                "total": time.perf_counter() - t0}
-    return Replay(tuple(replayed), lin, _report(replayed, enc, tolerances, seconds, notes))
+    return Replay(tuple(replayed), lin, _report(replayed, enc, tolerances, seconds, notes),
+                  tuple(notes))
 
 
 def _report(rows: Sequence[ReplayedRow], enc: EncoderSet, tolerances: Tolerances,
@@ -200,11 +202,11 @@ def split_replay(replay: Replay, sizes: Sequence[int], enc: EncoderSet,
         raise ValueError(f"parts of {list(sizes)} rows do not cut a replay of "
                          f"{len(replay.rows)} rows into non-empty parts")
     tolerances = tolerances or replay.report.tolerances
-    notes = [n for n in replay.report.notes if not n.startswith("logged state hashes: ")]
     seconds = dict(replay.report.seconds)
     out, at = [], 0
     for n in sizes:
         rows = replay.rows[at:at + n]
-        out.append(Replay(rows, replay.lineage, _report(rows, enc, tolerances, seconds, notes)))
+        out.append(Replay(rows, replay.lineage,
+                          _report(rows, enc, tolerances, seconds, replay.notes), replay.notes))
         at += n
     return out
