@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from serving.vector_log import DROP_MARKER, FILE_NAME
+from serving.log_queue import DROP_MARKER
+from serving.vector_log import FILE_NAME
 
 __all__ = ["LogReader", "SkippedLine", "is_marker", "log_files", "open_log", "read_log"]
 
