@@ -271,14 +271,17 @@ class QueuedLog:
 
     # --- what a format implements -----------------------------------------------------------
 
-    def _write_batch(self, batch: Sequence[Pending], drops: Drops | None) -> tuple[int, bool]:
-        """Hand ``drops``' marker (if any) and ``batch``'s records to the OS; return how many
-        requests of ``batch`` (a prefix) and whether the marker got there. A write error
-        stops there (counted in ``_write_errors``): the rest is counted as dropped."""
+    def _write_batch(self, batch: Sequence[Pending], drops: Drops | None
+                     ) -> tuple[Sequence[Pending], bool]:
+        """Hand ``drops``' marker (if any) and ``batch``'s records to the OS; return the
+        requests of ``batch`` written and whether the marker got there. The others (after a
+        write error, counted in ``_write_errors``) are counted as dropped."""
         raise NotImplementedError
 
-    def _tick(self) -> None:
-        """Called by the writer after each batch and every ``TICK_SECONDS`` when idle."""
+    def _tick(self) -> list[tuple[str | None, int, int]]:
+        """Called by the writer after each batch and every ``TICK_SECONDS`` when idle; returns
+        what was lost (as :meth:`_seal`)."""
+        return []
 
     def _seal(self, final: bool) -> list[tuple[str | None, int, int]]:
         """Make everything written readable (close open files; ``final``: the log is closing);
@@ -308,23 +311,24 @@ class QueuedLog:
                 seal, self._seal_due = self._seal_due, False
                 closing = self._closed
                 self._busy = True
-            done, marker_written = (self._write_batch(batch, drops) if batch or drops
-                                    else (0, True))
-            ok = done == len(batch) and marker_written
+            written, marker_written = (self._write_batch(batch, drops) if batch or drops
+                                       else ((), True))
+            ok = len(written) == len(batch) and marker_written
             finished = closing and not batch and drops is None
             if seal or finished or (closing and not ok):
                 lost = self._seal(finished or (closing and not ok))
             else:
-                self._tick()
-                lost = []
+                lost = self._tick()
             with self._cond:
                 self._held_rows -= sum(p.n_rows for p in batch)
                 self._busy = False
-                self._written[0] += done
-                self._written[1] += sum(p.n_rows for p in batch[:done])
+                self._written[0] += len(written)
+                self._written[1] += sum(p.n_rows for p in written)
                 # what did not reach the OS is dropped, reported by the next marker written
-                for p in batch[done:]:
-                    self._drop(p.service, 1, p.n_rows, p.logged_at)
+                kept = {id(p) for p in written}
+                for p in batch:
+                    if id(p) not in kept:
+                        self._drop(p.service, 1, p.n_rows, p.logged_at)
                 for service, requests, rows in lost:
                     self._drop(service, requests, rows, time.time())
                 if drops is not None and not marker_written:

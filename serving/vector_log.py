@@ -178,7 +178,7 @@ class VectorLog(QueuedLog):
         self._start()
 
     def _write_batch(self, batch: Sequence[Pending], drops: Drops | None
-                     ) -> tuple[int, bool]:
+                     ) -> tuple[Sequence[Pending], bool]:
         """Hand ``drops``' marker (if any) and ``batch``'s lines to the OS, in ~1 MB chunks;
         return how many requests of ``batch`` (a prefix) and whether the marker reached it.
         A write error stops there: the rest is the caller's to count as dropped. Edge case: a
@@ -203,7 +203,7 @@ class VectorLog(QueuedLog):
             self._file.close()
             log.exception("served-vector log: writing %d requests to %s failed; they are "
                           "counted as dropped", len(batch) - done, self.directory / FILE_NAME)
-        return done, marker_written
+        return batch[:done], marker_written
 
     def _seal(self, final: bool) -> list[tuple[str | None, int, int]]:
         if final:  # every line is already in the OS's hands: closing loses nothing

@@ -47,6 +47,8 @@ from skew.parity import aware_time, offline_side
 from skew.report import ParityReport, summarise
 from skew.sources import AS_OF
 
+_NOT_INPUTS = ("values", "statuses", "views")  # a logged row's parts that are not its inputs
+
 
 def logged_rows(entries: Iterable[Mapping[str, Any]], since: datetime | None = None,
                 until: datetime | None = None, limit: int | None = None,
@@ -71,7 +73,7 @@ def logged_rows(entries: Iterable[Mapping[str, Any]], since: datetime | None = N
         if service is not None and served_by not in (None, service):
             continue
         for r in rows:
-            out.append({**{k: v for k, v in r.items() if k not in ("values", "statuses")},
+            out.append({**{k: v for k, v in r.items() if k not in _NOT_INPUTS},
                         AS_OF: when, "names": names, "values": r["values"],
                         "statuses": r.get("statuses", {}), "state_hash": hash_,
                         "request_id": e.get("request_id")})

@@ -1,0 +1,292 @@
+"""The served-facts log: what the server read and served, as Parquet (the default log format).
+
+For every served row (sampled: :mod:`serving.log_queue`) one Parquet row in the schema of
+:mod:`serving.facts_schema`: the request (id, request time, endpoint, state hash, model id), the
+row's join keys and request inputs, per feature view the values the server read from the
+online store with their event time and status, and the encoded vector. Partitioned by service
+and by the request time's UTC date and hour:
+``<log dir>/service=<name>/date=<YYYY-MM-DD>/hour=<HH>/<worker>-<opened>-<pid>-<seq>.parquet``.
+
+**Queue, sampling, drops**: :class:`serving.log_queue.QueuedLog` (requests never wait; past
+``SKEWLESS_LOG_QUEUE_MAX`` rows a request is dropped, counted on ``/health``). Drop markers are
+JSON lines in ``<log dir>/_drops-<worker>.jsonl`` (Spark ignores ``_`` files).
+
+**Files.** One open file per (service, date, hour, state) at a time, written as
+``.<name>.parquet.open`` (hidden: Spark and readers skip it) and renamed to ``<name>.parquet``
+when closed — so every ``.parquet`` file is whole. A file is closed when it holds
+``file_rows`` rows (``SKEWLESS_LOG_FILE_ROWS``, default 100,000), when it has been open
+``file_seconds`` (``SKEWLESS_LOG_FILE_SECONDS``, default 60 s; checked at least every second),
+when more than ``max_open`` partitions are open (the oldest closes), on :meth:`flush` and on
+:meth:`close`. Rows are buffered into row groups of ``row_group_rows`` (default 20,000).
+
+**What each failure loses:**
+
+* ``close()`` (SIGTERM): nothing; every file is closed and renamed;
+* SIGKILL or a crash: the open files (at most ``file_rows`` rows or ``file_seconds`` of
+  traffic each, per open partition) plus the queue (at most ``SKEWLESS_LOG_QUEUE_MAX`` rows)
+  and the drops since the last marker. Closed files are untouched. The hidden ``.open`` files
+  left behind are counted by the reader (``torn files``) and never read;
+* a write error (disk full, a value the column type refuses): that batch's requests are
+  counted as dropped and the writer goes on (``write_errors`` on ``/health``).
+
+Edge cases: a request of a service the log was not opened with (or written with
+:meth:`QueuedLog.write`, which carries no raw inputs) is logged with null feature columns and
+the statuses its rows carry; a state change (new names) starts a new file, so the names in a
+file's metadata describe every vector in it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from itertools import repeat
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from encoders.values import as_epoch_micros, as_utc
+from serving.facts_schema import (
+    ENDPOINT,
+    LOGGED_AT,
+    MODEL_ID,
+    REQUEST_ID,
+    REQUEST_TIME,
+    ROW,
+    STATE_HASH,
+    VECTOR,
+    FactsSchema,
+    stamp_column,
+    status_column,
+)
+from serving.log_queue import DEFAULT_MAX_QUEUED_ROWS, Drops, Pending, QueuedLog
+
+__all__ = ["DROPS_PREFIX", "FactsLog", "OPEN_SUFFIX", "partition_of"]
+
+log = logging.getLogger("skewless.facts_log")
+
+OPEN_SUFFIX = ".open"
+DROPS_PREFIX = "_drops-"
+DEFAULT_FILE_ROWS = 100_000
+DEFAULT_FILE_SECONDS = 60.0
+
+
+def partition_of(request_time: datetime) -> tuple[str, str]:
+    """The (date, hour) partition of a request time: its UTC date and hour."""
+    t = as_utc(request_time)
+    return t.strftime("%Y-%m-%d"), t.strftime("%H")
+
+
+@dataclass
+class _OpenFile:
+    """A Parquet file being written (hidden name) and its buffered rows."""
+
+    path: Path
+    final: Path
+    writer: pq.ParquetWriter
+    opened: float
+    service: str
+    rows: int = 0
+    requests: int = 0
+    buffered: list[pa.Table] = field(default_factory=list)
+    buffered_rows: int = 0
+
+
+def _columns(schema: FactsSchema, group: Sequence[Pending]) -> dict[str, list]:
+    """The column lists of ``group``'s rows (one service, one state), in Python values."""
+    cols: dict[str, list] = {}
+    n_all = sum(p.n_rows for p in group)
+
+    def put(name: str, values: Any) -> None:
+        cols.setdefault(name, []).extend(values)
+
+    for p in group:
+        n = p.n_rows
+        put(REQUEST_ID, repeat(p.request_id, n))
+        put(REQUEST_TIME, repeat(as_epoch_micros(p.request_time), n))
+        put(LOGGED_AT, repeat(round(p.logged_at * 1_000_000), n))
+        put(ENDPOINT, repeat(p.endpoint, n))
+        put(STATE_HASH, repeat(p.state_hash, n))
+        put(MODEL_ID, repeat(p.model_id, n))
+        put(ROW, range(n))
+        if p.views:
+            rows, ctx = p.keys, p.context or {}
+            for k, _ in schema.entity_keys:
+                put(k, (r.get(k) for r in rows))
+            for k, _ in schema.request_inputs:
+                put(k, (r[k] if k in r else ctx.get(k) for r in rows))
+            for v, served in zip(schema.views, p.views):
+                index = served.index
+                put(status_column(v.name), (served.statuses[j] for j in index))
+                put(stamp_column(v.name), (served.stamps_us[j] or None for j in index))
+                width = len(v.features)
+                values = [served.values[j] for j in index]
+                per_feature = list(zip(*values)) if values else [()] * width
+                for c, col in zip(v.columns, per_feature):
+                    put(c, col)
+            put(VECTOR, (e.values for e in p.encoded))
+        else:  # written without raw inputs (QueuedLog.write): statuses from the rows
+            rows = p.built_rows()
+            for k, _ in schema.entity_keys + schema.request_inputs:
+                put(k, (r.get(k) for r in rows))
+            for v in schema.views:
+                put(status_column(v.name), ((r.get("statuses") or {}).get(v.name)
+                                            for r in rows))
+                put(stamp_column(v.name), repeat(None, n))
+                for c in v.columns:
+                    put(c, repeat(None, n))
+            put(VECTOR, (r.get("values") for r in rows))
+    for name, values in cols.items():
+        if len(values) != n_all:
+            raise ValueError(f"served-facts column {name} has {len(values)} values for {n_all} "
+                             "rows: a view answered another number of rows than the request")
+    return cols
+
+
+class FactsLog(QueuedLog):
+    """Asynchronous, bounded, partitioned Parquet log of served facts (module docstring).
+
+    ``schemas``: the served services' :class:`serving.facts_schema.FactsSchema` by name;
+    ``worker``: this process's name in file names (``w0`` for one server process)."""
+
+    FORMAT = "parquet"
+    TICK_SECONDS = 1.0
+
+    def __init__(self, directory: str | Path, schemas: Mapping[str, FactsSchema], *,
+                 worker: str = "w0", max_queued_rows: int = DEFAULT_MAX_QUEUED_ROWS,
+                 sample_rate: float = 1.0, file_rows: int = DEFAULT_FILE_ROWS,
+                 file_seconds: float = DEFAULT_FILE_SECONDS, row_group_rows: int = 20_000,
+                 max_open: int = 8) -> None:
+        super().__init__(directory, max_queued_rows, sample_rate)
+        if file_rows < 1 or file_seconds <= 0:
+            raise ValueError(f"file_rows={file_rows} and file_seconds={file_seconds} must be "
+                             "positive (SKEWLESS_LOG_FILE_ROWS, SKEWLESS_LOG_FILE_SECONDS)")
+        self.schemas = dict(schemas)
+        self.worker = worker
+        self.file_rows, self.file_seconds = file_rows, file_seconds
+        self.row_group_rows, self.max_open = row_group_rows, max(1, max_open)
+        self._open: dict[tuple, _OpenFile] = {}
+        self._lost: list[tuple[str | None, int, int]] = []  # rows of files that failed to close
+        self._seq = 0
+        self._started = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        self._start()
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def _write_batch(self, batch: Sequence[Pending], drops: Drops | None
+                     ) -> tuple[Sequence[Pending], bool]:
+        marker_written = drops is None
+        if drops is not None:
+            try:
+                with open(self.directory / f"{DROPS_PREFIX}{self.worker}.jsonl", "ab") as fh:
+                    fh.write(drops.marker())
+                marker_written = True
+            except OSError:
+                self._write_errors += 1
+                log.exception("served-facts log: writing a drop marker failed")
+        groups: dict[tuple, list[Pending]] = {}
+        for p in batch:
+            date, hour = partition_of(p.request_time)
+            groups.setdefault((p.service or "-", date, hour, p.state_hash, tuple(p.names)),
+                              []).append(p)
+        written: list[Pending] = []
+        for key, group in groups.items():
+            try:
+                self._append(key, group)
+                written += group
+            except Exception:  # a full disk or a refused value must not stop the server
+                self._write_errors += 1
+                log.exception("served-facts log: writing %d requests of service %s failed; "
+                              "they are counted as dropped", len(group), key[0])
+        return written, marker_written
+
+    def _append(self, key: tuple, group: Sequence[Pending]) -> None:
+        service, date, hour, _, names = key
+        schema = self.schemas.get(service)
+        if schema is None:
+            raise ValueError(f"service {service!r} is not one the served-facts log was opened "
+                             f"with ({sorted(self.schemas)})")
+        arrow = schema.arrow(names)
+        cols = _columns(schema, group)
+        table = pa.Table.from_arrays([pa.array(cols[f.name], type=f.type) for f in arrow],
+                                     schema=arrow)
+        f = self._open.get(key) or self._open_file(key, arrow)
+        f.buffered.append(table)
+        f.buffered_rows += table.num_rows
+        f.rows += table.num_rows
+        f.requests += len(group)
+        if f.buffered_rows >= self.row_group_rows:
+            self._write_buffer(f)
+        if f.rows >= self.file_rows:
+            lost = self._close_quietly(key)
+            if lost is not None:
+                self._lost.append(lost)
+
+    def _open_file(self, key: tuple, arrow: pa.Schema) -> _OpenFile:
+        service, date, hour, _, _ = key
+        while len(self._open) >= self.max_open:
+            oldest = min(self._open, key=lambda k: self._open[k].opened)
+            lost = self._close_quietly(oldest)
+            if lost is not None:
+                self._lost.append(lost)
+        folder = self.directory / f"service={service}" / f"date={date}" / f"hour={hour}"
+        folder.mkdir(parents=True, exist_ok=True)
+        self._seq += 1
+        name = f"{self.worker}-{self._started}-{os.getpid()}-{self._seq:06d}.parquet"
+        path = folder / f".{name}{OPEN_SUFFIX}"
+        f = _OpenFile(path, folder / name, pq.ParquetWriter(path, arrow), time.monotonic(),
+                      service)
+        self._open[key] = f
+        return f
+
+    @staticmethod
+    def _write_buffer(f: _OpenFile) -> None:
+        if f.buffered:
+            f.writer.write_table(pa.concat_tables(f.buffered))
+            f.buffered, f.buffered_rows = [], 0
+
+    def _close_file(self, key: tuple) -> None:
+        """Write the buffer, close the file and give it its final name (raises on error, the
+        file then stays hidden: its rows are lost and counted by the caller)."""
+        f = self._open.pop(key)
+        try:
+            self._write_buffer(f)
+            f.writer.close()
+        except Exception:
+            f.writer.close()
+            raise
+        os.replace(f.path, f.final)
+
+    # --- the writer's hooks -----------------------------------------------------------------
+
+    def _tick(self) -> list[tuple[str | None, int, int]]:
+        now = time.monotonic()
+        lost = [self._close_quietly(k) for k, f in list(self._open.items())
+                if now - f.opened >= self.file_seconds]
+        return self._take_lost(lost)
+
+    def _take_lost(self, lost: list) -> list[tuple[str | None, int, int]]:
+        out, self._lost = self._lost + [x for x in lost if x is not None], []
+        return out
+
+    def _close_quietly(self, key: tuple) -> tuple[str | None, int, int] | None:
+        f = self._open[key]
+        try:
+            self._close_file(key)
+            return None
+        except Exception:
+            self._write_errors += 1
+            log.exception("served-facts log: closing %s failed; its %d rows are lost", f.path,
+                          f.rows)
+            return (f.service, f.requests, f.rows)
+
+    def _seal(self, final: bool) -> list[tuple[str | None, int, int]]:
+        return self._take_lost([self._close_quietly(k) for k in list(self._open)])
+
+    def _open_rows(self) -> int:
+        return sum(f.rows for f in list(self._open.values()))
