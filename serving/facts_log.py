@@ -206,26 +206,36 @@ class FactsLog(QueuedLog):
         return written, marker_written
 
     def _append(self, key: tuple, group: Sequence[Pending]) -> None:
+        """Write ``group`` (one service, partition and state) into the partition's open files:
+        a file closes after the request that brings it to ``file_rows`` (a request never
+        spans two files)."""
         service, date, hour, _, names = key
         schema = self.schemas.get(service)
         if schema is None:
             raise ValueError(f"service {service!r} is not one the served-facts log was opened "
                              f"with ({sorted(self.schemas)})")
         arrow = schema.arrow(names)
-        cols = _columns(schema, group)
-        table = pa.Table.from_arrays([pa.array(cols[f.name], type=f.type) for f in arrow],
-                                     schema=arrow)
-        f = self._open.get(key) or self._open_file(key, arrow)
-        f.buffered.append(table)
-        f.buffered_rows += table.num_rows
-        f.rows += table.num_rows
-        f.requests += len(group)
-        if f.buffered_rows >= self.row_group_rows:
-            self._write_buffer(f)
-        if f.rows >= self.file_rows:
-            lost = self._close_quietly(key)
-            if lost is not None:
-                self._lost.append(lost)
+        start = 0
+        while start < len(group):
+            f = self._open.get(key) or self._open_file(key, arrow)
+            end, rows, room = start, 0, self.file_rows - f.rows
+            while end < len(group) and rows < room:
+                rows += group[end].n_rows
+                end += 1
+            cols = _columns(schema, group[start:end])
+            table = pa.Table.from_arrays([pa.array(cols[c.name], type=c.type) for c in arrow],
+                                         schema=arrow)
+            f.buffered.append(table)
+            f.buffered_rows += table.num_rows
+            f.rows += table.num_rows
+            f.requests += end - start
+            if f.buffered_rows >= self.row_group_rows:
+                self._write_buffer(f)
+            if f.rows >= self.file_rows:
+                lost = self._close_quietly(key)
+                if lost is not None:
+                    self._lost.append(lost)
+            start = end
 
     def _open_file(self, key: tuple, arrow: pa.Schema) -> _OpenFile:
         service, date, hour, _, _ = key
