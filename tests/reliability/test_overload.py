@@ -22,7 +22,8 @@ from tests.reliability.conftest import ServerProcess
 def server(served, tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("overload_log")
     proc = ServerProcess({**served["env"], "SKEWLESS_MAX_IN_FLIGHT": "1",
-                          "SKEWLESS_VECTOR_LOG_DIR": str(log_dir)},
+                          "SKEWLESS_VECTOR_LOG_DIR": str(log_dir),
+                          "SKEWLESS_LOG_FILE_SECONDS": "0.2"},  # facts files readable soon
                          tmp_path_factory.mktemp("srv") / "server.log")
     proc.log_dir = log_dir
     yield proc.wait_ready()
