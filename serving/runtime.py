@@ -201,9 +201,9 @@ class Server:
         """Open the served log in the configured format (:mod:`serving.settings`): Parquet
         served facts in the log folder (a worker's files carry its name), or JSON lines in a
         worker's own folder."""
-        if self.log is not None:
-            return
         s = self.settings
+        if self.log is not None or s.log_format == "off":
+            return
         folder = log_dir_of_worker(s.log_dir, s.workers)
         if s.log_format == "jsonl":
             self.log = VectorLog(folder, max_queued_rows=s.log_queue_max,

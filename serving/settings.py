@@ -12,7 +12,8 @@
 | ``SKEWLESS_RANK_CANDIDATE_KEY`` | each service's last join key (the key ``/rank`` ranks) |
 | ``SKEWLESS_VECTOR_LOG_DIR`` | ``<data>/vector_log`` |
 | ``SKEWLESS_LOG_FORMAT`` | ``parquet``: served facts (raw inputs, statuses, vectors;
-  :mod:`serving.facts_log`); ``jsonl``: encoded vectors only (:mod:`serving.vector_log`) |
+  :mod:`serving.facts_log`); ``jsonl``: encoded vectors only (:mod:`serving.vector_log`);
+  ``off``: no log (nothing to replay or train on; for measuring the log's cost) |
 | ``SKEWLESS_LOG_SAMPLE`` | 1: the share of requests logged, chosen by request id
   (:mod:`serving.log_queue`) |
 | ``SKEWLESS_LOG_QUEUE_MAX`` | 10000 rows accepted by the served log but not yet written;
@@ -85,7 +86,7 @@ def _float_env(name: str, default: float) -> float:
     return _number_env(name, default, float, 0.0)
 
 
-LOG_FORMATS = ("parquet", "jsonl")
+LOG_FORMATS = ("parquet", "jsonl", "off")
 
 
 def log_format_from_env() -> str:
@@ -94,7 +95,7 @@ def log_format_from_env() -> str:
     if value not in LOG_FORMATS:
         raise ValueError(f"SKEWLESS_LOG_FORMAT={value!r} is not one of {LOG_FORMATS}: "
                          "'parquet' logs served facts (raw inputs and vectors), 'jsonl' "
-                         "encoded vectors only")
+                         "encoded vectors only, 'off' nothing")
     return value
 
 
