@@ -43,9 +43,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from itertools import repeat
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -59,6 +57,7 @@ from serving.facts_schema import (
     REQUEST_TIME,
     ROW,
     STATE_HASH,
+    UTC_US,
     VECTOR,
     FactsSchema,
     stamp_column,
@@ -97,55 +96,67 @@ class _OpenFile:
     buffered_rows: int = 0
 
 
-def _columns(schema: FactsSchema, group: Sequence[Pending]) -> dict[str, list]:
-    """The column lists of ``group``'s rows (one service, one state), in Python values."""
-    cols: dict[str, list] = {}
+def _table(schema: FactsSchema, arrow: pa.Schema, group: Sequence[Pending]) -> pa.Table:
+    """The Arrow table of ``group``'s rows (one service, one state; ``arrow``: its schema).
+
+    Cheap on the writer thread (which holds the GIL the requests need): per-request values are
+    built once per request and per-view values once per unique entity, then spread to the
+    rows by Arrow's ``take`` (C); the vectors go to Arrow as one flat float array."""
     n_all = sum(p.n_rows for p in group)
-
-    def put(name: str, values: Any) -> None:
-        cols.setdefault(name, []).extend(values)
-
-    for p in group:
-        n = p.n_rows
-        put(REQUEST_ID, repeat(p.request_id, n))
-        put(REQUEST_TIME, repeat(as_epoch_micros(p.request_time), n))
-        put(LOGGED_AT, repeat(round(p.logged_at * 1_000_000), n))
-        put(ENDPOINT, repeat(p.endpoint, n))
-        put(STATE_HASH, repeat(p.state_hash, n))
-        put(MODEL_ID, repeat(p.model_id, n))
-        put(ROW, range(n))
-        if p.views:
-            rows, ctx = p.keys, p.context or {}
-            for k, _ in schema.entity_keys:
-                put(k, (r.get(k) for r in rows))
-            for k, _ in schema.request_inputs:
-                put(k, (r[k] if k in r else ctx.get(k) for r in rows))
-            for v, served in zip(schema.views, p.views):
-                index = served.index
-                put(status_column(v.name), (served.statuses[j] for j in index))
-                put(stamp_column(v.name), (served.stamps_us[j] or None for j in index))
-                width = len(v.features)
-                values = [served.values[j] for j in index]
-                per_feature = list(zip(*values)) if values else [()] * width
-                for c, col in zip(v.columns, per_feature):
-                    put(c, col)
-            put(VECTOR, (e.values for e in p.encoded))
-        else:  # written without raw inputs (QueuedLog.write): statuses from the rows
-            rows = p.built_rows()
-            for k, _ in schema.entity_keys + schema.request_inputs:
-                put(k, (r.get(k) for r in rows))
-            for v in schema.views:
-                put(status_column(v.name), ((r.get("statuses") or {}).get(v.name)
-                                            for r in rows))
-                put(stamp_column(v.name), repeat(None, n))
-                for c in v.columns:
-                    put(c, repeat(None, n))
-            put(VECTOR, (r.get("values") for r in rows))
-    for name, values in cols.items():
-        if len(values) != n_all:
-            raise ValueError(f"served-facts column {name} has {len(values)} values for {n_all} "
-                             "rows: a view answered another number of rows than the request")
-    return cols
+    types = {f.name: f.type for f in arrow}
+    cols: dict[str, pa.Array] = {}
+    request_of = pa.array([i for i, p in enumerate(group) for _ in range(p.n_rows)], pa.int32())
+    for name, values in ((REQUEST_ID, [p.request_id for p in group]),
+                         (REQUEST_TIME, [as_epoch_micros(p.request_time) for p in group]),
+                         (LOGGED_AT, [round(p.logged_at * 1_000_000) for p in group]),
+                         (ENDPOINT, [p.endpoint for p in group]),
+                         (STATE_HASH, [p.state_hash for p in group]),
+                         (MODEL_ID, [p.model_id for p in group])):
+        cols[name] = pa.array(values, types[name]).take(request_of)
+    cols[ROW] = pa.array([i for p in group for i in range(p.n_rows)], pa.int32())
+    plain = [k for k, _ in schema.entity_keys + schema.request_inputs]
+    rows_of = [p.keys if p.views else p.built_rows() for p in group]
+    for k in plain:
+        values: list = []
+        for p, rows in zip(group, rows_of):
+            ctx = p.context or {}
+            values += [r[k] if k in r else ctx.get(k) for r in rows]
+        cols[k] = pa.array(values, types[k])
+    for vi, v in enumerate(schema.views):
+        statuses: list = []
+        stamps: list = []
+        uniques: list = []
+        index: list = []
+        for p, rows in zip(group, rows_of):
+            if p.views:
+                served = p.views[vi]
+                index += [len(uniques) + j for j in served.index]
+                statuses += served.statuses
+                stamps += [us or None for us in served.stamps_us]
+                uniques += served.values
+            else:  # written without raw inputs: the rows' statuses, no values
+                index += range(len(uniques), len(uniques) + len(rows))
+                statuses += [(r.get("statuses") or {}).get(v.name) for r in rows]
+                stamps += [None] * len(rows)
+                uniques += [(None,) * len(v.features)] * len(rows)
+        if len(index) != n_all:
+            raise ValueError(f"view {v.name} answered {len(index)} rows for {n_all}")
+        at = pa.array(index, pa.int32())
+        cols[status_column(v.name)] = pa.array(statuses, pa.string()).take(at)
+        cols[stamp_column(v.name)] = pa.array(stamps, UTC_US).take(at)
+        per_feature = list(zip(*uniques)) if uniques else [()] * len(v.features)
+        for c, values, t in zip(v.columns, per_feature, v.types):
+            cols[c] = pa.array(values, t).take(at)
+    flat: list = []
+    offsets = [0]
+    for p, rows in zip(group, rows_of):
+        for vector in ([e.values for e in p.encoded] if p.views
+                       else [r.get("values") or () for r in rows]):
+            flat += vector
+            offsets.append(len(flat))
+    cols[VECTOR] = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()),
+                                            pa.array(flat, pa.float64()))
+    return pa.Table.from_arrays([cols[f.name] for f in arrow], schema=arrow)
 
 
 class FactsLog(QueuedLog):
@@ -222,9 +233,7 @@ class FactsLog(QueuedLog):
             while end < len(group) and rows < room:
                 rows += group[end].n_rows
                 end += 1
-            cols = _columns(schema, group[start:end])
-            table = pa.Table.from_arrays([pa.array(cols[c.name], type=c.type) for c in arrow],
-                                         schema=arrow)
+            table = _table(schema, arrow, group[start:end])
             f.buffered.append(table)
             f.buffered_rows += table.num_rows
             f.rows += table.num_rows
