@@ -114,12 +114,12 @@ def markdown(result: dict[str, Any]) -> str:
                         f"{m['p99_ms']:.1f} | {m['server_cpu_ms_per_answer']:.2f} | "
                         + (f"{r['throughput_rps']:.2f} | {r['p50_ms']:.2f} | "
                            f"{r['p99_ms']:.2f} |" if r else "– | – | – |"))
-    size = result["bytes_per_row"]
+    size, cons = result["bytes_per_row"], result["consistency"]
     rows.append("")
     rows.append(f"Bytes per served row: JSON lines {size['jsonl']:.0f}, Parquet "
-                f"{size['parquet']:.0f}. Consistency: {result['consistency']['rows']:,} rows "
-                f"in {result['consistency']['seconds']:.1f} s = "
-                f"{result['consistency']['seconds_per_100k_rows']:.1f} s per 100k rows.")
+                f"{size['parquet']:.0f}." + (
+                    f" Consistency: {cons['rows']:,} rows in {cons['seconds']:.1f} s = "
+                    f"{cons['seconds_per_100k_rows']:.1f} s per 100k rows." if cons else ""))
     return "\n".join(rows)
 
 
@@ -130,6 +130,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--candidates", type=int, default=100)
     ap.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    ap.add_argument("--no-consistency", action="store_true",
+                    help="skip the consistency job (its time grows with the rows logged)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "facts_log_results.json")
     a = ap.parse_args()
     ensure_data(a.cache_dir, REDIS_DB)
@@ -140,7 +142,8 @@ def main() -> None:
     result["load"] = load(a.clients, a.rounds, a.seconds, a.candidates, logs, env)
     result["bytes_per_row"] = {f: _folder_bytes(logs / f) / max(1, _logged_rows(logs / f))
                                for f in ("jsonl", "parquet")}
-    result["consistency"] = consistency_time(logs / "parquet", env)
+    result["consistency"] = (None if a.no_consistency
+                             else consistency_time(logs / "parquet", env))
     result["load_average_after"] = os.getloadavg()
     a.out.write_text(json.dumps(result, indent=2, default=str))
     print(markdown(result))

@@ -17,7 +17,10 @@ when closed — so every ``.parquet`` file is whole. A file is closed when it ho
 ``file_rows`` rows (``SKEWLESS_LOG_FILE_ROWS``, default 100,000), when it has been open
 ``file_seconds`` (``SKEWLESS_LOG_FILE_SECONDS``, default 60 s; checked at least every second),
 when more than ``max_open`` partitions are open (the oldest closes), on :meth:`flush` and on
-:meth:`close`. Rows are buffered into row groups of ``row_group_rows`` (default 20,000).
+:meth:`close`. Requests are kept as the server left them until ``row_group_rows`` (default
+2,000: a conversion holds the GIL ~10 ms, not long enough to stall requests) rows are pending over all open files, then converted to Arrow in one go (a row group
+per file): the writer's cost per row does not depend on how requests are batched, and the
+rows held beyond the queue's bound are at most ``row_group_rows``.
 
 **What each failure loses:**
 
@@ -83,17 +86,20 @@ def partition_of(request_time: datetime) -> tuple[str, str]:
 
 @dataclass
 class _OpenFile:
-    """A Parquet file being written (hidden name) and its buffered rows."""
+    """A Parquet file being written (hidden name), its schema, and the requests accepted for
+    it but not yet converted (``pending``: turned into one row group at ``row_group_rows``)."""
 
     path: Path
     final: Path
     writer: pq.ParquetWriter
     opened: float
     service: str
+    schema: FactsSchema
+    arrow: pa.Schema
     rows: int = 0
     requests: int = 0
-    buffered: list[pa.Table] = field(default_factory=list)
-    buffered_rows: int = 0
+    pending: list[Pending] = field(default_factory=list)
+    pending_rows: int = 0
 
 
 def _table(schema: FactsSchema, arrow: pa.Schema, group: Sequence[Pending]) -> pa.Table:
@@ -171,7 +177,7 @@ class FactsLog(QueuedLog):
     def __init__(self, directory: str | Path, schemas: Mapping[str, FactsSchema], *,
                  worker: str = "w0", max_queued_rows: int = DEFAULT_MAX_QUEUED_ROWS,
                  sample_rate: float = 1.0, file_rows: int = DEFAULT_FILE_ROWS,
-                 file_seconds: float = DEFAULT_FILE_SECONDS, row_group_rows: int = 20_000,
+                 file_seconds: float = DEFAULT_FILE_SECONDS, row_group_rows: int = 2_000,
                  max_open: int = 8) -> None:
         super().__init__(directory, max_queued_rows, sample_rate)
         if file_rows < 1 or file_seconds <= 0:
@@ -225,28 +231,27 @@ class FactsLog(QueuedLog):
         if schema is None:
             raise ValueError(f"service {service!r} is not one the served-facts log was opened "
                              f"with ({sorted(self.schemas)})")
-        arrow = schema.arrow(names)
         start = 0
         while start < len(group):
-            f = self._open.get(key) or self._open_file(key, arrow)
+            f = self._open.get(key) or self._open_file(key, schema, schema.arrow(names))
             end, rows, room = start, 0, self.file_rows - f.rows
             while end < len(group) and rows < room:
                 rows += group[end].n_rows
                 end += 1
-            table = _table(schema, arrow, group[start:end])
-            f.buffered.append(table)
-            f.buffered_rows += table.num_rows
-            f.rows += table.num_rows
+            f.pending += group[start:end]
+            f.pending_rows += rows
+            f.rows += rows
             f.requests += end - start
-            if f.buffered_rows >= self.row_group_rows:
-                self._write_buffer(f)
+            if sum(o.pending_rows for o in self._open.values()) >= self.row_group_rows:
+                for o in list(self._open.values()):  # memory: at most ~row_group_rows held
+                    self._write_pending(o)
             if f.rows >= self.file_rows:
                 lost = self._close_quietly(key)
                 if lost is not None:
                     self._lost.append(lost)
             start = end
 
-    def _open_file(self, key: tuple, arrow: pa.Schema) -> _OpenFile:
+    def _open_file(self, key: tuple, schema: FactsSchema, arrow: pa.Schema) -> _OpenFile:
         service, date, hour, _, _ = key
         while len(self._open) >= self.max_open:
             oldest = min(self._open, key=lambda k: self._open[k].opened)
@@ -259,22 +264,39 @@ class FactsLog(QueuedLog):
         name = f"{self.worker}-{self._started}-{os.getpid()}-{self._seq:06d}.parquet"
         path = folder / f".{name}{OPEN_SUFFIX}"
         f = _OpenFile(path, folder / name, pq.ParquetWriter(path, arrow), time.monotonic(),
-                      service)
+                      service, schema, arrow)
         self._open[key] = f
         return f
 
-    @staticmethod
-    def _write_buffer(f: _OpenFile) -> None:
-        if f.buffered:
-            f.writer.write_table(pa.concat_tables(f.buffered))
-            f.buffered, f.buffered_rows = [], 0
+    def _write_pending(self, f: _OpenFile) -> None:
+        """Convert ``f``'s pending requests into one row group and write it. A request whose
+        values a column refuses is dropped (counted, logged) and the others written; a write
+        error raises (the file is then lost, counted by the caller)."""
+        if not f.pending:
+            return
+        pending, f.pending, f.pending_rows = f.pending, [], 0
+        try:
+            table = _table(f.schema, f.arrow, pending)
+        except Exception:  # find the request(s) at fault; the others are written
+            tables = []
+            for p in pending:
+                try:
+                    tables.append(_table(f.schema, f.arrow, [p]))
+                except Exception:
+                    self._write_errors += 1
+                    self._lost.append((p.service, 1, p.n_rows))
+                    log.exception("served-facts log: writing 1 requests of service %s failed; "
+                                  "they are counted as dropped", p.service)
+            table = pa.concat_tables(tables) if tables else None
+        if table is not None:
+            f.writer.write_table(table)
 
     def _close_file(self, key: tuple) -> None:
         """Write the buffer, close the file and give it its final name (raises on error, the
         file then stays hidden: its rows are lost and counted by the caller)."""
         f = self._open.pop(key)
         try:
-            self._write_buffer(f)
+            self._write_pending(f)
             f.writer.close()
         except Exception:
             f.writer.close()
