@@ -167,6 +167,17 @@ def _table(schema: FactsSchema, arrow: pa.Schema, group: Sequence[Pending]) -> p
     return pa.Table.from_arrays([cols[f.name] for f in arrow], schema=arrow)
 
 
+def _int_positions(p: Pending) -> list[int]:
+    """The positions of a request's integer outputs (an encoder's output type is fixed by its
+    state, so one row tells for the file)."""
+    if p.views:
+        first = p.encoded[0].values if p.encoded else ()
+    else:
+        rows = p.built_rows()
+        first = (rows[0].get("values") or ()) if rows else ()
+    return [i for i, v in enumerate(first) if type(v) is int]
+
+
 class FactsLog(QueuedLog):
     """Asynchronous, bounded, partitioned Parquet log of served facts (module docstring).
 
@@ -235,7 +246,8 @@ class FactsLog(QueuedLog):
                              f"with ({sorted(self.schemas)})")
         start = 0
         while start < len(group):
-            f = self._open.get(key) or self._open_file(key, schema, schema.arrow(names))
+            f = self._open.get(key) or self._open_file(
+                key, schema, schema.arrow(names, _int_positions(group[start])))
             end, rows, room = start, 0, self.file_rows - f.rows
             while end < len(group) and rows < room:
                 rows += group[end].n_rows

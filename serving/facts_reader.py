@@ -7,7 +7,8 @@
   log holds (``request_id``, ``time``, ``logged_at``, ``endpoint``, ``service``,
   ``state_hash``, ``model_id``, ``names``, ``rows``: keys, request inputs, ``statuses``,
   ``values``), each row with ``views`` too: per view its ``event_timestamp`` and the feature
-  ``values`` read — so every consumer of :func:`serving.log_reader.open_log` reads both formats;
+  ``values`` read (native Python values: aware datetimes, not text) — so every consumer of
+  :func:`serving.log_reader.open_log` reads both formats;
 * :func:`drop_markers` yields the drop marker records of ``_drops-*.jsonl``.
 
 Times are ISO-8601 UTC text, as in the JSON-lines log. Edge case: a file that cannot be read
@@ -35,6 +36,7 @@ from serving.facts_schema import (
     REQUEST_TIME,
     STATE_HASH,
     VECTOR,
+    int_outputs_of,
     layout_of,
     names_of,
     stamp_column,
@@ -88,6 +90,7 @@ def facts_records(path: Path) -> Iterator[dict[str, Any]]:
     meta = table.schema.metadata or {}
     service = meta.get(META_SERVICE, b"").decode() or None
     names = names_of(table.schema)
+    ints = int_outputs_of(table.schema)
     try:
         layout = layout_of(table.schema)
     except ValueError as exc:
@@ -106,9 +109,13 @@ def facts_records(path: Path) -> Iterator[dict[str, Any]]:
         for k in range(i, j):
             row: dict[str, Any] = {c: _iso(cols[c][k]) for c in plain}
             row["statuses"] = {v: cols[status_column(v)][k] for v in views}
-            row["values"] = cols[VECTOR][k]
-            row["views"] = {v: {"event_timestamp": _iso(cols[stamp_column(v)][k]),
-                                "values": {f: _iso(cols[c][k]) for f, c in features}}
+            values = cols[VECTOR][k]
+            for i in ints:
+                if values[i] is not None:
+                    values[i] = int(values[i])
+            row["values"] = values
+            row["views"] = {v: {"event_timestamp": cols[stamp_column(v)][k],
+                                "values": {f: cols[c][k] for f, c in features}}
                             for v, features in views.items()}
             rows.append(row)
         yield {"request_id": rid, "time": _iso(cols[REQUEST_TIME][i]),

@@ -17,7 +17,8 @@ reads. Columns, in this order:
   as read from the online store (an expired or future row keeps the values read; the encoders
   did not see them);
 * ``__vector`` (list<double>): the encoded vector served, in the order the file's
-  ``skewless.names`` metadata lists.
+  ``skewless.names`` metadata lists; integer outputs (ids, indexes) are stored as exact doubles
+  and their positions listed in ``skewless.int_outputs``, so readers give them back as ints.
 
 The file's key-value metadata holds ``skewless.service``, ``skewless.names`` (JSON list) and
 ``skewless.facts_version``. Files live under
@@ -51,8 +52,9 @@ FACTS_VERSION = "1"
 REQUEST_ID, REQUEST_TIME, LOGGED_AT = "__request_id", "__request_time", "__logged_at"
 ENDPOINT, STATE_HASH, MODEL_ID, ROW, VECTOR = ("__endpoint", "__state_hash", "__model_id",
                                                "__row", "__vector")
-META_SERVICE, META_NAMES, META_VERSION, META_LAYOUT = (
-    b"skewless.service", b"skewless.names", b"skewless.facts_version", b"skewless.layout")
+META_SERVICE, META_NAMES, META_VERSION, META_LAYOUT, META_INTS = (
+    b"skewless.service", b"skewless.names", b"skewless.facts_version", b"skewless.layout",
+    b"skewless.int_outputs")
 UTC_US = pa.timestamp("us", tz="UTC")
 _HEAD = ((REQUEST_ID, pa.string()), (REQUEST_TIME, UTC_US), (LOGGED_AT, UTC_US),
          (ENDPOINT, pa.string()), (STATE_HASH, pa.string()), (MODEL_ID, pa.string()),
@@ -140,8 +142,9 @@ class FactsSchema:
                              "and feature names are joined with '__' (or a join key equals a "
                              "request input); rename one of them")
 
-    def arrow(self, names: Sequence[str]) -> pa.Schema:
-        """The Arrow schema of a file whose vectors have the output ``names``."""
+    def arrow(self, names: Sequence[str], int_outputs: Sequence[int] = ()) -> pa.Schema:
+        """The Arrow schema of a file whose vectors have the output ``names``, of which those
+        at ``int_outputs`` are integers (ids: stored as exact doubles, read back as ints)."""
         fields = [pa.field(n, t) for n, t in _HEAD]
         fields += [pa.field(k, t) for k, t in self.entity_keys + self.request_inputs]
         for v in self.views:
@@ -152,7 +155,8 @@ class FactsSchema:
         return pa.schema(fields, metadata={META_SERVICE: self.service.encode(),
                                            META_NAMES: json.dumps(list(names)).encode(),
                                            META_VERSION: FACTS_VERSION.encode(),
-                                           META_LAYOUT: json.dumps(self.layout()).encode()})
+                                           META_LAYOUT: json.dumps(self.layout()).encode(),
+                                           META_INTS: json.dumps(list(int_outputs)).encode()})
 
     def layout(self) -> dict[str, Any]:
         """Which columns are join keys, request inputs and each view's features (the file
@@ -165,6 +169,12 @@ class FactsSchema:
 def names_of(schema: pa.Schema) -> list[str]:
     """The vector's output names a facts file records (empty when it records none)."""
     raw: Any = (schema.metadata or {}).get(META_NAMES)
+    return list(json.loads(raw)) if raw else []
+
+
+def int_outputs_of(schema: pa.Schema) -> list[int]:
+    """The positions of the vector's integer outputs a facts file records."""
+    raw: Any = (schema.metadata or {}).get(META_INTS)
     return list(json.loads(raw)) if raw else []
 
 

@@ -8,6 +8,7 @@ time or by request id; unmatched labels are counted; bad input gets a clear erro
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from serving.facts_schema import FactsSchema
 from serving.online import OnlineEncoder
 from skew.parity import private_store, scratch_client
 from skew.pytest_plugin import parity_redis  # noqa: F401
+from skew.replay import replay_log
 from spark_jobs.fit_publish import fit_service
 from spark_jobs.training_from_log import build_training_set_from_log
 from spark_jobs.training_set import build_training_set
@@ -49,6 +51,27 @@ def serve_facts(server: OnlineEncoder, pairs: list[dict], log: FactsLog, when: d
     return ids
 
 
+class UnitsBugServer(OnlineEncoder):
+    """A server with a units bug: its first double feature is read 10x too large."""
+
+    def _resolve(self, entity_rows, t_us):
+        out = []
+        for view, r in zip(self.views, super()._resolve(entity_rows, t_us)):
+            doubles = [i for i, f in enumerate(view.value_fields) if f == "double_val"]
+            if view is not self.views[0] or not doubles:
+                out.append(r)
+                continue
+            name, i = view.features[doubles[0]], doubles[0]
+            dicts = [{**d, name: d[name] * 10} if d.get(name) is not None else d
+                     for d in r.dicts]
+            values = [v[:i] + (v[i] * 10,) + v[i + 1:] if v[i] is not None else v
+                      for v in r.raw.values]
+            out.append(r._replace(dicts=dicts, tokens=None,
+                                  raw=replace(r.raw, values=values, tokens=None)))
+        self.bug = self.views[0].features[self.views[0].value_fields.index("double_val")]
+        return out
+
+
 @pytest.fixture(scope="module")
 def served(pipeline, parity_redis, tmp_path_factory):  # noqa: F811
     """Facts of 120 label rows served at two times, each right after materializing to it."""
@@ -67,9 +90,15 @@ def served(pipeline, parity_redis, tmp_path_factory):  # noqa: F811
         pairs += [{**p, "request_id": rid, "clicked": i % 3 == 0}
                   for i, (p, rid) in enumerate(zip(some, ids))]
     log.close()
+    bad_log = FactsLog(base / "bad_log", {"ranker": FactsSchema.of(info)})
+    buggy = UnitsBugServer(store, pipeline["enc"], "ranker")
+    serve_facts(buggy, edge_case_pairs(pipeline["labels"], 60, times=(LATER,), seed=42),
+                bad_log, LATER)  # the store is materialized up to LATER
+    bad_log.close()
     spark = pipeline["spark"]
     labels = spark.createDataFrame(pairs)
-    return {"log": base / "log", "labels": labels, "pairs": pairs, "base": base}
+    return {"log": base / "log", "labels": labels, "pairs": pairs, "base": base,
+            "bad_log": base / "bad_log", "bug": buggy.bug}
 
 
 def _rows(path: Path, columns: list[str]) -> list[tuple]:
@@ -153,3 +182,17 @@ def test_bad_input_names_the_fix(pipeline, served, change, error) -> None:
                                     args["labels"], pipeline["enc"],
                                     served["base"] / f"bad-{uuid.uuid4().hex[:6]}",
                                     match=args["match"], label_columns=["clicked"])
+
+
+def test_replaying_served_facts_names_the_raw_input_at_fault(pipeline, served) -> None:
+    """With raw inputs in the log, a difference is classified ``value/raw_input`` naming the
+    feature the server read wrong, where a JSON-lines log could only say ``unknown``; the
+    correct server's facts replay without a difference."""
+    good = replay_log(served["log"], pipeline["repo"], pipeline["enc"], service="ranker",
+                      spark=pipeline["spark"])
+    assert good.compared_rows == len(served["pairs"]) and not good.differences
+    bad = replay_log(served["bad_log"], pipeline["repo"], pipeline["enc"], service="ranker",
+                     spark=pipeline["spark"])
+    causes = {(d.klass, d.cause) for d in bad.differences}
+    assert bad.differences and causes == {("value", "raw_input")}, causes
+    assert all(served["bug"] in d.detail for d in bad.differences)
