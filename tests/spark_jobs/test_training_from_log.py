@@ -24,6 +24,7 @@ from serving.online import OnlineEncoder
 from skew.parity import private_store, scratch_client
 from skew.pytest_plugin import parity_redis  # noqa: F401
 from skew.replay import replay_log
+from skewless.cli import run
 from spark_jobs.fit_publish import fit_service
 from spark_jobs.training_from_log import build_training_set_from_log
 from spark_jobs.training_set import build_training_set
@@ -124,8 +125,14 @@ def _same_sets(pipeline, served, enc, name: str, **kwargs) -> tuple:
         _rows(served["base"] / f"log-{name}", columns), offline_path
 
 
-def test_the_set_from_the_log_equals_the_point_in_time_set(pipeline, served) -> None:
-    offline, logged, pit_rows, log_rows, _ = _same_sets(pipeline, served, pipeline["enc"], "pub")
+@pytest.fixture(scope="module")
+def published(pipeline, served):
+    """Both sets of the served labels with the published state (point in time, from the log)."""
+    return _same_sets(pipeline, served, pipeline["enc"], "pub")
+
+
+def test_the_set_from_the_log_equals_the_point_in_time_set(pipeline, served, published) -> None:
+    offline, logged, pit_rows, log_rows, _ = published
     assert logged.row_count == offline.row_count == len(served["pairs"])
     columns = ["member_id", "title_id", "event_timestamp", "device", "clicked",
                *pipeline["enc"].names]
@@ -149,16 +156,22 @@ def test_a_refit_state_on_logged_inputs_equals_recomputing_those_rows_offline(
     assert logged.inputs["served_state_hashes"] == [pipeline["enc"].content_hash]
 
 
-def test_labels_match_by_request_id_and_unmatched_ones_are_counted(pipeline, served) -> None:
+def test_the_command_matches_by_request_id_and_counts_unmatched_labels(pipeline, served,
+                                                                        published,
+                                                                        capsys) -> None:
     labels = served["labels"].drop("event_timestamp")
     extra = pipeline["spark"].createDataFrame(
         [{**{k: v for k, v in served["pairs"][0].items() if k != "event_timestamp"},
           "request_id": "never-served"}])
-    got = build_training_set_from_log(
-        pipeline["store"], pipeline["spark"], served["log"], labels.unionByName(extra),
-        pipeline["enc"], served["base"] / "by-id", match="request_id",
-        label_columns=["clicked"])
-    assert got.row_count == len(served["pairs"]) and got.inputs["unmatched_labels"] == 1
+    path = served["base"] / "labels-by-id"
+    labels.unionByName(extra).write.parquet(str(path))
+    code = run(["--repo", str(pipeline["repo"]), "training-set", "--service", "ranker",
+                "--labels", str(path), "--out", str(served["base"] / "by-id"), "--from-log",
+                str(served["log"]), "--match", "request_id", "--label-column", "clicked"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert f"{len(served['pairs'])} rows" in printed and "1 label(s) matched no served row" \
+        in printed
     columns = ["member_id", "title_id", "event_timestamp", *pipeline["enc"].names]
     assert _rows(served["base"] / "by-id", columns) == _rows(served["base"] / "log-pub",
                                                              columns)
