@@ -37,13 +37,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_online import DEFAULT_CACHE, WHEN, cache_env, ensure_data  # noqa: E402
-from bench.load_compare import _cpu_ms, _median  # noqa: E402
-from bench.load_rank import run, start_server  # noqa: E402
+from bench.load_compare import side_by_side  # noqa: E402
 from serving.log_reader import open_log  # noqa: E402
 
 REDIS_DB = 12
 FORMATS = ("off", "jsonl", "parquet")
-KEYS = ("throughput_rps", "p50_ms", "p99_ms", "server_cpu_ms_per_answer")
 
 
 def _folder_bytes(folder: Path) -> int:
@@ -57,34 +55,11 @@ def _logged_rows(folder: Path) -> int:
 def load(clients: list[int], rounds: int, seconds: float, candidates: int, logs: Path,
          env: dict[str, str]) -> dict[str, Any]:
     """Load the three servers side by side (module docstring); their logs under ``logs``."""
-    procs = {f: start_server({**env, "SKEWLESS_LOG_FORMAT": f,
-                              "SKEWLESS_VECTOR_LOG_DIR": str(logs / f)}) for f in FORMATS}
-    runs: dict[str, dict[int, list[dict]]] = {f: {c: [] for c in clients} for f in FORMATS}
-    try:
-        for r in range(rounds):
-            for c in clients:
-                order = FORMATS[r % 3:] + FORMATS[:r % 3]
-                for f in order:
-                    proc, url = procs[f]
-                    cpu0 = _cpu_ms(proc.pid)
-                    got = run(url=url, clients=c, seconds=seconds, request_time=WHEN.isoformat(),
-                              candidates=tuple(range(500_000, 500_000 + candidates)))
-                    got["server_cpu_ms_per_answer"] = (_cpu_ms(proc.pid) - cpu0) / max(
-                        1, got["ok"] * (seconds + got["warmup_s"]) / seconds)
-                    runs[f][c].append(got)
-                    print(f"round {r + 1} log {f} {c} clients: {got['throughput_rps']:.1f} "
-                          f"req/s, p50 {got['p50_ms']:.1f} ms, p99 {got['p99_ms']:.1f} ms, "
-                          f"server {got['server_cpu_ms_per_answer']:.2f} ms CPU/answer, load "
-                          f"{got['load_average_after'][0]:.1f}", flush=True)
-    finally:
-        for proc, _ in procs.values():
-            proc.terminate()  # SIGTERM: each log is closed, everything written
-            proc.wait(timeout=60)
-    medians = {f: {c: {k: _median(runs[f][c], k) for k in KEYS} for c in clients}
-               for f in FORMATS}
-    ratios = {f: {c: {k: medians[f][c][k] / medians["off"][c][k] for k in KEYS}
-                  for c in clients} for f in FORMATS[1:]}
-    return {"medians": medians, "ratios_to_off": ratios, "runs": runs}
+    servers = {f: (ROOT, 1, {**env, "SKEWLESS_LOG_FORMAT": f,
+                             "SKEWLESS_VECTOR_LOG_DIR": str(logs / f)}) for f in FORMATS}
+    got = side_by_side(servers, clients, rounds, seconds, candidates, WHEN.isoformat())
+    return {"medians": got["medians"], "ratios_to_off": got["ratios_after_over_before"],
+            "runs": got["runs"]}
 
 
 def consistency_time(log: Path, env: dict[str, str]) -> dict[str, Any]:
