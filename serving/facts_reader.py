@@ -110,9 +110,9 @@ def facts_records(path: Path) -> Iterator[dict[str, Any]]:
             row: dict[str, Any] = {c: _iso(cols[c][k]) for c in plain}
             row["statuses"] = {v: cols[status_column(v)][k] for v in views}
             values = cols[VECTOR][k]
-            for i in ints:
-                if values[i] is not None:
-                    values[i] = int(values[i])
+            for pos in ints:
+                if values[pos] is not None:
+                    values[pos] = int(values[pos])
             row["values"] = values
             row["views"] = {v: {"event_timestamp": cols[stamp_column(v)][k],
                                 "values": {f: cols[c][k] for f, c in features}}

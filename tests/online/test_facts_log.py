@@ -99,7 +99,12 @@ def test_files_close_at_their_row_bound_and_on_a_state_change(tmp_path) -> None:
     by_names = {tuple(names_of(pq.read_schema(f))) for f in files}
     assert by_names == {("a", "b"), ("a", "c")}
     log.close()
-    assert [r["request_id"] for r in read_log(tmp_path)].count("new-state") == 1
+    records = list(read_log(tmp_path))
+    assert [r["request_id"] for r in records].count("new-state") == 1
+    # every record's request fields are its own (several requests per file)
+    assert {(r["request_id"], r["state_hash"], r["time"]) for r in records} == {
+        *((f"r{i}", "sha256:s", WHEN.isoformat()) for i in range(5)),
+        ("new-state", "sha256:t", WHEN.isoformat())}
 
 
 def test_an_idle_file_is_closed_after_its_age_bound(tmp_path) -> None:
