@@ -123,7 +123,7 @@ def training_set(
     ] = "skewless",
 ) -> None:
     """Build an encoded, point-in-time-correct training set (Parquet + manifest.json)."""
-    from spark_jobs.spark_session import get_spark
+    from spark_jobs.spark_session import short_job_for, start_spark
     from spark_jobs.training_set import build_training_set, check_join, load_labels
 
     try:
@@ -133,11 +133,13 @@ def training_set(
     check_labels_source(labels)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite or another --out")
+    # the JVM starts while Feast is imported and the registry read (small labels: a short job)
+    starting = start_spark("skewless-training-set", short_job=short_job_for(labels))
     store, info = repo_of(ctx).service(service)
     info.require_fitted()
     enc = info.load_state(state)
     with step("starting Spark"):
-        spark = get_spark("skewless-training-set")
+        spark = starting.result()
     with step(f"building the {info.name} training set"):
         manifest = build_training_set(
             store, load_labels(spark, labels), enc, out, service=info.name,
