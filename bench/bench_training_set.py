@@ -20,7 +20,8 @@ its descendants (JVM, Python workers), sampled with psutil every 0.2 s (RSS: sha
 once per process). A guard kills a run above ``--mem-cap-mib`` (the machine is shared) or over
 its time limit. Before each run we wait (at most ``--quiet-wait`` s) for loadavg < --quiet-load.
 
-Sizes below 2M rows: each path ``--repeats`` times, order alternating (A B C, C B A), median.
+Sizes below 2M rows: each path ``--repeats`` times, order alternating (A B C, C B A), median;
+the peers only in the first ``--peer-repeats`` repeats when given.
 Bigger: spark, floor, spark-feast, then feast once; the last two killed after
 min(3 x spark wall, --feast-max-seconds). First, a 2,000-row sample (unique keys) goes through
 all paths and the encoded values are compared exactly (NaN == NaN). Targets (the issue's):
@@ -315,8 +316,11 @@ def bench(args, command: str, save=None) -> dict:
         one = partial(timed_run, args, size, runs)
 
         if size < BIG:
+            peer_reps = args.repeats if args.peer_repeats is None else args.peer_repeats
             for rep in range(args.repeats):
                 for role in args.paths if rep % 2 == 0 else args.paths[::-1]:
+                    if role in PEERS and rep >= peer_reps:
+                        continue
                     failed = role == "feast" and any("memory" in r["status"]
                                                      for r in runs["feast"])
                     one(f"feast@{args.feast_retry_memory}" if failed else role, rep,
@@ -372,8 +376,9 @@ def targets(sizes: dict, factor: float) -> dict:
 
 
 def floor_targets(sizes: dict) -> dict:
-    """C (the issue's): per size, spark wall ÷ floor wall within :data:`FLOOR_RATIO_LIMITS`,
-    as ``{"value", "limit", "met"}`` (``met`` false when either path did not finish)."""
+    """C (the issue's): per size, spark wall ÷ floor wall (medians) within
+    :data:`FLOOR_RATIO_LIMITS`, as ``{"spark ÷ floor wall at N labels": {"value", "limit",
+    "met"}}`` (``met`` false when either path did not finish)."""
     out = {}
     for size, entry in sizes.items():
         s = entry["summary"]
@@ -382,7 +387,7 @@ def floor_targets(sizes: dict) -> dict:
         limit = next(lim for upto, lim in FLOOR_RATIO_LIMITS if int(size) <= upto)
         ratio = s["ratios"]["spark_over_floor_wall"]
         ok = s["spark"]["ok_runs"] > 0 and s["floor"]["ok_runs"] > 0
-        out[f"C_spark_over_floor_at_{int(size):,}"] = {
+        out[f"spark ÷ floor wall at {int(size):,} labels"] = {
             "value": round(ratio, 2), "limit": limit, "met": ok and ratio <= limit}
     return out
 
@@ -409,6 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1000000,10000000", help="label rows, comma-separated")
     ap.add_argument("--repeats", type=int, default=2, help="runs per path for sizes < 2M")
+    ap.add_argument("--peer-repeats", type=int, default=None,
+                    help="runs of the peers (spark-feast, feast) for sizes < 2M: the first "
+                         "N repeats only (default: every repeat)")
     ap.add_argument("--paths", default=",".join(PATHS),
                     help=f"comma-separated, 'spark' first; of {', '.join(PATHS)}")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/skewless-bench"))
