@@ -69,6 +69,7 @@ PATHS = ("spark", "spark-feast", "feast", "floor")
 PEERS = ("spark-feast", "feast")  # limited to a multiple of spark's wall time at big sizes
 #: the issue's ceiling of spark wall / floor wall: 5x up to 100k labels, 3x above
 FLOOR_RATIO_LIMITS = ((100_000, 5.0), (10**12, 3.0))
+FLOOR_RATIO_FROM = 100_000  # the issue's smallest size: smaller runs (--quick) are not judged
 BIG = 2_000_000
 # spark.driver.maxResultSize is Spark's guard on what one collect may hold in driver memory
 OOM_MARKERS = ("OutOfMemoryError", "MemoryError", "Java heap space", "GC overhead limit",
@@ -378,7 +379,8 @@ def targets(sizes: dict, factor: float) -> dict:
 def floor_targets(sizes: dict) -> dict:
     """C (the issue's): per size, spark wall ÷ floor wall (medians) within
     :data:`FLOOR_RATIO_LIMITS`, as ``{"spark ÷ floor wall at N labels": {"value", "limit",
-    "met"}}`` (``met`` false when either path did not finish)."""
+    "met"}}`` (``met`` false when either path did not finish, ``None`` — not judged — below
+    :data:`FLOOR_RATIO_FROM` labels)."""
     out = {}
     for size, entry in sizes.items():
         s = entry["summary"]
@@ -387,8 +389,11 @@ def floor_targets(sizes: dict) -> dict:
         limit = next(lim for upto, lim in FLOOR_RATIO_LIMITS if int(size) <= upto)
         ratio = s["ratios"]["spark_over_floor_wall"]
         ok = s["spark"]["ok_runs"] > 0 and s["floor"]["ok_runs"] > 0
-        out[f"spark ÷ floor wall at {int(size):,} labels"] = {
-            "value": round(ratio, 2), "limit": limit, "met": ok and ratio <= limit}
+        judged = int(size) >= FLOOR_RATIO_FROM
+        label = f"spark ÷ floor wall at {int(size):,} labels" + (
+            "" if judged else f" (not judged below {FLOOR_RATIO_FROM:,})")
+        out[label] = {"value": round(ratio, 2), "limit": limit,
+                      "met": (ok and ratio <= limit) if judged else None}
     return out
 
 

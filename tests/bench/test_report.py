@@ -122,6 +122,15 @@ def test_training_set_section_has_the_command_load_and_floor_ratio_targets(
     assert "| 100,000 | spark | 3 | 20.00 | 10.00 |" in text
 
 
+def test_floor_ratio_is_not_judged_below_the_issues_sizes() -> None:
+    floor_targets = _bench_module("bench_training_set").floor_targets
+    sizes = _training_result()["sizes"]
+    small = {"20000": {"summary": {**sizes["100000"]["summary"],
+                                   "ratios": {"spark_over_floor_wall": 6.8}}}}
+    assert floor_targets(small) == {"spark ÷ floor wall at 20,000 labels (not judged below "
+                                    "100,000)": {"value": 6.8, "limit": 5.0, "met": None}}
+
+
 def test_the_hand_written_part_survives_a_new_run(tmp_path: Path) -> None:
     from bench.report import HAND_WRITTEN
 
