@@ -32,8 +32,9 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -252,9 +253,17 @@ def start_spark(
 ) -> Future[SparkSession]:
     """:func:`get_spark` in a background thread: the JVM starts (seconds) while the caller does
     other work, e.g. ``import feast`` and reading the registry. ``.result()`` waits for the
-    session and raises what ``get_spark`` raised (a missing Java, bad configuration)."""
-    pool = ThreadPoolExecutor(1, thread_name_prefix="skewless-spark-start")
-    try:
-        return pool.submit(get_spark, app_name, master, conf, short_job=short_job)
-    finally:
-        pool.shutdown(wait=False)
+    session and raises what ``get_spark`` raised (a missing Java, bad configuration). The
+    thread is a daemon: a caller that fails before it waits exits at once (its JVM with it)."""
+    future: Future[SparkSession] = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(get_spark(app_name, master, conf, short_job=short_job))
+        except BaseException as exc:  # handed to the caller by .result()
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="skewless-spark-start", daemon=True).start()
+    return future
