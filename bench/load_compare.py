@@ -62,16 +62,15 @@ def _median(runs: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
-def compare(before: Path, clients: list[int], rounds: int, seconds: float, candidates: int,
-            after_workers: list[int]) -> dict[str, Any]:
-    servers = {"before (1 worker)": (before, 1)}
-    servers.update({f"after ({w} worker{'s' if w > 1 else ''})": (ROOT, w)
-                    for w in after_workers})
-    logs = Path(tempfile.mkdtemp(prefix="load-compare-logs-"))
+def side_by_side(servers: dict[str, tuple[Path, int, dict[str, str]]], clients: list[int],
+                 rounds: int, seconds: float, candidates: int,
+                 request_time: str | None = None) -> dict[str, Any]:
+    """Start every server (name -> (checkout, workers, extra environment)) once, then per
+    round and client count give each one run, in rotating order (module docstring); the first
+    server is the base of the ratios. Servers are stopped with SIGTERM at the end."""
     procs = {}
     try:
-        for name, (root, workers) in servers.items():
-            env = {"SKEWLESS_VECTOR_LOG_DIR": str(logs / f"{len(procs)}")}
+        for name, (root, workers, env) in servers.items():
             procs[name] = start_server(env, workers=workers, root=root)
         runs: dict[str, dict[int, list[dict]]] = {n: {c: [] for c in clients} for n in servers}
         names = list(servers)
@@ -80,7 +79,7 @@ def compare(before: Path, clients: list[int], rounds: int, seconds: float, candi
                 for name in names[r % len(names):] + names[:r % len(names)]:
                     proc, url = procs[name]
                     cpu0 = _cpu_ms(proc.pid)
-                    got = run(url=url, clients=c, seconds=seconds,
+                    got = run(url=url, clients=c, seconds=seconds, request_time=request_time,
                               candidates=tuple(range(500_000, 500_000 + candidates)))
                     got["server_cpu_ms_per_answer"] = (_cpu_ms(proc.pid) - cpu0) / max(
                         1, got["ok"] * (seconds + got["warmup_s"]) / seconds)
@@ -93,7 +92,7 @@ def compare(before: Path, clients: list[int], rounds: int, seconds: float, candi
     finally:
         for proc, _ in procs.values():
             proc.terminate()
-            proc.wait(timeout=30)
+            proc.wait(timeout=60)
     keys = ("throughput_rps", "p50_ms", "p99_ms", "shed", "errors",
             "server_cpu_ms_per_answer", "client_cpu_ms_per_request")
     medians = {n: {c: {k: _median(runs[n][c], k) for k in keys} for c in clients}
@@ -106,6 +105,18 @@ def compare(before: Path, clients: list[int], rounds: int, seconds: float, candi
     return {"candidates_per_request": candidates, "seconds": seconds, "rounds": rounds,
             "cpu_count": os.cpu_count(), "load_average_after": os.getloadavg(),
             "medians": medians, "ratios_after_over_before": ratios, "runs": runs}
+
+
+def compare(before: Path, clients: list[int], rounds: int, seconds: float, candidates: int,
+            after_workers: list[int]) -> dict[str, Any]:
+    """The ``--before`` checkout (one worker) against this one with each of ``after_workers``,
+    each server with its own log folder."""
+    logs = Path(tempfile.mkdtemp(prefix="load-compare-logs-"))
+    servers = {"before (1 worker)": (before, 1, {"SKEWLESS_VECTOR_LOG_DIR": str(logs / "0")})}
+    servers.update({f"after ({w} worker{'s' if w > 1 else ''})":
+                    (ROOT, w, {"SKEWLESS_VECTOR_LOG_DIR": str(logs / f"{i + 1}")})
+                    for i, w in enumerate(after_workers)})
+    return side_by_side(servers, clients, rounds, seconds, candidates)
 
 
 def markdown(result: dict[str, Any]) -> str:

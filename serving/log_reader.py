@@ -1,11 +1,19 @@
-"""Reading the served-vector log (:mod:`serving.vector_log` writes it): every logged request of
-a log folder, oldest first, with a count of what was not a request.
+"""Reading the served log: every logged request of a log folder, oldest first, with a count of
+what was not a request — whichever format wrote it: JSON lines (:mod:`serving.vector_log`) and
+Parquet served facts (:mod:`serving.facts_log`, read by :mod:`serving.facts_reader`), both
+yielding the same records.
 
+JSON lines:
 Files are read oldest first — rotated files (``vectors.jsonl.N`` … ``.1``), then the current
 one — then those of each worker's sub-folder ``worker-<k>`` (several server processes,
 :mod:`serving.workers`). A line that is not JSON (the torn last line a SIGKILL can leave, or
 damage) is skipped and named (file, line number); a drop marker line is skipped and its counts
 added up; blank lines are ignored.
+
+Parquet (after the JSON lines of the same folder): every closed ``.parquet`` file, by service,
+date, hour and name; the hidden ``.open`` files (being written, or left by a crash) are counted
+and named in the notes, never read; a file that cannot be read is skipped and named; the drop
+markers of ``_drops-*.jsonl`` are added up.
 """
 
 from __future__ import annotations
@@ -17,7 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from serving.vector_log import DROP_MARKER, FILE_NAME
+from serving.facts_reader import drop_markers, facts_files, facts_records, has_facts
+from serving.log_queue import DROP_MARKER
+from serving.vector_log import FILE_NAME
 
 __all__ = ["LogReader", "SkippedLine", "is_marker", "log_files", "open_log", "read_log"]
 
@@ -52,7 +62,8 @@ class SkippedLine:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.path} line {self.line}: {self.reason}"
+        return (f"{self.path} line {self.line}: {self.reason}" if self.line
+                else f"{self.path}: {self.reason}")
 
 
 class LogReader:
@@ -71,6 +82,7 @@ class LogReader:
         self.dropped_requests = 0
         self.dropped_rows = 0
         self.where = ""
+        self.unclosed: list[Path] = []  # Parquet files being written, or torn by a crash
 
     def __iter__(self) -> Iterator[Any]:
         for path in log_files(self.directory):
@@ -88,6 +100,24 @@ class LogReader:
                         continue
                     self.where = f"{path} line {number}"
                     yield record
+        if has_facts(self.directory):
+            yield from self._facts()
+
+    def _facts(self) -> Iterator[Any]:
+        closed, self.unclosed = facts_files(self.directory)
+        for record in drop_markers(self.directory):
+            if is_marker(record):
+                self._count(record)
+        for path in closed:
+            try:
+                records = list(facts_records(path))
+            except OSError as exc:
+                self.skipped.append(SkippedLine(str(path), 0, str(exc)[:200]))
+                log.warning("%s: skipped", self.skipped[-1])
+                continue
+            for number, record in enumerate(records, start=1):
+                self.where = f"{path} request {number}"
+                yield record
 
     def _skip(self, path: Path, number: int, exc: ValueError) -> None:
         skipped = SkippedLine(str(path), number, f"not JSON ({str(exc)[:100]})")
@@ -104,11 +134,18 @@ class LogReader:
     def notes(self) -> list[str]:
         """Sentences for a report: the lines skipped and the drops the log records."""
         out = []
-        if self.skipped:
-            shown = "; ".join(str(s) for s in self.skipped[:3])
-            more = f" and {len(self.skipped) - 3} more" if len(self.skipped) > 3 else ""
-            out.append(f"skipped {len(self.skipped)} log line(s) that are not JSON: {shown}"
-                       f"{more}")
+        lines = [x for x in self.skipped if x.line]
+        files = [x for x in self.skipped if not x.line]
+        for what, skipped in (("log line(s) that are not JSON", lines),
+                              ("served-facts file(s) that cannot be read", files)):
+            if skipped:
+                shown = "; ".join(str(x) for x in skipped[:3])
+                more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+                out.append(f"skipped {len(skipped)} {what}: {shown}{more}")
+        if self.unclosed:
+            out.append(f"{len(self.unclosed)} served-facts file(s) not closed, not read (being "
+                       "written now, or torn when a server was killed): "
+                       + ", ".join(p.name for p in self.unclosed[:3]))
         if self.dropped_requests:
             out.append(f"the server's log writer dropped {self.dropped_requests:,} requests "
                        f"({self.dropped_rows:,} rows) when its queue was full: not in the log")
@@ -123,6 +160,6 @@ def read_log(directory: str | Path) -> Iterator[Any]:
 
 def open_log(directory: str | Path) -> LogReader:
     """The reader for the log in ``directory``: the one place a command picks how a log folder
-    is read (today the JSON-lines log of :mod:`serving.vector_log`; another format plugs in
-    here). The reader iterates served-vector records and has ``notes()``."""
+    is read (JSON lines and Parquet served facts, module docstring; another format plugs in
+    here). The reader iterates served-request records and has ``notes()``."""
     return LogReader(directory)

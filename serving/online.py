@@ -52,7 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from feast import FeatureStore
 
 __all__ = ["EXPIRED", "FUTURE", "MISSING", "NULL", "PRESENT", "EncodedRow", "OnlineEncoder",
-           "StateMismatchError", "ViewSpec", "check_state_matches", "utc_now"]
+           "ServedView", "StateMismatchError", "ViewSpec", "check_state_matches", "utc_now"]
 
 PRESENT, NULL, MISSING, EXPIRED, FUTURE = "present", "null", "missing", "expired", "future"
 READERS = ("redis", "feast")
@@ -68,12 +68,28 @@ _BLANK = ("blank",)  # the token of a view's values when the row is not served (
 class _Resolved(NamedTuple):
     """One view's rows at the request time: ``index[i]`` is request row ``i``'s unique
     entity; per unique entity its status, its feature values, and (direct reader) a token
-    equal for equal values (:class:`serving.redis_reader.ViewRows`), else ``None``."""
+    equal for equal values (:class:`serving.redis_reader.ViewRows`), else ``None``; ``raw``:
+    the store's answer they were resolved from."""
 
     index: Sequence[int]
     statuses: list[str]
     dicts: list[dict[str, Any]]
     tokens: list | None
+    raw: ViewRows
+
+
+class ServedView(NamedTuple):
+    """What one feature view answered for one request, as the served-facts log records it:
+    ``index[i]`` is request row ``i``'s unique entity; per unique entity its status at the
+    request time (:data:`PRESENT`, :data:`NULL`, :data:`MISSING`, :data:`EXPIRED`,
+    :data:`FUTURE`), its event time in microseconds (0: none in the store) and its feature
+    values as read, in the view's feature order (``None`` each when not in the store; an
+    expired or future row keeps the values read, which the encoders did not see)."""
+
+    index: Sequence[int]
+    statuses: Sequence[str]
+    stamps_us: Sequence[int]
+    values: Sequence[tuple]
 
 
 @dataclass(frozen=True)
@@ -201,7 +217,7 @@ class OnlineEncoder:
                     dicts.append(blank)
                     if tokens is not None:
                         tokens.append(_BLANK)
-            out.append(_Resolved(got.index, statuses, dicts, tokens))
+            out.append(_Resolved(got.index, statuses, dicts, tokens, got))
         return out
 
     def lookup(self, entity_rows: Sequence[Mapping[str, Any]], request_time: datetime
@@ -212,7 +228,8 @@ class OnlineEncoder:
             return [], []
         values: list[dict[str, Any]] = [{} for _ in entity_rows]
         statuses: list[dict[str, str]] = [{} for _ in entity_rows]
-        for view, (index, st, dicts, _) in zip(self.views, self._resolve(entity_rows, t_us)):
+        for view, (index, st, dicts, _, _) in zip(self.views,
+                                                  self._resolve(entity_rows, t_us)):
             name = view.name
             for i, j in enumerate(index):
                 statuses[i][name] = st[j]
@@ -238,12 +255,22 @@ class OnlineEncoder:
         Each row's vector is the encoder set applied to that merged row (see
         :class:`_EncodePlan` for how work shared by rows is done once).
         """
+        return self.encode_served(entity_rows, request_time, context)[0]
+
+    def encode_served(self, entity_rows: Sequence[Mapping[str, Any]],
+                      request_time: datetime | None = None,
+                      context: Mapping[str, Any] | None = None
+                      ) -> tuple[list[EncodedRow], list[ServedView]]:
+        """:meth:`encode`, with what each view answered (:class:`ServedView`, in
+        :attr:`views` order; none for no rows) — the raw inputs the served-facts log keeps."""
         when = request_time or utc_now()
         t_us = self._request_us(when)
         if not entity_rows:
-            return []
-        return self._plan.encode(entity_rows, self._resolve(entity_rows, t_us),
-                                 t_us, dict(context or {}))
+            return [], []
+        resolved = self._resolve(entity_rows, t_us)
+        encoded = self._plan.encode(entity_rows, resolved, t_us, dict(context or {}))
+        return encoded, [ServedView(r.index, r.statuses, r.raw.stamps_us, r.raw.values)
+                         for r in resolved]
 
 
 class _EncodePlan:

@@ -42,6 +42,9 @@ from feast_bridge.store import open_store
 from scoring.linear_model import LinearModel
 from serving.admission import Admission
 from serving.errors import redis_status
+from serving.facts_log import FactsLog
+from serving.facts_schema import FactsSchema
+from serving.log_queue import QueuedLog
 from serving.online import EncodedRow, OnlineEncoder, StateMismatchError, check_state_matches
 from serving.readiness import BEHIND, CURRENT, EMPTY, UNCHECKED, OnlineStoreCheck
 from serving.request_models import ServiceModels, build_models
@@ -161,7 +164,7 @@ class Server:
         self.default = default
         self.rank_default = rank_default
         self.skipped = tuple(skipped)
-        self.log: VectorLog | None = None
+        self.log: QueuedLog | None = None
         self.online_store = OnlineStoreCheck(
             store, {n: s.info for n, s in self.services.items()}, settings.repo,
             settings.ready_check_seconds, settings.hash_check_seconds)
@@ -195,9 +198,22 @@ class Server:
         return cls(settings, store, services, default, rank_default, skipped)
 
     def open_log(self) -> None:
-        if self.log is None:
-            self.log = VectorLog(log_dir_of_worker(self.settings.log_dir, self.settings.workers),
-                                 max_queued_rows=self.settings.log_queue_max)
+        """Open the served log in the configured format (:mod:`serving.settings`): Parquet
+        served facts in the log folder (a worker's files carry its name), or JSON lines in a
+        worker's own folder."""
+        s = self.settings
+        if self.log is not None or s.log_format == "off":
+            return
+        folder = log_dir_of_worker(s.log_dir, s.workers)
+        if s.log_format == "jsonl":
+            self.log = VectorLog(folder, max_queued_rows=s.log_queue_max,
+                                 sample_rate=s.log_sample)
+            return
+        self.log = FactsLog(
+            s.log_dir, {n: FactsSchema.of(svc.info) for n, svc in self.services.items()},
+            worker=folder.name if folder != s.log_dir else "w0",
+            max_queued_rows=s.log_queue_max, sample_rate=s.log_sample,
+            file_rows=s.log_file_rows, file_seconds=s.log_file_seconds)
 
     def log_health(self) -> dict[str, Any] | None:
         """The served-vector log's counters (queued, written, dropped per service); ``None``
@@ -219,14 +235,14 @@ class Server:
         mutated afterwards (the log reads them on its writer thread)."""
         svc.guard()
         self.online_store.require(svc.name)  # a view lost from Redis: 503 naming the recovery
-        encoded = svc.online.encode(rows, when, context)  # Redis errors -> 503 (errors.py)
+        encoded, views = svc.online.encode_served(rows, when, context)  # Redis -> 503 (errors.py)
         rid = uuid.uuid4().hex
         if self.log is None:
             return Served(rid, encoded, _nothing)
         return Served(rid, encoded, partial(
             self.log.write_encoded, request_id=rid, request_time=when, endpoint=endpoint,
             service=svc.name, state_hash=svc.state_hash, model_id=model_id, names=svc.names,
-            keys=rows, context=context, encoded=encoded))
+            keys=rows, context=context, encoded=encoded, views=views))
 
     def ready(self) -> list[str]:
         """Why the server is not ready (empty: ready): Redis does not answer ``PING``, a

@@ -11,8 +11,15 @@
   trained on; a missing file means no model |
 | ``SKEWLESS_RANK_CANDIDATE_KEY`` | each service's last join key (the key ``/rank`` ranks) |
 | ``SKEWLESS_VECTOR_LOG_DIR`` | ``<data>/vector_log`` |
-| ``SKEWLESS_LOG_QUEUE_MAX`` | 10000 rows accepted by the served-vector log but not yet written;
-  past it requests are dropped from the log, counted (:mod:`serving.vector_log`) |
+| ``SKEWLESS_LOG_FORMAT`` | ``parquet``: served facts (raw inputs, statuses, vectors;
+  :mod:`serving.facts_log`); ``jsonl``: encoded vectors only (:mod:`serving.vector_log`);
+  ``off``: no log (nothing to replay or train on; for measuring the log's cost) |
+| ``SKEWLESS_LOG_SAMPLE`` | 1: the share of requests logged, chosen by request id
+  (:mod:`serving.log_queue`) |
+| ``SKEWLESS_LOG_QUEUE_MAX`` | 10000 rows accepted by the served log but not yet written;
+  past it requests are dropped from the log, counted (:mod:`serving.log_queue`) |
+| ``SKEWLESS_LOG_FILE_ROWS`` / ``_FILE_SECONDS`` | 100000 / 60: a Parquet log file is closed (and
+  readable) at that many rows or that age; a SIGKILL loses the open files |
 | ``SKEWLESS_MAX_BATCH`` | 1000 entity rows per ``/features`` request |
 | ``SKEWLESS_MAX_CANDIDATES`` | 500 candidates per ``/rank`` request |
 | ``SKEWLESS_MAX_BODY_BYTES`` | 1 KiB per row of the larger of the two limits above + 64 KiB
@@ -50,7 +57,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from serving.vector_log import DEFAULT_MAX_QUEUED_ROWS
+from serving.facts_log import DEFAULT_FILE_ROWS, DEFAULT_FILE_SECONDS
+from serving.log_queue import DEFAULT_MAX_QUEUED_ROWS
 
 
 def _number_env(name: str, default: float, parse: type, minimum: float) -> Any:
@@ -76,6 +84,28 @@ def _int_env(name: str, default: int, minimum: int = 1) -> int:
 def _float_env(name: str, default: float) -> float:
     """A finite number of seconds >= 0 from ``name`` (``default`` when unset)."""
     return _number_env(name, default, float, 0.0)
+
+
+LOG_FORMATS = ("parquet", "jsonl", "off")
+
+
+def log_format_from_env() -> str:
+    """``SKEWLESS_LOG_FORMAT`` (default ``parquet``); another value raises naming both."""
+    value = (os.environ.get("SKEWLESS_LOG_FORMAT") or "parquet").strip().lower()
+    if value not in LOG_FORMATS:
+        raise ValueError(f"SKEWLESS_LOG_FORMAT={value!r} is not one of {LOG_FORMATS}: "
+                         "'parquet' logs served facts (raw inputs and vectors), 'jsonl' "
+                         "encoded vectors only, 'off' nothing")
+    return value
+
+
+def _sample_env() -> float:
+    """``SKEWLESS_LOG_SAMPLE`` in (0, 1] (default 1: every request)."""
+    rate = _number_env("SKEWLESS_LOG_SAMPLE", 1.0, float, 0.0)
+    if not 0.0 < rate <= 1.0:
+        raise ValueError(f"SKEWLESS_LOG_SAMPLE={rate} must be in (0, 1], e.g. 0.1 logs one "
+                         "request in ten; 1 logs every request")
+    return rate
 
 
 def workers_from_env() -> int:
@@ -131,7 +161,9 @@ class Settings:
     ``max_body_bytes``: the largest request body (``None``: :attr:`body_limit`'s default).
     The largest request head is not a field: the server's protocol reads it
     (:func:`max_header_bytes`) before any app exists.
-    ``log_queue_max``: the served-vector log's bound in rows (``SKEWLESS_LOG_QUEUE_MAX``).
+    ``log_queue_max``: the served log's bound in rows (``SKEWLESS_LOG_QUEUE_MAX``);
+    ``log_format``, ``log_sample``, ``log_file_rows``, ``log_file_seconds``: its format,
+    sampling rate and Parquet file size and age (module docstring).
     """
 
     repo: Path
@@ -149,6 +181,10 @@ class Settings:
     workers: int = 1
     max_body_bytes: int | None = None
     log_queue_max: int = DEFAULT_MAX_QUEUED_ROWS
+    log_format: str = "parquet"
+    log_sample: float = 1.0
+    log_file_rows: int = DEFAULT_FILE_ROWS
+    log_file_seconds: float = DEFAULT_FILE_SECONDS
     hash_check_seconds: float = 5.0
     ready_check_seconds: float = 1.0
     redis_host: str = "127.0.0.1"
@@ -194,6 +230,11 @@ class Settings:
             max_body_bytes=(_int_env("SKEWLESS_MAX_BODY_BYTES", 1024 * 1024)
                             if env("SKEWLESS_MAX_BODY_BYTES") else None),
             log_queue_max=_int_env("SKEWLESS_LOG_QUEUE_MAX", DEFAULT_MAX_QUEUED_ROWS),
+            log_format=log_format_from_env(),
+            log_sample=_sample_env(),
+            log_file_rows=_int_env("SKEWLESS_LOG_FILE_ROWS", DEFAULT_FILE_ROWS),
+            log_file_seconds=_number_env("SKEWLESS_LOG_FILE_SECONDS", DEFAULT_FILE_SECONDS,
+                                         float, 0.001),
             hash_check_seconds=_float_env("SKEWLESS_HASH_CHECK_SECONDS", 5.0),
             ready_check_seconds=_float_env("SKEWLESS_READY_CHECK_SECONDS", 1.0),
             redis_host=address.host or "127.0.0.1",

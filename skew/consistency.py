@@ -38,7 +38,7 @@ import numpy as np
 
 from encoders import EncoderSet
 from serving.log_reader import open_log
-from skew.classify import FOUND, Lineage, Side, Tolerances
+from skew.classify import FOUND, Side, Tolerances
 from skew.feature_kinds import output_kinds
 from skew.parity import aware_time
 from skew.replay import Replay, logged_rows, replay_rows, split_replay
@@ -153,33 +153,43 @@ def rows_of_days(entries: Iterable[Mapping[str, Any]], days: Sequence[date], ser
     return out
 
 
-def is_null(side: Side, feature: str, lin: Lineage | None) -> bool:
-    """Whether ``feature`` is null on ``side`` (module docstring)."""
-    value = side.values.get(feature)
+def _null(value: Any, views: frozenset[str], not_found: frozenset[str]) -> bool:
+    """Whether an output is null on one side (module docstring): a missing or NaN value, or a
+    view feeding it (of ``views``) not found on that side (``not_found``)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return True
-    return lin is not None and any(side.statuses.get(v, FOUND) != FOUND for v in lin.views)
+    return bool(views & not_found)
+
+
+def _not_found(side: Side) -> frozenset[str]:
+    return frozenset(v for v, s in side.statuses.items() if s != FOUND)
 
 
 def summarise_day(replay: Replay, service: str, day: date, enc: EncoderSet) -> DayConsistency:
-    """Per-output metrics of ``replay`` (module docstring)."""
+    """Per-output metrics of ``replay`` (module docstring). Each row's sides are read once
+    (their views not found, their values), then each output's counts are taken over them."""
     report = replay.report
     kinds = {k.name: k.kind for k in output_kinds(enc)}
+    sides = [(r.online.values, _not_found(r.online), r.offline.values, _not_found(r.offline))
+             for r in replay.rows]
+    causes_of: dict[str, Counter] = {}
+    for d in report.differences:
+        if not d.tolerated:
+            causes_of.setdefault(d.feature, Counter())[f"{d.klass}/{d.cause}"] += 1
     features = []
     for summary in report.features:
         name = summary.name
         lin = replay.lineage.get(name)
+        views = frozenset(lin.views) if lin is not None else frozenset()
         nulls: Counter = Counter()
         diffs: list[float] = []
-        for r in replay.rows:
-            on, off = is_null(r.online, name, lin), is_null(r.offline, name, lin)
-            nulls[(on, off)] += 1
-            a, b = r.online.values.get(name), r.offline.values.get(name)
+        for on_values, on_missing, off_values, off_missing in sides:
+            a, b = on_values.get(name), off_values.get(name)
+            nulls[(_null(a, views, on_missing), _null(b, views, off_missing))] += 1
             if _finite(a) and _finite(b):
                 diffs.append(abs(float(a) - float(b)))
         numeric = kinds.get(name) == "numeric" and diffs
-        causes = Counter(f"{d.klass}/{d.cause}" for d in report.differences
-                         if d.feature == name and not d.tolerated)
+        causes = causes_of.get(name, Counter())
         features.append(FeatureDay(
             service=service, day=day, feature=name, kind=kinds.get(name, "numeric"),
             rows=summary.compared,

@@ -5,10 +5,11 @@ per-view statuses, the state hash, the request time) becomes a pair for the offl
 :mod:`skew.parity` — one Spark job: Feast's point-in-time join at the logged time, the encoders
 in Spark with the training state — and the served values are compared feature by feature.
 The report's ``match_rate`` per feature is the consistency measure Chronon reports; the
-differences are classified as in :mod:`skew.classify`. The log holds no raw inputs, so a
-difference with equal statuses and an unchanged state is ``value`` with cause
-``request_time_shift`` when re-encoding the offline inputs at a shifted time reproduces it,
-else ``unknown``.
+differences are classified as in :mod:`skew.classify`. A served-facts log (Parquet,
+:mod:`serving.facts_log`) holds the raw inputs the server encoded, so a difference with equal
+statuses and an unchanged state is ``value`` with cause ``raw_input`` when a raw input differs
+(naming it), ``request_time_shift`` when re-encoding the offline inputs at a shifted time
+reproduces it; a JSON-lines log holds no raw inputs, so there the rest is ``unknown``.
 
 Edge cases: a line of the log that is not JSON (the torn last line a SIGKILL can leave) is
 skipped with a warning naming its file and line, and the report's notes count it, as they
@@ -47,6 +48,8 @@ from skew.parity import aware_time, offline_side
 from skew.report import ParityReport, summarise
 from skew.sources import AS_OF
 
+_NOT_INPUTS = ("values", "statuses", "views")  # a logged row's parts that are not its inputs
+
 
 def logged_rows(entries: Iterable[Mapping[str, Any]], since: datetime | None = None,
                 until: datetime | None = None, limit: int | None = None,
@@ -71,10 +74,10 @@ def logged_rows(entries: Iterable[Mapping[str, Any]], since: datetime | None = N
         if service is not None and served_by not in (None, service):
             continue
         for r in rows:
-            out.append({**{k: v for k, v in r.items() if k not in ("values", "statuses")},
+            out.append({**{k: v for k, v in r.items() if k not in _NOT_INPUTS},
                         AS_OF: when, "names": names, "values": r["values"],
                         "statuses": r.get("statuses", {}), "state_hash": hash_,
-                        "request_id": e.get("request_id")})
+                        "request_id": e.get("request_id"), "views": r.get("views")})
     if not limit:
         return out
     # by request time (stable): with several workers the files come worker by worker
@@ -157,8 +160,8 @@ def replay_rows(logged: Sequence[Mapping[str, Any]], repo: str | os.PathLike[str
     for i, (row, pair, off) in enumerate(zip(logged, pairs, offline)):
         statuses = row["statuses"] or {}
         online = Side(dict(zip(names, row["values"])),
-                      {v: normalise_status(s) for v, s in statuses.items()}, None,
-                      dict(statuses))
+                      {v: normalise_status(s) for v, s in statuses.items()},
+                      _served_raw(row, pair, side.request_inputs), dict(statuses))
         changed = frozenset() if row["state_hash"] == enc.content_hash else everything
         ctx = RowContext(i, tuple((k, pair[k]) for k in entity_keys),
                          pair[AS_OF].timestamp(), pair[AS_OF].isoformat(), off.versions)
@@ -168,6 +171,25 @@ def replay_rows(logged: Sequence[Mapping[str, Any]], repo: str | os.PathLike[str
                "total": time.perf_counter() - t0}
     return Replay(tuple(replayed), lin, _report(replayed, enc, tolerances, seconds, notes),
                   tuple(notes))
+
+
+_SERVED = ("present", "null")
+
+
+def _served_raw(row: Mapping[str, Any], pair: Mapping[str, Any], request_inputs: Sequence[str]
+                ) -> dict[str, Any] | None:
+    """The raw inputs the server encoded, from a served-facts row (``None`` for a JSON-lines
+    row, which holds none): the request inputs as replayed, and each view's features as read,
+    or missing when the view's row was not served (expired, future, missing)."""
+    views = row.get("views")
+    if not views:
+        return None
+    raw = {k: pair[k] for k in request_inputs}
+    statuses = row.get("statuses") or {}
+    for view, fact in views.items():
+        served = statuses.get(view) in _SERVED
+        raw.update({f: v if served else None for f, v in fact["values"].items()})
+    return raw
 
 
 def _report(rows: Sequence[ReplayedRow], enc: EncoderSet, tolerances: Tolerances,

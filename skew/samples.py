@@ -36,8 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from encoders import EncoderSet, StateError, load
-from serving.log_reader import LogReader
-from serving.vector_log import FILE_NAME
+from serving.log_reader import open_log
 from skew.distribution import as_float_array
 from spark_jobs.training_set import DATA, Manifest
 
@@ -221,7 +220,7 @@ def read_served_sample(directory: str | os.PathLike[str], names: Sequence[str],
     hashes: Counter[str] = Counter()
     times = _Distinct(COVERAGE_CAP)
     keys = {k: _Distinct(COVERAGE_CAP) for k in entity_keys}
-    reader = LogReader(d)
+    reader = open_log(d)
     for record in reader:
         where = reader.where
         rows = _record_rows(record, where)
@@ -260,8 +259,9 @@ def read_served_sample(directory: str | os.PathLike[str], names: Sequence[str],
             "written only by servers holding the training set's state (move older log files "
             "away after a redeploy)")
     if seen == 0:
-        raise SkewInputError(f"the served-vector log at {d} is empty (no {FILE_NAME}* lines "
-                             "with rows" + "".join(f"; {n}" for n in reader.notes())
+        raise SkewInputError(f"the served-vector log at {d} is empty (no served rows in "
+                             "its JSON lines or Parquet facts"
+                             + "".join(f"; {n}" for n in reader.notes())
                              + "); serve some requests first or point --log at the server's "
                              "log folder")
     kept = min(seen, max_rows)
@@ -273,7 +273,7 @@ def read_served_sample(directory: str | os.PathLike[str], names: Sequence[str],
 def _record_rows(record: object, where: str) -> list:
     if not isinstance(record, dict) or not isinstance(record.get("rows"), list):
         raise SkewInputError(f"{where} is not a served-vector record (no 'rows'); point --log "
-                             "at a folder written by serving.vector_log")
+                             "at the server's log folder (serving.vector_log or facts_log)")
     return record["rows"]
 
 

@@ -121,21 +121,41 @@ def training_set(
         "--join", help="who computes the point-in-time join: skewless (its own sort-based "
                        "as-of join) or feast (Feast's Spark offline store, the reference)")
     ] = "skewless",
+    from_log: Annotated[Path | None, typer.Option(
+        "--from-log", help="build from the served-facts log in this folder (what the server "
+                           "read and served) instead of the point-in-time join; --state may "
+                           "then be any state, e.g. a refit one to evaluate",
+        show_default=False)] = None,
+    match: Annotated[str, typer.Option(
+        "--match", help="with --from-log: how a label finds its served row: time (join keys, "
+                        "label time = request time, and the request inputs the labels carry) "
+                        "or request_id (a request_id column in the labels)")] = "time",
 ) -> None:
-    """Build an encoded, point-in-time-correct training set (Parquet + manifest.json)."""
+    """Build an encoded training set (Parquet + manifest.json): point-in-time correct from the
+    feature tables, or from what the server served (--from-log)."""
     from spark_jobs.spark_session import short_job_for, start_spark
+    from spark_jobs.training_from_log import MATCHES
     from spark_jobs.training_set import build_training_set, check_join, load_labels
 
     try:
         check_join(join)
     except ValueError as exc:
         raise BadInput(f"--join: {exc}") from None
+    if match not in MATCHES:
+        raise BadInput(f"--match: unknown match {match!r}; choose one of {', '.join(MATCHES)}")
+    if from_log is not None and not from_log.is_dir():
+        raise BadInput(f"--from-log: {from_log} is not a folder; pass the server's log folder "
+                       "(SKEWLESS_VECTOR_LOG_DIR, default data/vector_log)")
     check_labels_source(labels)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite or another --out")
     # the JVM starts while Feast is imported and the registry read (small labels: a short job)
     starting = start_spark("skewless-training-set", short_job=short_job_for(labels))
     store, info = repo_of(ctx).service(service)
+    if from_log is not None:
+        _training_set_from_log(store, info, starting, from_log, labels, out, state,
+                               timestamp_column, label_column, overwrite, match)
+        return
     info.require_fitted()
     enc = info.load_state(state)
     with step("starting Spark"):
@@ -149,6 +169,33 @@ def training_set(
     typer.echo(f"training set {out}: {manifest.row_count} rows, {manifest.time_range[0]} .. "
                f"{manifest.time_range[1]}, labels {list(manifest.label_columns)}, state "
                f"{manifest.state_hash}")
+
+
+def _training_set_from_log(store: Any, info: Any, starting: Any, log: Path, labels: str,
+                           out: Path, state: Path | None, timestamp_column: str,
+                           label_column: list[str] | None, overwrite: bool, match: str) -> None:
+    """``training-set --from-log``: any state (a refit one is evaluated on served inputs);
+    ``starting``: the Spark session being started (``start_spark``)."""
+    from encoders import load
+    from spark_jobs.training_from_log import build_training_set_from_log
+    from spark_jobs.training_set import load_labels
+
+    enc = load(state) if state else info.load_state()
+    with step("starting Spark"):
+        spark = starting.result()
+    with step(f"building the {info.name} training set from the served facts in {log}"):
+        manifest = build_training_set_from_log(
+            store, spark, log, load_labels(spark, labels), enc, out, service=info.name,
+            match=match, timestamp_column=timestamp_column,
+            label_columns=label_column or None, overwrite=overwrite,
+            inputs={"labels": labels, "state": str(Path(state or info.state_path).resolve())})
+    unmatched = manifest.inputs["unmatched_labels"]
+    typer.echo(f"training set {out} (from the log): {manifest.row_count} rows, "
+               f"{manifest.time_range[0]} .. {manifest.time_range[1]}, labels "
+               f"{list(manifest.label_columns)}, state {manifest.state_hash}; "
+               f"{unmatched} label(s) matched no served row"
+               + (f"; served with {manifest.inputs['served_state_hashes']}"
+                  if manifest.inputs["served_state_hashes"] != [manifest.state_hash] else ""))
 
 
 def materialize(

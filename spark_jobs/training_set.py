@@ -27,7 +27,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -198,9 +198,6 @@ def build_training_set(
     input; ``join``: one of :data:`JOINS` (``ValueError`` naming them otherwise). The output
     keeps the labels' own timestamp column name.
     """
-    from pyspark.sql import Observation
-    from pyspark.sql import functions as F
-
     from feast_bridge.services import get_service
 
     check_join(join)
@@ -226,6 +223,34 @@ def build_training_set(
     if timestamp_column != EVENT_TIMESTAMP:
         encoded = encoded.withColumnRenamed(EVENT_TIMESTAMP, timestamp_column)
 
+    def manifest_of(row_count: int, time_range: tuple[str, str]) -> Manifest:
+        return Manifest(
+            state_hash=enc.content_hash,
+            feature_service=info.raw_service,
+            feature_refs=refs,
+            row_count=row_count,
+            time_range=time_range,
+            entity_keys=info.entity_keys,
+            label_columns=labels_cols,
+            request_columns=request_columns,
+            schema=tuple((f.name, f.dtype) for f in enc.schema),
+            inputs={**(inputs or {}), "filter_by_created_timestamp": as_known, "join": join},
+            created_at=datetime.now(timezone.utc).isoformat(),
+            service=info.name,
+            timestamp_column=timestamp_column,
+        )
+
+    return write_training_set(encoded, out, timestamp_column, manifest_of)
+
+
+def write_training_set(encoded: DataFrame, out: Path, timestamp_column: str,
+                       manifest_of: Callable[[int, tuple[str, str]], Manifest]) -> Manifest:
+    """Write ``encoded`` as the training set ``out`` (module docstring, step 3): Parquet into a
+    temporary folder beside it, then ``manifest_of(row count, (first, last time))``'s JSON,
+    then the folder renamed into place (replacing an old set last). Returns the manifest."""
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     try:
@@ -239,21 +264,7 @@ def build_training_set(
             F.date_format(F.max(timestamp_column), iso).alias("hi"),
         ).write.parquet(str(tmp / DATA))
         stats = observed.get
-        manifest = Manifest(
-            state_hash=enc.content_hash,
-            feature_service=info.raw_service,
-            feature_refs=refs,
-            row_count=int(stats["n"]),
-            time_range=(stats["lo"] or "", stats["hi"] or ""),
-            entity_keys=info.entity_keys,
-            label_columns=labels_cols,
-            request_columns=request_columns,
-            schema=tuple((f.name, f.dtype) for f in enc.schema),
-            inputs={**(inputs or {}), "filter_by_created_timestamp": as_known, "join": join},
-            created_at=datetime.now(timezone.utc).isoformat(),
-            service=info.name,
-            timestamp_column=timestamp_column,
-        )
+        manifest = manifest_of(int(stats["n"]), (stats["lo"] or "", stats["hi"] or ""))
         (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
         if out.exists():
             old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"

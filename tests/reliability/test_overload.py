@@ -22,7 +22,8 @@ from tests.reliability.conftest import ServerProcess
 def server(served, tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("overload_log")
     proc = ServerProcess({**served["env"], "SKEWLESS_MAX_IN_FLIGHT": "1",
-                          "SKEWLESS_VECTOR_LOG_DIR": str(log_dir)},
+                          "SKEWLESS_VECTOR_LOG_DIR": str(log_dir),
+                          "SKEWLESS_LOG_FILE_SECONDS": "0.2"},  # facts files readable soon
                          tmp_path_factory.mktemp("srv") / "server.log")
     proc.log_dir = log_dir
     yield proc.wait_ready()
@@ -38,6 +39,16 @@ def _body(served, candidates: int = 1) -> dict:
 
 def _admission(url: str) -> dict:
     return httpx.get(url + "/health", timeout=10).json()["admission"]
+
+
+def _log_settled(url: str) -> bool:
+    """Everything the server accepted for its log is in closed (readable) files."""
+    figures = httpx.get(url + "/health", timeout=10).json()["vector_log"]
+    return figures["queued_rows"] == 0 and figures["open_rows"] == 0
+
+
+def _logged_ids(log_dir) -> list[str]:
+    return [e["request_id"] for e in read_log(log_dir)]
 
 
 def _wait(predicate, what: str, timeout_s: float = 30.0) -> None:
@@ -88,7 +99,8 @@ def test_a_burst_gets_answers_or_sheds_and_sheds_serve_nothing(served, server) -
     """24 simultaneous clients, 3 rounds, bound 1: every answer is a 200 (served in full and
     logged) or a 503 with ``Retry-After`` (counted in /health, not logged)."""
     before = _admission(server.url)
-    logged_before = sum(1 for _ in read_log(server.log_dir))
+    _wait(lambda: _log_settled(server.url), "the earlier requests' log files to close")
+    logged_before = set(_logged_ids(server.log_dir))
     results: list[httpx.Response] = []
     lock = threading.Lock()
     barrier = threading.Barrier(24)
@@ -119,8 +131,7 @@ def test_a_burst_gets_answers_or_sheds_and_sheds_serve_nothing(served, server) -
     assert figures["shed"] - before["shed"] == len(shed)
     assert figures["admitted"] - before["admitted"] == len(ok)
     served_ids = {r.json()["request_id"] for r in ok}
-    _wait(lambda: sum(1 for _ in read_log(server.log_dir)) - logged_before >= len(ok),
-          "the served vectors in the log")
-    logged = [e["request_id"] for e in read_log(server.log_dir)][logged_before:]
+    _wait(lambda: _log_settled(server.url), "the served vectors in the log")
+    logged = [i for i in _logged_ids(server.log_dir) if i not in logged_before]
     assert set(logged) == served_ids and len(logged) == len(ok)  # shed requests logged nothing
 
