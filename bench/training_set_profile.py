@@ -8,8 +8,10 @@ wall time) from the event log:
     .venv/bin/python bench/training_set_profile.py --workdir /tmp/skewless-bench --size 100000
 
 ``--conf k=v,...`` adds Spark settings (as ``SKEWLESS_SPARK_CONF``), to try one before making
-it a default. Edge cases: a workdir without that size's labels raises ``SystemExit`` naming
-the benchmark command that makes them; the event log goes to a fresh temporary folder.
+it a default; ``--serial --short-job no`` starts Spark as checkouts before ``start_spark`` did
+(the script runs on them too). Edge cases: a workdir without that size's labels raises
+``SystemExit`` naming the benchmark command that makes them; the event log and the training set
+go to fresh temporary folders, removed at the end.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -127,16 +130,20 @@ def main(argv: list[str] | None = None) -> None:
         manifest = build_training_set(store, frame, enc, out, overwrite=True, join=args.join)
     total = time.perf_counter() - t0
     spark.stop()
+    shutil.rmtree(out.parent, ignore_errors=True)
     print(f"{manifest.row_count:,} rows; {total:.1f} s from main() to the manifest")
     for name, seconds in steps:
         print(f"  {seconds:7.2f} s  {name}")
-    jobs = spark_jobs(log_dir)
-    print(f"{len(jobs)} Spark jobs, {sum(j['tasks'] for j in jobs)} tasks, "
-          f"{sum(j.get('seconds', 0) for j in jobs):.1f} s inside jobs:")
-    for j in jobs:
-        print(f"  job {j['job']:3} at {j['start'] - epoch0:6.2f} s: "
-              f"{j.get('seconds', float('nan')):6.2f} s, {j['tasks']:4} tasks, run "
-              f"{j['run_s']:6.2f} s, cpu {j['cpu_s']:6.2f} s  {j['site'][:90]}")
+    try:
+        jobs = spark_jobs(log_dir)
+        print(f"{len(jobs)} Spark jobs, {sum(j['tasks'] for j in jobs)} tasks, "
+              f"{sum(j.get('seconds', 0) for j in jobs):.1f} s inside jobs:")
+        for j in jobs:
+            print(f"  job {j['job']:3} at {j['start'] - epoch0:6.2f} s: "
+                  f"{j.get('seconds', float('nan')):6.2f} s, {j['tasks']:4} tasks, run "
+                  f"{j['run_s']:6.2f} s, cpu {j['cpu_s']:6.2f} s  {j['site'][:90]}")
+    finally:
+        shutil.rmtree(log_dir, ignore_errors=True)
 
 
 def _store_and_state():
