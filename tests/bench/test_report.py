@@ -74,7 +74,7 @@ def test_markdown_lists_every_target_and_failures(tmp_path: Path) -> None:
 
 
 def _training_result() -> dict:
-    floor_targets = _bench_module("bench_training_set").floor_targets
+    floor_targets = _bench_module("training_set_targets").floor_targets
 
     def run(wall: float, load: float) -> dict:
         return {"wall_s": wall, "cpu_s": wall / 2, "status": "ok", "rows": 100_000,
@@ -123,7 +123,7 @@ def test_training_set_section_has_the_command_load_and_floor_ratio_targets(
 
 
 def test_floor_ratio_is_not_judged_below_the_issues_sizes() -> None:
-    floor_targets = _bench_module("bench_training_set").floor_targets
+    floor_targets = _bench_module("training_set_targets").floor_targets
     sizes = _training_result()["sizes"]
     small = {"20000": {"summary": {**sizes["100000"]["summary"],
                                    "ratios": {"spark_over_floor_wall": 6.8}}}}
