@@ -20,13 +20,14 @@ its descendants (JVM, Python workers), sampled with psutil every 0.2 s (RSS: sha
 once per process). A guard kills a run above ``--mem-cap-mib`` (the machine is shared) or over
 its time limit. Before each run we wait (at most ``--quiet-wait`` s) for loadavg < --quiet-load.
 
-Sizes below 2M rows: each path ``--repeats`` times, order alternating (A B C, C B A), median.
+Sizes below 2M rows: each path ``--repeats`` times, order alternating (A B C, C B A), median;
+the peers only in the first ``--peer-repeats`` repeats when given.
 Bigger: spark, floor, spark-feast, then feast once; the last two killed after
 min(3 x spark wall, --feast-max-seconds). First, a 2,000-row sample (unique keys) goes through
 all paths and the encoded values are compared exactly (NaN == NaN). Targets (the issue's):
-spark within 5x of the floor at 100k labels and 3x at 1M and above (``C_...``). Setup (facts,
-feature tables, labels per size, a private Feast repo with the state fitted on the first 28
-days) is cached under ``--workdir``.
+spark within 5x of the floor at 100k labels and 3x at 1M and above (``training_set_targets``).
+Setup (facts, feature tables, labels per size, a private Feast repo with the state fitted on
+the first 28 days) is cached under ``--workdir``.
 
     .venv/bin/python bench/bench_training_set.py --quick        # tiny facts, 20k rows
     .venv/bin/python bench/bench_training_set.py --sizes 1000000,10000000 --repeats 2
@@ -55,6 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from training_set_targets import targets  # noqa: E402  (after the path set-up)
 from training_set_workers import (  # noqa: E402  (after the path set-up)
     KEYS,
     LABEL_COLS,
@@ -66,8 +68,6 @@ from training_set_workers import (  # noqa: E402  (after the path set-up)
 
 PATHS = ("spark", "spark-feast", "feast", "floor")
 PEERS = ("spark-feast", "feast")  # limited to a multiple of spark's wall time at big sizes
-#: the issue's ceiling of spark wall / floor wall: 5x up to 100k labels, 3x above
-FLOOR_RATIO_LIMITS = ((100_000, 5.0), (10**12, 3.0))
 BIG = 2_000_000
 # spark.driver.maxResultSize is Spark's guard on what one collect may hold in driver memory
 OOM_MARKERS = ("OutOfMemoryError", "MemoryError", "Java heap space", "GC overhead limit",
@@ -315,8 +315,11 @@ def bench(args, command: str, save=None) -> dict:
         one = partial(timed_run, args, size, runs)
 
         if size < BIG:
+            peer_reps = args.repeats if args.peer_repeats is None else args.peer_repeats
             for rep in range(args.repeats):
                 for role in args.paths if rep % 2 == 0 else args.paths[::-1]:
+                    if role in PEERS and rep >= peer_reps:
+                        continue
                     failed = role == "feast" and any("memory" in r["status"]
                                                      for r in runs["feast"])
                     one(f"feast@{args.feast_retry_memory}" if failed else role, rep,
@@ -346,47 +349,6 @@ def bench(args, command: str, save=None) -> dict:
     return out
 
 
-def targets(sizes: dict, factor: float) -> dict:
-    """A (the issue's): at 1M labels (or, when 1M was not run, the smallest size, recorded as
-    ``A_size``) the spark path is at least as fast as feast's to_df, or feast cannot build the
-    set at all; also against each ``feast@<memory>`` retry. B: at the largest size the spark
-    path finishes while feast runs out of memory or is ``factor`` x slower."""
-    def oom(x: dict) -> bool:
-        return x["ok_runs"] == 0 and ("memory" in x["status"] or "OOM" in x["status"])
-
-    a_size = "1000000" if "1000000" in sizes else min(sizes, key=int)
-    small, big = sizes[a_size]["summary"], sizes[max(sizes, key=int)]["summary"]
-    floor = floor_targets(sizes)
-    if "feast" not in small:
-        return {"skipped": "the feast path was not run (--paths)", **floor}
-    out = {**floor, "A_size": int(a_size),
-           "A_spark_not_slower_than_feast": small["spark"]["ok_runs"] > 0 and (
-               oom(small["feast"]) or small["spark"]["wall_s"] <= small["feast"]["wall_s"])}
-    out |= {f"A_spark_not_slower_than_{k}": small["spark"]["wall_s"] <= x["wall_s"]
-            for k, x in small.items() if k.startswith("feast@") and x["ok_runs"]}
-    sp, fe = big["spark"], big["feast"]
-    return out | {"B_spark_finishes": sp["ok_runs"] > 0,
-                  "B_feast_oom_or_3x_slower": sp["ok_runs"] > 0 and (
-                      oom(fe) or fe["wall_s"] >= factor * sp["wall_s"]),
-                  "B_feast_status": fe["status"]}
-
-
-def floor_targets(sizes: dict) -> dict:
-    """C (the issue's): per size, spark wall ÷ floor wall within :data:`FLOOR_RATIO_LIMITS`,
-    as ``{"value", "limit", "met"}`` (``met`` false when either path did not finish)."""
-    out = {}
-    for size, entry in sizes.items():
-        s = entry["summary"]
-        if "floor" not in s:
-            continue
-        limit = next(lim for upto, lim in FLOOR_RATIO_LIMITS if int(size) <= upto)
-        ratio = s["ratios"]["spark_over_floor_wall"]
-        ok = s["spark"]["ok_runs"] > 0 and s["floor"]["ok_runs"] > 0
-        out[f"C_spark_over_floor_at_{int(size):,}"] = {
-            "value": round(ratio, 2), "limit": limit, "met": ok and ratio <= limit}
-    return out
-
-
 def print_table(res: dict) -> None:
     print(f"\n{'labels':>10} {'path':11} {'runs':>4} {'wall s':>8} {'work s':>8} {'cpu s':>8} "
           f"{'rows/s':>9} {'peak MiB':>9}  status")
@@ -409,6 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1000000,10000000", help="label rows, comma-separated")
     ap.add_argument("--repeats", type=int, default=2, help="runs per path for sizes < 2M")
+    ap.add_argument("--peer-repeats", type=int, default=None,
+                    help="runs of the peers (spark-feast, feast) for sizes < 2M: the first "
+                         "N repeats only (default: every repeat)")
     ap.add_argument("--paths", default=",".join(PATHS),
                     help=f"comma-separated, 'spark' first; of {', '.join(PATHS)}")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/skewless-bench"))

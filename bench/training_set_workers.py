@@ -60,16 +60,20 @@ def do_setup(work: Path, facts_preset: str, sizes: list[int]) -> dict:
     return {"rows": 0, "phases": spent}
 
 
-def _store_and_state():
+def _store_and_state(labels: Path):
+    """As ``skewless training-set`` starts: the JVM starts in a thread (the quick-compiler one
+    when the labels are small, ``short_job_for``) while Feast is imported and the registry
+    read."""
+    from spark_jobs.spark_session import short_job_for, start_spark
+
+    starting = start_spark("bench-training-set", short_job=short_job_for(labels))
     from encoders import load
     from feast_bridge.services import registry_state_hash
     from feast_bridge.store import open_store
-    from spark_jobs.spark_session import get_spark
 
-    spark = get_spark("bench-training-set")
     store = open_store()
     enc = load(os.environ["SKEWLESS_STATE_PATH"], expected_hash=registry_state_hash(store))
-    return spark, store, enc
+    return starting.result(), store, enc
 
 
 def run_spark(labels: Path, out: Path, join: str = "skewless") -> dict:
@@ -77,7 +81,7 @@ def run_spark(labels: Path, out: Path, join: str = "skewless") -> dict:
     from demo.labels import read_labels
     from spark_jobs.training_set import build_training_set
 
-    spark, store, enc = _store_and_state()
+    spark, store, enc = _store_and_state(labels)
     t = time.perf_counter()
     m = build_training_set(store, read_labels(spark, labels), enc, out / "set", overwrite=True,
                            join=join)
@@ -89,7 +93,7 @@ def run_feast(labels: Path, out: Path) -> dict:
     import pandas as pd
     from feast.on_demand_feature_view import OnDemandFeatureView
 
-    spark, store, _ = _store_and_state()
+    spark, store, _ = _store_and_state(labels)
     spent = {"odfv_transform_arrow": 0.0}
     original = OnDemandFeatureView.transform_arrow
 

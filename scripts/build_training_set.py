@@ -25,13 +25,14 @@ def main() -> None:
     from demo.labels import read_labels
     from feast_bridge.services import get_service
     from feast_bridge.store import open_store
-    from spark_jobs.spark_session import get_spark
+    from spark_jobs.spark_session import short_job_for, start_spark
     from spark_jobs.training_set import build_training_set
 
+    starting = start_spark("skewless-training-set", short_job=short_job_for(args.labels))
     store = open_store()
     info = get_service(store, args.service)
     enc = info.load_state()
-    spark = get_spark("skewless-training-set")
+    spark = starting.result()
     manifest = build_training_set(
         store, read_labels(spark, args.labels), enc, args.out, service=info.name,
         overwrite=args.overwrite,

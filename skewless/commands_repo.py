@@ -133,7 +133,7 @@ def training_set(
 ) -> None:
     """Build an encoded training set (Parquet + manifest.json): point-in-time correct from the
     feature tables, or from what the server served (--from-log)."""
-    from spark_jobs.spark_session import get_spark
+    from spark_jobs.spark_session import short_job_for, start_spark
     from spark_jobs.training_from_log import MATCHES
     from spark_jobs.training_set import build_training_set, check_join, load_labels
 
@@ -149,15 +149,17 @@ def training_set(
     check_labels_source(labels)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite or another --out")
+    # the JVM starts while Feast is imported and the registry read (small labels: a short job)
+    starting = start_spark("skewless-training-set", short_job=short_job_for(labels))
     store, info = repo_of(ctx).service(service)
     if from_log is not None:
-        _training_set_from_log(store, info, from_log, labels, out, state, timestamp_column,
-                               label_column, overwrite, match)
+        _training_set_from_log(store, info, starting, from_log, labels, out, state,
+                               timestamp_column, label_column, overwrite, match)
         return
     info.require_fitted()
     enc = info.load_state(state)
     with step("starting Spark"):
-        spark = get_spark("skewless-training-set")
+        spark = starting.result()
     with step(f"building the {info.name} training set"):
         manifest = build_training_set(
             store, load_labels(spark, labels), enc, out, service=info.name,
@@ -169,18 +171,18 @@ def training_set(
                f"{manifest.state_hash}")
 
 
-def _training_set_from_log(store: Any, info: Any, log: Path, labels: str, out: Path,
-                           state: Path | None, timestamp_column: str,
+def _training_set_from_log(store: Any, info: Any, starting: Any, log: Path, labels: str,
+                           out: Path, state: Path | None, timestamp_column: str,
                            label_column: list[str] | None, overwrite: bool, match: str) -> None:
-    """``training-set --from-log``: any state (a refit one is evaluated on served inputs)."""
+    """``training-set --from-log``: any state (a refit one is evaluated on served inputs);
+    ``starting``: the Spark session being started (``start_spark``)."""
     from encoders import load
-    from spark_jobs.spark_session import get_spark
     from spark_jobs.training_from_log import build_training_set_from_log
     from spark_jobs.training_set import load_labels
 
     enc = load(state) if state else info.load_state()
     with step("starting Spark"):
-        spark = get_spark("skewless-training-set")
+        spark = starting.result()
     with step(f"building the {info.name} training set from the served facts in {log}"):
         manifest = build_training_set_from_log(
             store, spark, log, load_labels(spark, labels), enc, out, service=info.name,

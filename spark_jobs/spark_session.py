@@ -4,7 +4,8 @@
 
 1. built-in defaults (``DEFAULT_CONF`` plus ``spark.driver.memory`` from
    ``SKEWLESS_SPARK_DRIVER_MEMORY``, default ``2g``; with ``short_job=True`` the driver's Java
-   options also carry ``SHORT_JOB_JAVA_OPTIONS``),
+   options also carry ``SHORT_JOB_JAVA_OPTIONS``; on a local master — ``local``,
+   ``local[N]``, ``local[*]``, ``local[N,F]`` — also ``LOCAL_CONF``),
 2. ``SKEWLESS_SPARK_CONF`` from the environment: comma-separated ``key=value`` pairs
    (a value may contain ``=``; it may not contain ``,``),
 3. the ``conf`` argument.
@@ -31,7 +32,9 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -58,11 +61,45 @@ DEFAULT_CONF: Mapping[str, str] = {
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
 }
 
+#: Overridable defaults of a local master only (:func:`is_local_master`), where the driver is
+#: the only machine: listing a source's partition folders in the driver instead of a Spark
+#: job of one task per folder (Spark's default above 32 folders). A date-partitioned feature
+#: table of 60 days cost a 60-task job per read; the listing itself takes milliseconds.
+LOCAL_CONF: Mapping[str, str] = {
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
+}
+
 #: Java options of a short job (``get_spark(short_job=True)``: small data, a few minutes at
 #: most): the JVM's quick compiler only. The optimising compiler (C2) spends seconds of CPU
 #: compiling Spark's code while a fresh JVM warms up and pays that back only on long jobs;
 #: the demo's main job on the tiny preset used 79 s of CPU with it, 54 s without (BENCHMARKS.md).
 SHORT_JOB_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
+
+#: Inputs up to this many bytes on disk make a short job (:func:`short_job_for`). A training
+#: set of 100k demo labels (2.3 MiB) took 25 CPU-s with the quick compiler only, 38 without;
+#: 1M labels (18 MiB) the same either way (68 / 70); 10M (~180 MiB) was not measured with it.
+SHORT_JOB_INPUT_BYTES = 32 * 2**20
+
+
+def short_job_for(*paths: str | os.PathLike[str], limit: int = SHORT_JOB_INPUT_BYTES) -> bool:
+    """Whether a job whose size follows these inputs is a short one: every path is a local file
+    or folder and their files total at most ``limit`` bytes. A path that is no local file or
+    folder (a catalog table, a remote URI, a typo) is not known to be small: ``False``. The
+    walk stops as soon as the total passes ``limit``, so a big folder costs little."""
+    total = 0
+    for path in map(os.fspath, paths):
+        if os.path.isfile(path):
+            total += os.path.getsize(path)
+        elif os.path.isdir(path):
+            for folder, _, files in os.walk(path):
+                total += sum(os.path.getsize(os.path.join(folder, f)) for f in files)
+                if total > limit:
+                    return False
+        else:
+            return False
+        if total > limit:
+            return False
+    return bool(paths)
 
 
 def parse_conf(text: str) -> dict[str, str]:
@@ -128,23 +165,43 @@ def check_java(min_major: int = MIN_JAVA_MAJOR) -> int:
     return major
 
 
-def resolve_conf(conf: Mapping[str, str] | None = None, *, short_job: bool = False
-                 ) -> dict[str, str]:
+def is_local_master(master: str) -> bool:
+    """``local``, ``local[N]``, ``local[*]``, ``local[N,F]``: driver and executors in one JVM
+    (``local-cluster[...]`` starts executor JVMs of its own: not local here)."""
+    return re.fullmatch(r"local(\[[^\]]*\])?", master.strip()) is not None
+
+
+def resolve_master(master: str | None = None) -> str:
+    """The master ``get_spark`` uses: the argument, else ``SKEWLESS_SPARK_MASTER``, else
+    ``local[2]``."""
+    return master or os.environ.get("SKEWLESS_SPARK_MASTER") or DEFAULT_MASTER
+
+
+def resolve_conf(conf: Mapping[str, str] | None = None, *, short_job: bool = False,
+                 master: str | None = None) -> dict[str, str]:
     """The full configuration ``get_spark`` would use (defaults < env < ``conf``).
 
     ``short_job`` adds ``SHORT_JOB_JAVA_OPTIONS`` to the default driver Java options (an
     ``spark.driver.extraJavaOptions`` from the environment or ``conf`` replaces them, as any
-    default). Raises ValueError when an invariant setting is overridden with another value.
+    default). ``LOCAL_CONF`` joins the defaults when the master (``spark.master`` of the
+    environment or ``conf`` when set there, else :func:`resolve_master` of ``master``) is
+    local. Raises ValueError when an invariant setting is overridden with another value.
     """
+    env_conf = parse_conf(os.environ.get("SKEWLESS_SPARK_CONF", ""))
+    given = {str(k): str(v) for k, v in (conf or {}).items()}
+    effective = given.get("spark.master") or env_conf.get("spark.master") or resolve_master(
+        master)
     merged: dict[str, str] = dict(DEFAULT_CONF)
+    if is_local_master(effective):
+        merged.update(LOCAL_CONF)
     if short_job:
         key = "spark.driver.extraJavaOptions"
         merged[key] = f"{merged[key]} {SHORT_JOB_JAVA_OPTIONS}"
     merged["spark.driver.memory"] = os.environ.get(
         "SKEWLESS_SPARK_DRIVER_MEMORY", DEFAULT_DRIVER_MEMORY
     )
-    merged.update(parse_conf(os.environ.get("SKEWLESS_SPARK_CONF", "")))
-    merged.update({str(k): str(v) for k, v in (conf or {}).items()})
+    merged.update(env_conf)
+    merged.update(given)
     for key, required in INVARIANT_CONF.items():
         if key in merged and merged[key] != required:
             raise ValueError(
@@ -169,7 +226,7 @@ def get_spark(
     that already exists). Raises RuntimeError when Java 17+ is missing, ValueError for bad
     configuration.
     """
-    merged = resolve_conf(conf, short_job=short_job)
+    merged = resolve_conf(conf, short_job=short_job, master=master)
     check_java()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -177,8 +234,7 @@ def get_spark(
 
     from pyspark.sql import SparkSession
 
-    resolved_master = master or os.environ.get("SKEWLESS_SPARK_MASTER") or DEFAULT_MASTER
-    builder = SparkSession.builder.appName(app_name).master(resolved_master)
+    builder = SparkSession.builder.appName(app_name).master(resolve_master(master))
     for key, value in merged.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
@@ -186,3 +242,28 @@ def get_spark(
         spark.conf.set(key, value)
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+def start_spark(
+    app_name: str = "skewless",
+    master: str | None = None,
+    conf: Mapping[str, str] | None = None,
+    *,
+    short_job: bool = False,
+) -> Future[SparkSession]:
+    """:func:`get_spark` in a background thread: the JVM starts (seconds) while the caller does
+    other work, e.g. ``import feast`` and reading the registry. ``.result()`` waits for the
+    session and raises what ``get_spark`` raised (a missing Java, bad configuration). The
+    thread is a daemon: a caller that fails before it waits exits at once (its JVM with it)."""
+    future: Future[SparkSession] = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(get_spark(app_name, master, conf, short_job=short_job))
+        except BaseException as exc:  # handed to the caller by .result()
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="skewless-spark-start", daemon=True).start()
+    return future

@@ -15,7 +15,8 @@
    encoders with the published state, the label time as the request time;
 3. Parquet is written to a temporary folder beside the target, the manifest is written last,
    and the folder is renamed into place: a reader never sees a half-written set, and a folder
-   without ``manifest.json`` is not a training set.
+   without ``manifest.json`` is not a training set. The manifest's row count and time range
+   are observed on the rows as the write passes them (``DataFrame.observe``), not read back.
 
 Nothing is collected to the driver except counts and the time range.
 """
@@ -247,19 +248,22 @@ def write_training_set(encoded: DataFrame, out: Path, timestamp_column: str,
     """Write ``encoded`` as the training set ``out`` (module docstring, step 3): Parquet into a
     temporary folder beside it, then ``manifest_of(row count, (first, last time))``'s JSON,
     then the folder renamed into place (replacing an old set last). Returns the manifest."""
+    from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     try:
-        encoded.write.parquet(str(tmp / DATA))
-        written = encoded.sparkSession.read.parquet(str(tmp / DATA))
+        # the manifest's figures are observed on the rows as they are written (no second job)
+        observed = Observation(f"skewless-training-set-{uuid.uuid4().hex[:8]}")
         iso = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"  # rendered by Spark in its UTC session zone
-        stats = written.agg(
+        encoded.observe(
+            observed,
             F.count(F.lit(1)).alias("n"),
             F.date_format(F.min(timestamp_column), iso).alias("lo"),
             F.date_format(F.max(timestamp_column), iso).alias("hi"),
-        ).collect()[0]
+        ).write.parquet(str(tmp / DATA))
+        stats = observed.get
         manifest = manifest_of(int(stats["n"]), (stats["lo"] or "", stats["hi"] or ""))
         (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
         if out.exists():

@@ -8,11 +8,15 @@ import pytest
 
 from spark_jobs.spark_session import (
     JAVA_FIX,
+    LOCAL_CONF,
     SHORT_JOB_JAVA_OPTIONS,
     check_java,
+    is_local_master,
     parse_conf,
     parse_java_major,
     resolve_conf,
+    short_job_for,
+    start_spark,
 )
 
 
@@ -61,6 +65,51 @@ def test_short_job_adds_its_java_options_to_the_default_only(
     monkeypatch.setenv("SKEWLESS_SPARK_CONF", f"{key}=-Duser.timezone=UTC -Xss4m")
     assert resolve_conf(short_job=True)[key] == "-Duser.timezone=UTC -Xss4m"  # env wins
     assert resolve_conf({key: "-Dx=1"}, short_job=True)[key] == "-Dx=1"  # conf wins
+
+
+@pytest.mark.parametrize(("master", "local"), [
+    ("local", True), ("local[2]", True), ("local[*]", True), ("local[4,2]", True),
+    ("local-cluster[2,1,1024]", False), ("spark://127.0.0.1:7077", False), ("yarn", False)])
+def test_local_masters(master: str, local: bool) -> None:
+    assert is_local_master(master) is local
+
+
+def test_local_defaults_only_on_a_local_master_and_overridable(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SKEWLESS_SPARK_CONF", raising=False)
+    monkeypatch.delenv("SKEWLESS_SPARK_MASTER", raising=False)
+    key = "spark.sql.sources.parallelPartitionDiscovery.threshold"
+    assert key in LOCAL_CONF
+    assert resolve_conf()[key] == LOCAL_CONF[key]  # default master local[2]
+    assert key not in resolve_conf(master="spark://127.0.0.1:7077")
+    assert key not in resolve_conf({"spark.master": "spark://127.0.0.1:7077"})
+    monkeypatch.setenv("SKEWLESS_SPARK_MASTER", "spark://127.0.0.1:7077")
+    assert key not in resolve_conf()
+    assert resolve_conf(master="local[2]")[key] == LOCAL_CONF[key]  # the argument wins
+    monkeypatch.setenv("SKEWLESS_SPARK_CONF", f"{key}=32")
+    assert resolve_conf(master="local[2]")[key] == "32"  # env wins over the default
+    assert resolve_conf({key: "7"}, master="local[2]")[key] == "7"  # conf wins over env
+
+
+def test_short_job_for_small_local_inputs_only(tmp_path) -> None:
+    folder = tmp_path / "labels" / "date=2024-01-01"
+    folder.mkdir(parents=True)
+    (folder / "part-0.parquet").write_bytes(b"x" * 600)
+    single = tmp_path / "one.parquet"
+    single.write_bytes(b"x" * 500)
+    assert short_job_for(tmp_path / "labels", limit=1000)
+    assert short_job_for(str(single), limit=1000)
+    assert not short_job_for(tmp_path / "labels", single, limit=1000)  # 1,100 bytes in all
+    assert not short_job_for(tmp_path / "labels", limit=599)
+    assert not short_job_for("catalog_table")  # not a local path: size unknown
+    assert not short_job_for()
+
+
+def test_start_spark_raises_what_get_spark_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SKEWLESS_SPARK_CONF", raising=False)
+    starting = start_spark("x", conf={"spark.sql.session.timeZone": "Europe/Paris"})
+    with pytest.raises(ValueError, match="requires spark.sql.session.timeZone=UTC"):
+        starting.result(timeout=60)
 
 
 def test_time_zone_is_an_invariant(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -42,6 +42,25 @@ def test_manifest_describes_the_set(pipeline) -> None:
     assert lo.startswith("2024-01") and hi > lo
 
 
+def test_manifest_figures_are_those_of_the_written_rows(pipeline) -> None:
+    """The row count and time range observed during the write equal what reading the set
+    back gives (Spark renders the times in its UTC session zone); an empty labels frame makes
+    an empty set with an empty range."""
+    from pyspark.sql import functions as F
+
+    m: Manifest = pipeline["manifest"]
+    data = pipeline["spark"].read.parquet(str(pipeline["out"] / "data"))
+    iso = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"
+    back = data.agg(F.count(F.lit(1)).alias("n"),
+                    F.date_format(F.min("event_timestamp"), iso).alias("lo"),
+                    F.date_format(F.max("event_timestamp"), iso).alias("hi")).collect()[0]
+    assert (m.row_count, m.time_range) == (back["n"], (back["lo"], back["hi"]))
+    assert m.time_range[0].endswith("Z") and back["n"] > 0
+    empty = build_training_set(pipeline["store"], pipeline["labels"].limit(0), pipeline["enc"],
+                               pipeline["out"].parent / "empty")
+    assert (empty.row_count, empty.time_range) == (0, ("", ""))
+
+
 def _oracle(data: Path, labels_dir: Path, table: str, key: str, cols: tuple[str, ...]):
     return pit_oracle(data, f"{labels_dir}/*/*.parquet", table, key, cols).df()
 
