@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from spark_jobs.as_known import latest_as_known
 from spark_jobs.batch_source import BatchSource
 from spark_jobs.spark_time import utc_literal
 
@@ -92,27 +91,38 @@ def _source_frame(spark: Any, view: ViewSource) -> DataFrame:
 
 def source_versions(spark: Any, views: Sequence[ViewSource], pairs: DataFrame,
                     as_known: bool = True) -> DataFrame:
-    """``pairs`` (``_parity_row``, join keys, ``event_timestamp``) -> one row per pair with
-    ``<view>__ev``, ``<view>__cr`` and ``<view>__latest`` (POSIX microseconds, null when the
-    view has no row at or before the as-of time) and ``<view>__versions`` (distinct created
-    times of that event time)."""
+    """``pairs`` (``_parity_row``, join keys, ``event_timestamp``) -> one row per pair and view
+    that has a row at or before the as-of time: ``_parity_row``, ``view`` (its name), ``ev``,
+    ``cr`` (the picked row's event and created times), ``latest`` (the latest created time of
+    any version of that event time) as POSIX microseconds, and ``versions`` (distinct created
+    times of that event time). A pair with no row of a view has no line for it.
+
+    Per view: one scan, one broadcast join and two aggregations — per (pair, event time) its
+    versions and its latest row known at the as-of time, then per pair the latest event time
+    with a known row (the rule of :mod:`spark_jobs.as_known`: a null created time is never
+    known with ``as_known``, and ranks below any real one)."""
     from pyspark.sql import functions as F
 
-    out = pairs.select(ROW)
+    frames = []
     for view in views:
         src = _source_frame(spark, view)
         p = pairs.select(ROW, *view.join_keys, F.col(AS_OF).alias("_t"))
         j = F.broadcast(p).join(src, list(view.join_keys)).where(F.col("_ev") <= F.col("_t"))
-        picked = latest_as_known(j.select(ROW, "_t", "_ev", "_cr"), [ROW], "_ev", "_cr",
-                                 known_at=F.col("_t") if as_known else None)
-        per_event = j.groupBy(ROW, "_ev").agg(F.max("_cr").alias("_latest"),
-                                              F.countDistinct("_cr").alias("_versions"))
-        best = picked.join(per_event, [ROW, "_ev"])
-        best = best.select(ROW, F.unix_micros(F.col("_ev")).alias(f"{view.name}__ev"),
-                           F.unix_micros(F.col("_cr")).alias(f"{view.name}__cr"),
-                           F.unix_micros(F.col("_latest")).alias(f"{view.name}__latest"),
-                           F.col("_versions").alias(f"{view.name}__versions"))
-        out = out.join(best, ROW, "left")
+        rank = F.struct(F.col("_cr").isNotNull().alias("_has"), F.col("_cr").alias("_cr"))
+        known = (F.col("_cr") <= F.col("_t")) if as_known else F.lit(True)
+        per_event = j.groupBy(ROW, "_ev").agg(
+            F.max("_cr").alias("_latest"), F.size(F.collect_set("_cr")).alias("_versions"),
+            F.max(F.when(known, rank)).alias("_pick"))
+        best = (per_event.where(F.col("_pick").isNotNull()).groupBy(ROW)
+                .agg(F.max(F.struct("_ev", "_pick", "_latest", "_versions")).alias("_b")))
+        frames.append(best.select(
+            ROW, F.lit(view.name).alias("view"), F.unix_micros("_b._ev").alias("ev"),
+            F.unix_micros("_b._pick._cr").alias("cr"),
+            F.unix_micros("_b._latest").alias("latest"),
+            F.col("_b._versions").cast("long").alias("versions")))
+    out = frames[0]
+    for f in frames[1:]:
+        out = out.unionByName(f)
     return out
 
 
