@@ -87,6 +87,7 @@ def parity_reports(
     redis: RedisTarget | None = None,
     manifest: Any = None,
     spark: Any = None,
+    materialize_steps: bool = False,
 ) -> dict[str, ParityReport]:
     """One report per online side (see module docstring).
 
@@ -94,6 +95,8 @@ def parity_reports(
     as-of source rows); ``offline_repo`` (default ``repo``): the repo the training-set join
     runs on. ``enc``: the training state (``manifest.state_hash`` must be its hash when a
     manifest is given). ``online``: name -> ``factory(store)`` returning the serving object.
+    ``materialize_steps=True`` runs Feast's ``materialize`` at every step even with skewless'
+    engine (the reference the written steps are tested against; one materialization per step).
     ``report.seconds``: ``offline`` (step 1), ``materialize`` (steps and the online store's
     rows: Spark and Redis), ``online`` (the serving library), ``compare``, ``total``.
     """
@@ -122,7 +125,8 @@ def parity_reports(
         with reusing_sources(), \
                 ThreadPoolExecutor(1, thread_name_prefix="skewless-parity-online") as pool:
             plan = plan_pairs(store, enc, pairs, service)
-            prepared = pool.submit(_as_of_store, spark, store, plan, seconds)
+            prepared = pool.submit(_as_of_store, spark, store, plan, seconds,
+                                   materialize_steps)
             side = offline_side(spark, store, off_store, enc, pairs, service, as_known, plan)
             seconds["offline"] += time.perf_counter() - t0
             steps, as_of, by_time = prepared.result()
@@ -156,8 +160,8 @@ def parity_reports(
     return reports
 
 
-def _as_of_store(spark: Any, store: Any, plan: PairsPlan, seconds: Counter
-                 ) -> tuple[Steps, AsOfStore, dict[int, list[int]]]:
+def _as_of_store(spark: Any, store: Any, plan: PairsPlan, seconds: Counter,
+                 materialize_steps: bool) -> tuple[Steps, AsOfStore, dict[int, list[int]]]:
     """The steps, the store that serves them (skewless' engine: its rows for the pairs'
     entities, one Spark job; another engine: Feast's materialize per step) and the pairs of
     each as-of time."""
@@ -169,7 +173,7 @@ def _as_of_store(spark: Any, store: Any, plan: PairsPlan, seconds: Counter
         by_time.setdefault(micros(r[AS_OF]), []).append(i)
     steps = Steps.plan(spark, plan.views, list(by_time))
     as_of: AsOfStore = MaterializedSteps(store, steps)
-    if writes_watermarks(store.config):
+    if writes_watermarks(store.config) and not materialize_steps:
         as_of = WrittenSteps.prepare(
             spark, store, steps, [v.name for v in plan.views],
             [[plan.rows[i] for t in group for i in by_time[t]] for group in steps.groups],
