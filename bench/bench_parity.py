@@ -121,6 +121,7 @@ def run(quick: bool = False, rows: int | None = None, repeats: int | None = None
     frame = frame.cache()
     frame.count()
     target = RedisTarget.from_env()
+    load_start = os.getloadavg()
     results: dict[str, list] = {"training": [], "parity": []}
     breakdown = []
     order = []
@@ -139,14 +140,23 @@ def run(quick: bool = False, rows: int | None = None, repeats: int | None = None
         results[role].append(time.perf_counter() - t0)
     per_row = {k: [s / rows for s in v] for k, v in results.items()}
     med = {k: statistics.median(v) for k, v in per_row.items()}
+    ratio = med["parity"] / med["training"]
+    stages = sorted({k for b in breakdown for k in b if isinstance(b[k], float)})
+    n_days = len({t.date() for t in chosen})
     res = {
         "rows": rows, "repeats": repeats, "as_of_times": len(chosen),
-        "as_of_days": len({t.date() for t in chosen}), "order": order,
+        "as_of_days": n_days, "order": order,
         "seconds": results,
         "per_row_median_s": med,
         "per_row_p99_s": {k: max(v) for k, v in per_row.items()},
-        "ratio_parity_to_training_median": med["parity"] / med["training"],
+        "ratio_parity_to_training_median": ratio,
         "parity_breakdown": breakdown,
+        "parity_breakdown_median_s": {k: statistics.median(b[k] for b in breakdown)
+                                      for k in stages},
+        "targets": {} if n_days < 30 or rows < 2000 else {
+            f"parity / training set, {rows:,} labels over {n_days} as-of days, median ≤":
+                {"value": ratio, "limit": 2.0, "met": ratio <= 2.0}},
+        "loadavg_start": load_start,
         "loadavg": os.getloadavg(),
         "command": "bench/bench_parity.py" + (" --quick" if quick else
                                               f" --rows {rows} --repeats {repeats}")
@@ -171,7 +181,8 @@ def main() -> None:
     res = run(a.quick, a.rows, a.repeats, a.times, a.workdir, a.out, a.days)
     print(json.dumps({k: res[k] for k in ("rows", "as_of_days", "per_row_median_s", "per_row_p99_s",
                                           "ratio_parity_to_training_median",
-                                          "parity_breakdown", "loadavg")}, indent=2))
+                                          "parity_breakdown_median_s", "loadavg")},
+                     indent=2))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from datetime import timedelta, timezone
 
 from feast_bridge.store import feast_cli
 from materialization.materialize import redis_snapshot
+from online_store.layout import timestamp_nanos
 from skew.as_of_store import MaterializedSteps, Steps, WrittenSteps, steps_for
 from skew.offline_side import plan_pairs
 from skew.pairs import micros
@@ -21,7 +22,15 @@ from skew.scratch import RedisTarget, private_store, scratch_client
 from skew.sources import AS_OF
 from tests.real_redis import TEST_REDIS_PORT, real_redis
 from tests.skew.faults import FillZeroServer, NoTtlServer
-from tests.skew.parity_cases import COLD_START, TIMES, edge_case_pairs
+from tests.skew.parity_cases import (
+    AT_EVENT,
+    AT_TTL,
+    COLD_START,
+    IN_GAP,
+    PAST_TTL,
+    TIMES,
+    edge_case_pairs,
+)
 
 WRITTEN_DB, MATERIALIZED_DB = 7, 9
 SHORT_TTL = timedelta(hours=2)
@@ -52,36 +61,41 @@ def _short_ttl_repo(pipeline, tmp_path, monkeypatch):
     return repo
 
 
-def _restated_pairs(pipeline) -> list[dict]:
-    """Two members whose day-D row was restated 3-20 h later, each asked at D exactly (a change
-    at the as-of instant; the restatement is a future row), past the 2 h ttl but before the
-    restatement, exactly at the restatement's created time, and at D + 21 h; title 500000 and
-    a cold-start member (no rows at all) alongside."""
+def _restated_pairs(pipeline) -> tuple[list[dict], list[dict]]:
+    """A member whose day-D row was restated at C, 3-20 h later, with another source row
+    created at C2 between D + 2 h (the short ttl) and C, asked at D exactly (a change
+    at the as-of instant; the restatement is a future row), at C2 (a window then starts past
+    the ttl: the restatement, arriving in the next window, is older than its look-back), at C
+    exactly and at D + 21 h; title 500000 and a cold-start member (no rows) alongside."""
     from pyspark.sql import functions as F
 
     members = pipeline["spark"].read.parquet(
         str(pipeline["data"] / "features" / "member_features"))
     lag = F.col("created_timestamp").cast("long") - F.col("event_timestamp").cast("long")
     late = (members.where((lag > 3 * 3600) & (lag < 20 * 3600))
-            .orderBy("event_timestamp", "member_id").limit(2).toArrow().to_pylist())
-    assert len(late) == 2, "the tiny data has restatements created 3-20 h after their event"
-    pairs = []
+            .orderBy("event_timestamp", "member_id").limit(40).toArrow().to_pylist())
+    created = sorted({r["created_timestamp"] for r in members.where(lag > 0)
+                      .select("created_timestamp").toArrow().to_pylist()})
+    chosen, pairs = [], []
     for r in late:
-        day = r["event_timestamp"].astimezone(timezone.utc)
-        created = r["created_timestamp"].astimezone(timezone.utc)
-        for t in (day, day + SHORT_TTL + timedelta(minutes=30), created,
-                  day + timedelta(hours=21)):
+        day, restated = r["event_timestamp"], r["created_timestamp"]
+        between = [c for c in created if day + SHORT_TTL < c < restated]
+        if not between or chosen:
+            continue
+        chosen.append(r)
+        for t in (day, between[0], restated, day + timedelta(hours=21)):
             pairs.append({"member_id": r["member_id"], "title_id": 500000,
-                          "event_timestamp": t, "device": "tv"})
+                          "event_timestamp": t.astimezone(timezone.utc), "device": "tv"})
+    assert chosen, "the tiny data has restatements created 3-20 h after their event"
     pairs.append({"member_id": COLD_START + 1, "title_id": 500001,
-                  "event_timestamp": late[0]["event_timestamp"], "device": None})
-    return pairs
+                  "event_timestamp": pairs[0]["event_timestamp"], "device": None})
+    return pairs, chosen
 
 
 def test_written_steps_hold_what_the_engine_materializes_at_every_step(
         pipeline, tmp_path, monkeypatch) -> None:
     repo = _short_ttl_repo(pipeline, tmp_path, monkeypatch)
-    pairs = _restated_pairs(pipeline)
+    pairs, restated = _restated_pairs(pipeline)
     spark, stores, clients = pipeline["spark"], {}, {}
     for name, db in (("written", WRITTEN_DB), ("materialized", MATERIALIZED_DB)):
         real_redis(db).flushdb()
@@ -94,12 +108,13 @@ def test_written_steps_hold_what_the_engine_materializes_at_every_step(
     for r in plan.rows:
         by_time.setdefault(micros(r[AS_OF]), []).append(r)
     steps = Steps.plan(spark, plan.views, list(by_time))
-    assert len(steps.groups) >= 6
+    assert len(steps.groups) >= 4
     step_rows = [[r for t in g for r in by_time[t]] for g in steps.groups]
     written = WrittenSteps.prepare(spark, stores["written"], steps,
                                    [v.name for v in plan.views], step_rows, plan.entity_keys)
     materialized = MaterializedSteps(stores["materialized"], steps)
-    held = set()
+    held, skipped = set(), 0
+    restated_at = {micros(r["created_timestamp"]): r for r in restated}
     for k in range(len(steps.groups)):
         written.advance(k)
         materialized.advance(k)
@@ -108,6 +123,13 @@ def test_written_steps_hold_what_the_engine_materializes_at_every_step(
         want = redis_snapshot(clients["materialized"], keys=keys)
         assert got == want, f"step {k} (end {steps.ends_us[k]})"
         held |= {field for fields in got.values() for field in fields}
+        late = restated_at.get(steps.ends_us[k])
+        if late is not None:  # the engine skipped the restatement: past its look-back
+            member = next(v for v in written.views if v.plan.view == "member_features")
+            key = member.plan.entity_keys.keys([(late["member_id"],)])[0]
+            stored = timestamp_nanos(got[key][b"_created_ts:member_features"])
+            skipped += stored < micros(late["created_timestamp"]) * 1000
+    assert skipped == len(restated), "a correction older than the look-back was exercised"
     # the comparison saw rows of both views, with skewless' created-time field
     assert any(f.startswith(b"_created_ts:member_features") for f in held)
     assert any(f.startswith(b"_ts:title_features") for f in held)
@@ -122,7 +144,8 @@ def test_written_and_materialized_steps_give_the_same_reports(pipeline, parity_r
     sides = {"control": default_online(enc),
              "no_ttl": lambda store: NoTtlServer(store, enc),
              "fill_zero": lambda store: FillZeroServer(store, enc)}
-    pairs = edge_case_pairs(pipeline["labels"], 180, times=TIMES, seed=13)
+    pairs = edge_case_pairs(pipeline["labels"], 120, times=(AT_EVENT, AT_TTL, PAST_TTL, IN_GAP),
+                            seed=13)
     got, want = (parity_reports(pipeline["repo"], enc, pairs, sides, redis=parity_redis,
                                 spark=pipeline["spark"], materialize_steps=m)
                  for m in (False, True))
