@@ -53,6 +53,7 @@ and writes from there; ``executors`` writes from Spark's Python workers, nothing
 
 from __future__ import annotations
 
+import copy
 import functools
 import time
 from collections.abc import Iterator, Sequence
@@ -195,13 +196,15 @@ class RedisMaterializationEngine(ComputeEngine):
 
 def window_rows(offline_store: Any, repo_config: Any, registry: Any, project: str,
                 feature_view: Any, start: datetime, end: datetime, chunk_rows: int = 500,
-                write_method: Literal["script", "pipeline"] = "script"
-                ) -> tuple[ViewWritePlan, DataFrame]:
+                write_method: Literal["script", "pipeline"] = "script",
+                table: str | None = None) -> tuple[ViewWritePlan, DataFrame]:
     """Step 1 of a run over ``[start, end]`` before its created-time filter and its pick: the
     view's write plan and the rows the run considers — Feast's Spark pull (source query, field
     mapping, ``start <= event_timestamp <= end``) plus, with a created-timestamp column, the
     corrections of older rows (event time back to :func:`correction_lookback`) created after
-    ``start``. The run then keeps the latest row per entity known at ``end``.
+    ``start``. The run then keeps the latest row per entity known at ``end``. ``table``: a
+    Spark table already holding the view's source (e.g. the temporary view Feast registered for
+    a file source earlier in the same session), read instead of loading the files again.
 
     Raises ``ValueError`` naming the view when it has no batch source."""
     from feast.utils import _get_column_names
@@ -217,8 +220,12 @@ def window_rows(offline_store: Any, repo_config: Any, registry: Any, project: st
         mapping.get(created_col, created_col) if created_col else None)
     plan = ViewWritePlan.for_view(feature_view, repo_config, event, created, chunk_rows,
                                   write_method)
+    source = feature_view.batch_source
+    if table is not None:
+        source = copy.deepcopy(source)
+        source.spark_options.table = table
     df = offline_store.pull_all_from_table_or_query(
-        config=repo_config, data_source=feature_view.batch_source, join_key_columns=keys,
+        config=repo_config, data_source=source, join_key_columns=keys,
         feature_name_columns=features, timestamp_field=event_col,
         created_timestamp_column=created_col,
         start_date=correction_lookback(feature_view, start) if created else start,

@@ -11,12 +11,15 @@ against each other in ``tests/skew/test_as_of_store.py``):
 * :class:`MaterializedSteps` — Feast's ``materialize`` over each window, for any batch engine
   (Feast's ``local`` engine, ``spark.engine``, a custom one). One Feast materialization per step:
   a Spark pull per view, registry writes, a whole-table write.
-* :class:`WrittenSteps` — skewless' engine (:mod:`materialization.redis_engine`): one Spark job
-  per view computes, for every step and every entity the step's pairs read, the row that engine
-  would hold after the windows up to that step; each step then deletes those keys and writes
-  their rows with the engine's writer (:func:`materialization.redis_writer.write_batch`:
-  Feast's bytes, the ``_created_ts`` field, the overwrite rule). The serving library then reads
-  that real Redis, as after a real materialization.
+* :class:`WrittenSteps` — skewless' engine (:mod:`materialization.redis_engine`): the engine's
+  own pull (:class:`ViewPull`: source query, field mapping, look-back), over a window covering
+  every step's and restricted to the pairs' entities, is collected once (with the parity
+  check's offline job); for every step and every entity the step's pairs read, the row that
+  engine would hold after the windows up to that step is picked (:func:`_held_rows`, the rule
+  below); each step then deletes those keys and writes their rows with the engine's writer
+  (:func:`materialization.redis_writer.write_batch`: Feast's bytes, the ``_created_ts`` field,
+  the overwrite rule). The serving library then reads that real Redis, as after a real
+  materialization.
 
 Why :class:`WrittenSteps` holds what the engine would. A run over ``[s, e]`` offers a row when
 ``s <= event <= e``, or — with a created column — when ``created > s`` and ``event`` is not before
@@ -40,15 +43,16 @@ entities, so a key no pair reads may be absent where a real materialization woul
 
 from __future__ import annotations
 
+import functools
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from skew.pairs import instant, micros, values_frame
-from skew.sources import ViewSource, change_points
+from skew.pairs import entities_frame, instant, micros
+from skew.sources import AS_OF, ViewSource, change_points
 
 if TYPE_CHECKING:  # pragma: no cover
     from materialization.redis_writer import ViewWritePlan
@@ -94,12 +98,17 @@ class Steps:
     @staticmethod
     def plan(spark: Any, views: Sequence[ViewSource], times_us: Sequence[int]) -> Steps:
         """The steps for as-of times ``times_us`` (any order, repeats allowed; not empty) over
-        the change points of ``views``' sources up to the last time."""
-        times = sorted(set(times_us))
-        points = change_points(spark, views, instant(0), instant(times[-1]))
-        groups = steps_for(times, points)
+        the change points of ``views``' sources up to the last time (a Spark job)."""
+        return Steps.of(times_us, change_points(spark, views, instant(0),
+                                                instant(max(times_us))))
+
+    @staticmethod
+    def of(times_us: Sequence[int], points_us: Sequence[int]) -> Steps:
+        """The steps for as-of times ``times_us`` (not empty) given the sources' change points
+        from the epoch to the last time (:func:`skew.sources.change_points`, any order)."""
+        times, points = sorted(set(times_us)), sorted(points_us)
         start = min(points[0], times[0]) if points else times[0]
-        return Steps(start, tuple(tuple(g) for g in groups))
+        return Steps(start, tuple(tuple(g) for g in steps_for(times, points)))
 
 
 class AsOfStore(Protocol):
@@ -123,47 +132,87 @@ class MaterializedSteps:
 
 
 @dataclass(frozen=True)
+class ViewPull:
+    """One view's rows as skewless' engine pulls them (its write plan and a lazy Spark frame:
+    every row any window up to the last as-of time could offer, for the pairs' entities)."""
+
+    plan: ViewWritePlan
+    frame: Any
+    lookback_us: Any  # start (POSIX µs) -> the engine's correction look-back of that start
+
+    @staticmethod
+    def of_views(spark: Any, store: Any, views: Sequence[ViewSource],
+                 rows: Sequence[Mapping[str, Any]]) -> list[ViewPull]:
+        """For each view of ``views`` that Feast materializes: the engine's pull
+        (:func:`~materialization.redis_engine.window_rows`) from the epoch (or the earliest
+        as-of time, if earlier) to the last as-of time of ``rows`` — a superset of every
+        step's window — semi-joined to the entities of ``rows``. A file source is read from the
+        temporary view it was registered as."""
+        from pyspark.sql import functions as F
+
+        from materialization.redis_engine import (
+            RedisMaterializationEngineConfig,
+            window_rows,
+        )
+
+        config = RedisMaterializationEngineConfig(**dict(store.config.batch_engine_config))
+        times = [micros(r[AS_OF]) for r in rows]
+        start, end = instant(min(0, *times)), instant(max(times))
+        by_name = {v.name: v for v in views}
+        out = []
+        for fv in store._get_feature_views_to_materialize(None):
+            if fv.name not in by_name:
+                continue
+            plan, df = window_rows(store._get_provider().offline_store, store.config,
+                                   store.registry, store.project, fv, start, end,
+                                   config.chunk_rows, config.write_method,
+                                   by_name[fv.name].temp_view)
+            keys = [k for k, _ in plan.join_keys]
+            df = df.join(F.broadcast(entities_frame(spark, rows, keys)), keys, "left_semi")
+            out.append(ViewPull(plan, df, functools.partial(_lookback, fv)))
+        return out
+
+
+def _lookback(fv: Any, start_us: int) -> int:
+    from materialization.redis_engine import correction_lookback
+
+    return micros(correction_lookback(fv, instant(start_us)))
+
+
+@dataclass(frozen=True)
 class _ViewRows:
-    """One view's plan, the rows to write (with their step) and, per step, the entities the
-    pairs read."""
+    """One view's plan, its pulled rows and, per step, the entities the pairs read with the
+    row (index into ``rows``) the engine holds for each then, if any."""
 
     plan: ViewWritePlan
     rows: pa.Table
     entities: tuple[tuple[tuple[Any, ...], ...], ...]
+    held: tuple[tuple[int, ...], ...]
 
 
 @dataclass(frozen=True)
 class WrittenSteps:
     """skewless' engine's state at each step, written for the pairs' entities only (see the
-    module docstring). Build it with :meth:`prepare`."""
+    module docstring). Build it with :meth:`of_pulls`."""
 
     client: Any
     views: tuple[_ViewRows, ...]
-    seconds: dict[str, float] = field(default_factory=dict, compare=False)
 
     @staticmethod
-    def prepare(spark: Any, store: Any, steps: Steps, view_names: Sequence[str],
-                step_rows: Sequence[Sequence[Mapping[str, Any]]],
-                entity_keys: Sequence[str]) -> WrittenSteps:
-        """One Spark job per view of ``view_names`` that Feast materializes: the rows of every
-        step for the entities of ``step_rows[k]`` (the pairs of step ``k``, as dicts holding
-        ``entity_keys``)."""
-        from materialization.redis_engine import RedisMaterializationEngineConfig, redis_client
+    def of_pulls(store: Any, steps: Steps, pulls: Sequence[ViewPull],
+                 tables: Sequence[pa.Table],
+                 step_rows: Sequence[Sequence[Mapping[str, Any]]]) -> WrittenSteps:
+        """``pulls`` collected (``tables``, same order), reduced to the row each entity of
+        ``step_rows[k]`` (the pairs of step ``k``) holds at step ``k``."""
+        from materialization.redis_engine import redis_client
 
-        config = RedisMaterializationEngineConfig(**dict(store.config.batch_engine_config))
-        entities = values_frame(spark, [{STEP: k, **{c: r[c] for c in entity_keys}}
-                                        for k, rows in enumerate(step_rows) for r in rows],
-                                [STEP, *entity_keys])
-        wanted = set(view_names)
-        fvs = [fv for fv in store._get_feature_views_to_materialize(None) if fv.name in wanted]
-        found = [_rows_by_step(spark, store, fv, steps, entities, config) for fv in fvs]
-        tables = _collect([frame for _, frame in found])
         views = []
-        for (plan, _), table in zip(found, tables):
-            keys = [k for k, _ in plan.join_keys]
-            per_step = tuple(tuple(dict.fromkeys(tuple(r[c] for c in keys) for r in rows))
+        for pull, table in zip(pulls, tables):
+            keys = [k for k, _ in pull.plan.join_keys]
+            entities = tuple(tuple(dict.fromkeys(tuple(r[c] for c in keys) for r in rows))
                              for rows in step_rows)
-            views.append(_ViewRows(plan, table, per_step))
+            held = _held_rows(pull, table, steps, entities)
+            views.append(_ViewRows(pull.plan, table, entities, held))
         return WrittenSteps(redis_client(store.config.online_store), tuple(views))
 
     def advance(self, k: int) -> None:
@@ -178,62 +227,47 @@ class WrittenSteps:
                     pipe.delete(name)
                 pipe.execute()
         for v in self.views:
-            part = v.rows.filter(pc.equal(v.rows.column(STEP), k))
-            if part.num_rows:
-                write_batch(self.client, v.plan, part)
+            if v.held[k]:
+                write_batch(self.client, v.plan, v.rows.take(list(v.held[k])))
 
 
-def _collect(frames: Sequence[Any]) -> list[pa.Table]:
-    """Several Spark frames collected in one job (a union, each frame's columns prefixed with
-    its index; Spark runs the branches' stages side by side), split again."""
-    from pyspark.sql import functions as F
+def _held_rows(pull: ViewPull, table: pa.Table, steps: Steps,
+               entities: Sequence[Sequence[tuple[Any, ...]]]) -> tuple[tuple[int, ...], ...]:
+    """Per step, the index in ``table`` of the row each entity holds then (entities without
+    one are left out): the greatest ``(event, created)`` row first offered at a step up to it
+    (module docstring)."""
+    from materialization.redis_values import timestamp_micros
+    from online_store.layout import NULL_MICROS
 
-    if not frames:
-        return []
-    tagged = [f.select(F.lit(i).alias("__skewless_frame"),
-                       *[f[c].alias(f"__{i}__{c}") for c in f.columns])
-              for i, f in enumerate(frames)]
-    union = tagged[0]
-    for f in tagged[1:]:
-        union = union.unionByName(f, allowMissingColumns=True)
-    table = union.toArrow()
-    out = []
-    for i, f in enumerate(frames):
-        part = table.filter(pc.equal(table.column("__skewless_frame"), i))
-        out.append(part.select([f"__{i}__{c}" for c in f.columns]).rename_columns(f.columns))
-    return out
-
-
-def _rows_by_step(spark: Any, store: Any, fv: Any, steps: Steps, entities: Any,
-                  config: Any) -> tuple[ViewWritePlan, Any]:
-    """``fv``'s rows held at each step for the entities of that step: columns ``STEP``, the
-    join keys, the features and the timestamp columns (see the module docstring)."""
-    from pyspark.sql import functions as F
-
-    from materialization.redis_engine import correction_lookback, window_rows
-    from spark_jobs.as_known import recency, usable_from
-
-    starts, ends = steps.starts_us, steps.ends_us
-    plan, df = window_rows(store._get_provider().offline_store, store.config, store.registry,
-                           store.project, fv, instant(starts[0]), instant(ends[-1]),
-                           config.chunk_rows, config.write_method)
-    event, created = plan.event_column, plan.created_column
-    known = F.unix_micros(usable_from(event, created, as_known=True))
-    first = F.size(F.filter(F.array(*[F.lit(e) for e in ends]), lambda e: e < known))
-    start = F.try_element_at(F.array(*[F.lit(s) for s in starts]), first + 1)
-    offered = F.unix_micros(F.col(event)) >= start
-    if created:
-        back = F.try_element_at(F.array(*[F.lit(micros(correction_lookback(fv, instant(s))))
-                                          for s in starts]), first + 1)
-        offered = offered | ((F.unix_micros(F.col(created)) > start)
-                             & (F.unix_micros(F.col(event)) >= back))
-    rows = df.where(known.isNotNull()).withColumn("__skewless_first", first) \
-        .where((F.col("__skewless_first") < len(ends)) & offered)
-    keys = [k for k, _ in plan.join_keys]
-    wanted = F.broadcast(entities.select(STEP, *keys).distinct())
-    joined = wanted.join(rows, keys).where(F.col("__skewless_first") <= F.col(STEP))
-    values = [f for f, _ in plan.features] + [event, *([created] if created else [])]
-    best = joined.groupBy(STEP, *keys).agg(
-        F.max_by(F.struct(*values), recency(event, created)).alias("__skewless_row"))
-    return plan, best.select(STEP, *keys, *[F.col(f"__skewless_row.{c}").alias(c)
-                                            for c in values])
+    plan, ends, starts = pull.plan, steps.ends_us, steps.starts_us
+    backs = [pull.lookback_us(s) for s in starts]
+    events = timestamp_micros(table.column(plan.event_column)).tolist()
+    created = (timestamp_micros(table.column(plan.created_column)).tolist()
+               if plan.created_column else None)
+    keys = [table.column(k).to_pylist() for k, _ in plan.join_keys]
+    offered: dict[tuple, list[tuple[int, tuple, int]]] = {}
+    for j, ent in enumerate(zip(*keys)):
+        ev = events[j]
+        cr = created[j] if created is not None else None
+        if ev == NULL_MICROS or cr == NULL_MICROS:
+            continue  # never known (a null created time), or no time at all
+        first = bisect_left(ends, ev if cr is None else max(ev, cr))
+        if first == len(ends):
+            continue  # known only after the last step
+        start = starts[first]
+        if ev >= start or (cr is not None and cr > start and ev >= backs[first]):
+            offered.setdefault(ent, []).append((first, (ev,) if cr is None else (ev, cr), j))
+    held: list[list[int]] = [[] for _ in ends]
+    sets = [set(ents) for ents in entities]
+    for ent, rows in offered.items():
+        rows.sort()
+        wanted = [k for k, ents in enumerate(sets) if ent in ents]
+        best, pos = None, 0
+        for k in wanted:
+            while pos < len(rows) and rows[pos][0] <= k:
+                if best is None or rows[pos][1] >= best[1]:
+                    best = rows[pos]
+                pos += 1
+            if best is not None:
+                held[k].append(best[2])
+    return tuple(tuple(sorted(h)) for h in held)

@@ -127,6 +127,13 @@ def values_frame(spark: Any, rows: Sequence[Mapping[str, Any]], columns: Sequenc
                                  StructType(_fields(rows, columns)))
 
 
+def entities_frame(spark: Any, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> Any:
+    """The distinct ``keys`` tuples of ``rows`` as a Spark DataFrame (typed as
+    :func:`values_frame`), first-seen order."""
+    distinct = dict.fromkeys(tuple(r[k] for k in keys) for r in rows)
+    return values_frame(spark, [dict(zip(keys, ent)) for ent in distinct], keys)
+
+
 def _fields(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> list[Any]:
     from pyspark.sql.types import StructField
 

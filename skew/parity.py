@@ -13,9 +13,9 @@ Given (entity keys, as-of time) pairs (:mod:`skew.pairs`):
    what an incremental materialization up to each step would hold, and the serving library
    (:class:`serving.online.OnlineEncoder`, or any object with its ``encode``/``lookup``/``enc``)
    encodes the pairs of that step's times right after, reading that Redis. With skewless'
-   engine one Spark job per view computes every step's rows for the pairs' entities and each
-   step writes them with the engine's writer; with another engine each step runs Feast's
-   ``materialize``.
+   engine the engine's pull of the pairs' entities is collected in the offline job, the rows
+   each step holds are picked by the engine's rule and each step writes them with the engine's
+   writer; with another engine each step runs Feast's ``materialize``.
 3. **Compare and classify** (:mod:`skew.classify`): raw values are read online only for rows
    that differ, at the same step.
 
@@ -35,13 +35,12 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from encoders import EncoderSet
-from skew.as_of_store import AsOfStore, MaterializedSteps, Steps, WrittenSteps
+from skew.as_of_store import AsOfStore, MaterializedSteps, Steps, ViewPull, WrittenSteps
 from skew.classify import (
     Difference,
     RowContext,
@@ -53,11 +52,11 @@ from skew.classify import (
     normalise_status,
     same_value,
 )
-from skew.offline_side import OfflineRow, PairsPlan, offline_side, plan_pairs
+from skew.offline_side import OfflineRow, offline_frames, offline_rows, plan_pairs
 from skew.pairs import instant, micros
 from skew.report import ParityReport, summarise
 from skew.scratch import RedisTarget, private_store, scratch_client
-from skew.sources import AS_OF
+from skew.sources import AS_OF, change_points_frame
 
 _CHUNK = 1000
 
@@ -97,11 +96,15 @@ def parity_reports(
     manifest is given). ``online``: name -> ``factory(store)`` returning the serving object.
     ``materialize_steps=True`` runs Feast's ``materialize`` at every step even with skewless'
     engine (the reference the written steps are tested against; one materialization per step).
-    ``report.seconds``: ``offline`` (step 1), ``materialize`` (steps and the online store's
-    rows: Spark and Redis), ``online`` (the serving library), ``compare``, ``total``.
+    ``report.seconds``: ``offline`` (step 1, whose Spark job also collects the rows the online
+    store is filled with and the sources' change points), ``materialize`` (the steps' rows and
+    their writes, or Feast's materializations), ``online`` (the serving library), ``compare``,
+    ``total``.
     """
     from feast_bridge.store import open_store
+    from online_store.watermark import writes_watermarks
     from spark_jobs.batch_source import reusing_sources
+    from spark_jobs.collect import collect_together
     from spark_jobs.spark_session import get_spark
 
     if manifest is not None and manifest.state_hash != enc.content_hash:
@@ -120,18 +123,33 @@ def parity_reports(
     with tempfile.TemporaryDirectory(prefix="skewless-parity-") as tmp:
         store = private_store(repo, redis, Path(tmp))
         client = scratch_client(store)
-        # each source is read once; the online store's rows (a Spark job in a thread) are
-        # computed while the offline job runs
-        with reusing_sources(), \
-                ThreadPoolExecutor(1, thread_name_prefix="skewless-parity-online") as pool:
+        written = writes_watermarks(store.config) and not materialize_steps
+        # each source is read once; one Spark job collects the offline vectors, the rows the
+        # online store is filled with and the sources' change points
+        with reusing_sources():
             plan = plan_pairs(store, enc, pairs, service)
-            prepared = pool.submit(_as_of_store, spark, store, plan, seconds,
-                                   materialize_steps)
-            side = offline_side(spark, store, off_store, enc, pairs, service, as_known, plan)
-            seconds["offline"] += time.perf_counter() - t0
-            steps, as_of, by_time = prepared.result()
-        views, rows, offline = side.views, side.rows, side.offline
-        entity_keys, request_inputs = side.entity_keys, side.request_inputs
+            by_time: dict[int, list[int]] = {}
+            for i, r in enumerate(plan.rows):
+                by_time.setdefault(micros(r[AS_OF]), []).append(i)
+            frames = offline_frames(spark, off_store, enc, plan, as_known)
+            pulls = ViewPull.of_views(spark, store, plan.views, plan.rows) if written else []
+            points = change_points_frame(spark, plan.views, instant(0), instant(max(by_time)))
+            tables = collect_together([*frames.all, *[p.frame for p in pulls],
+                                       *([points] if points is not None else [])])
+        n = len(frames.all)
+        offline = offline_rows(enc, plan, frames, tables[:n], as_known)
+        seconds["offline"] += time.perf_counter() - t0
+        t1 = time.perf_counter()
+        steps = Steps.of(list(by_time), tables[-1].column("us").to_pylist()
+                         if points is not None else [])
+        as_of: AsOfStore = MaterializedSteps(store, steps)
+        if written:
+            as_of = WrittenSteps.of_pulls(
+                store, steps, pulls, tables[n:n + len(pulls)],
+                [[plan.rows[i] for t in group for i in by_time[t]] for group in steps.groups])
+        seconds["materialize"] += time.perf_counter() - t1
+        views, rows = plan.views, plan.rows
+        entity_keys, request_inputs = plan.entity_keys, plan.request_inputs
         sides = {name: make(store) for name, make in online.items()}
         lin = lineage(enc, {v.name: v.features for v in views})
         diffs: dict[str, list[Difference]] = {n: [] for n in sides}
@@ -158,28 +176,6 @@ def parity_reports(
             (enc.content_hash, side.enc.content_hash), {**off_counts, **counts[name]}, secs,
             steps=len(steps.groups))
     return reports
-
-
-def _as_of_store(spark: Any, store: Any, plan: PairsPlan, seconds: Counter,
-                 materialize_steps: bool) -> tuple[Steps, AsOfStore, dict[int, list[int]]]:
-    """The steps, the store that serves them (skewless' engine: its rows for the pairs'
-    entities, one Spark job; another engine: Feast's materialize per step) and the pairs of
-    each as-of time."""
-    from online_store.watermark import writes_watermarks
-
-    t0 = time.perf_counter()
-    by_time: dict[int, list[int]] = {}
-    for i, r in enumerate(plan.rows):
-        by_time.setdefault(micros(r[AS_OF]), []).append(i)
-    steps = Steps.plan(spark, plan.views, list(by_time))
-    as_of: AsOfStore = MaterializedSteps(store, steps)
-    if writes_watermarks(store.config) and not materialize_steps:
-        as_of = WrittenSteps.prepare(
-            spark, store, steps, [v.name for v in plan.views],
-            [[plan.rows[i] for t in group for i in by_time[t]] for group in steps.groups],
-            plan.entity_keys)
-    seconds["materialize"] += time.perf_counter() - t0
-    return steps, as_of, by_time
 
 
 def _compare_at(side: Any, when: datetime, idx: Sequence[int], rows: Sequence[Mapping[str, Any]],

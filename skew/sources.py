@@ -3,12 +3,9 @@
 Two questions the parity check asks the sources registered in the Feast repo (the tables the
 offline join reads and the online store is materialized from):
 
-* :func:`source_versions`: for each pair and feature view, which source row the point-in-time
-  rule picks at the as-of time ``T`` — the latest ``event_timestamp <= T`` among rows with
-  ``created_timestamp <= T`` (``as_known=True``; Feast's ``filter_by_created_timestamp``) —
-  ignoring the ttl, plus the latest created time of any version of that event time. The
-  classifier turns it into the source status (present / expired / missing) and the late-row
-  hint.
+* :func:`source_times`: the event and created times of the rows of the pairs' entities, from
+  which the offline side picks, for each pair and feature view, the source row the
+  point-in-time rule picks at the as-of time (:func:`skew.offline_side.row_version`).
 * :func:`change_points`: the instants in ``[lo, hi]`` at which a source gains a row
   (``event_timestamp`` and ``created_timestamp`` values). Between two consecutive change
   points, materializing up to any instant gives the same online store, so one materialization
@@ -46,6 +43,7 @@ class ViewSource:
     table_sql: str
     event_column: str
     created_column: str | None
+    temp_view: str | None = None  # the view a file source was registered as (re-readable)
 
 
 def view_sources(store: Any, feature_service: str) -> tuple[ViewSource, ...]:
@@ -67,6 +65,7 @@ def view_sources(store: Any, feature_service: str) -> tuple[ViewSource, ...]:
             table_sql=src.table_sql,
             event_column=src.event,
             created_column=src.created,
+            temp_view=src.temp_view,
         ))
     return tuple(out)
 
@@ -89,58 +88,38 @@ def _source_frame(spark: Any, view: ViewSource) -> DataFrame:
                      created.alias("_cr"))
 
 
-def source_versions(spark: Any, views: Sequence[ViewSource], pairs: DataFrame,
-                    as_known: bool = True) -> DataFrame:
-    """``pairs`` (``_parity_row``, join keys, ``event_timestamp``) -> one row per pair and view
-    that has a row at or before the as-of time: ``_parity_row``, ``view`` (its name), ``ev``,
-    ``cr`` (the picked row's event and created times), ``latest`` (the latest created time of
-    any version of that event time) as POSIX microseconds, and ``versions`` (distinct created
-    times of that event time). A pair with no row of a view has no line for it.
-
-    Per view: one scan, one broadcast join and two aggregations — per (pair, event time) its
-    versions and its latest row known at the as-of time, then per pair the latest event time
-    with a known row (the rule of :mod:`spark_jobs.as_known`: a null created time is never
-    known with ``as_known``, and ranks below any real one)."""
+def source_times(spark: Any, view: ViewSource, wanted: DataFrame) -> DataFrame:
+    """The event and created times (``ev``, ``cr``: POSIX microseconds; ``cr`` is the event
+    time when the view has no created column) of every row of ``view``'s source whose entity
+    is in ``wanted`` (a small frame of the view's join keys), with the join keys. No shuffle:
+    a scan and a broadcast semi-join."""
     from pyspark.sql import functions as F
 
-    frames = []
-    for view in views:
-        src = _source_frame(spark, view)
-        p = pairs.select(ROW, *view.join_keys, F.col(AS_OF).alias("_t"))
-        j = F.broadcast(p).join(src, list(view.join_keys)).where(F.col("_ev") <= F.col("_t"))
-        rank = F.struct(F.col("_cr").isNotNull().alias("_has"), F.col("_cr").alias("_cr"))
-        known = (F.col("_cr") <= F.col("_t")) if as_known else F.lit(True)
-        per_event = j.groupBy(ROW, "_ev").agg(
-            F.max("_cr").alias("_latest"), F.size(F.collect_set("_cr")).alias("_versions"),
-            F.max(F.when(known, rank)).alias("_pick"))
-        best = (per_event.where(F.col("_pick").isNotNull()).groupBy(ROW)
-                .agg(F.max(F.struct("_ev", "_pick", "_latest", "_versions")).alias("_b")))
-        frames.append(best.select(
-            ROW, F.lit(view.name).alias("view"), F.unix_micros("_b._ev").alias("ev"),
-            F.unix_micros("_b._pick._cr").alias("cr"),
-            F.unix_micros("_b._latest").alias("latest"),
-            F.col("_b._versions").cast("long").alias("versions")))
-    out = frames[0]
-    for f in frames[1:]:
-        out = out.unionByName(f)
-    return out
+    src = _source_frame(spark, view).join(F.broadcast(wanted), list(view.join_keys), "left_semi")
+    return src.select(*view.join_keys, F.unix_micros("_ev").alias("ev"),
+                      F.unix_micros("_cr").alias("cr"))
 
 
 def change_points(spark: Any, views: Sequence[ViewSource], lo: datetime, hi: datetime
                   ) -> list[int]:
     """Sorted distinct event/created instants (POSIX microseconds) of the sources in
     ``[lo, hi]`` (aware datetimes)."""
+    frame = change_points_frame(spark, views, lo, hi)
+    return [] if frame is None else sorted(r["us"] for r in frame.collect())
+
+
+def change_points_frame(spark: Any, views: Sequence[ViewSource], lo: datetime, hi: datetime
+                        ) -> DataFrame | None:
+    """:func:`change_points` as a lazy frame (column ``us``, any order); ``None`` without
+    views."""
     from pyspark.sql import functions as F
 
-    frames = []
-    for view in views:
-        src = _source_frame(spark, view)
-        frames += [src.select(F.col("_ev").alias("_p")), src.select(F.col("_cr").alias("_p"))]
+    frames = [_source_frame(spark, view).select(F.explode(F.array("_ev", "_cr")).alias("_p"))
+              for view in views]  # one scan per source
     if not frames:
-        return []
+        return None
     allp = frames[0]
     for f in frames[1:]:
         allp = allp.unionByName(f)
-    got = (allp.where(F.col("_p").between(utc_literal(lo), utc_literal(hi))).distinct()
-           .select(F.unix_micros("_p").alias("us")).collect())
-    return sorted(r["us"] for r in got)
+    return (allp.where(F.col("_p").between(utc_literal(lo), utc_literal(hi))).distinct()
+            .select(F.unix_micros("_p").alias("us")))

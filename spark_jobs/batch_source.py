@@ -43,6 +43,7 @@ class BatchSource:
     table_sql: str
     event: str
     created: str | None
+    loaded: bool = False  # a file source, registered as a temporary view
 
     @staticmethod
     def of(feature_view: Any) -> BatchSource:
@@ -59,8 +60,18 @@ class BatchSource:
             table_sql = src.get_table_query_string()
             if memo is not None and path:
                 memo[key] = table_sql
+        loaded = bool(path) and not getattr(src, "table", None) and not getattr(src, "query", None)
         return BatchSource(feature_view.name, table_sql, src.timestamp_field,
-                           src.created_timestamp_column or None)
+                           src.created_timestamp_column or None, loaded)
+
+    @property
+    def temp_view(self) -> str | None:
+        """The temporary view Feast registered for a file source (its ``table_sql`` is
+        `` `name` ``), ``None`` for a table or query source."""
+        name = self.table_sql
+        if self.loaded and name.startswith("`") and name.endswith("`"):
+            return name[1:-1]
+        return None
 
     def read(self, spark: Any) -> DataFrame:
         """Every row of the source (lazily: Spark reads what the query later needs)."""

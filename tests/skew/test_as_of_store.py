@@ -13,13 +13,14 @@ from datetime import timedelta, timezone
 from feast_bridge.store import feast_cli
 from materialization.materialize import redis_snapshot
 from online_store.layout import timestamp_nanos
-from skew.as_of_store import MaterializedSteps, Steps, WrittenSteps, steps_for
+from skew.as_of_store import MaterializedSteps, Steps, ViewPull, WrittenSteps, steps_for
 from skew.offline_side import plan_pairs
 from skew.pairs import micros
 from skew.parity import default_online, parity_check, parity_reports
 from skew.pytest_plugin import assert_parity, parity_redis  # noqa: F401
 from skew.scratch import RedisTarget, private_store, scratch_client
 from skew.sources import AS_OF
+from spark_jobs.collect import collect_together
 from tests.real_redis import TEST_REDIS_PORT, real_redis
 from tests.skew.faults import FillZeroServer, NoTtlServer
 from tests.skew.parity_cases import (
@@ -110,8 +111,9 @@ def test_written_steps_hold_what_the_engine_materializes_at_every_step(
     steps = Steps.plan(spark, plan.views, list(by_time))
     assert len(steps.groups) >= 4
     step_rows = [[r for t in g for r in by_time[t]] for g in steps.groups]
-    written = WrittenSteps.prepare(spark, stores["written"], steps,
-                                   [v.name for v in plan.views], step_rows, plan.entity_keys)
+    pulls = ViewPull.of_views(spark, stores["written"], plan.views, plan.rows)
+    written = WrittenSteps.of_pulls(stores["written"], steps, pulls,
+                                    collect_together([p.frame for p in pulls]), step_rows)
     materialized = MaterializedSteps(stores["materialized"], steps)
     held, skipped = set(), 0
     restated_at = {micros(r["created_timestamp"]): r for r in restated}
