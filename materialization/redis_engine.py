@@ -195,7 +195,7 @@ class RedisMaterializationEngine(ComputeEngine):
 
 
 def window_rows(offline_store: Any, repo_config: Any, registry: Any, project: str,
-                feature_view: Any, start: datetime, end: datetime, chunk_rows: int = 500,
+                feature_view: Any, start: datetime | None, end: datetime, chunk_rows: int = 500,
                 write_method: Literal["script", "pipeline"] = "script",
                 table: str | None = None) -> tuple[ViewWritePlan, DataFrame]:
     """Step 1 of a run over ``[start, end]`` before its created-time filter and its pick: the
@@ -205,6 +205,7 @@ def window_rows(offline_store: Any, repo_config: Any, registry: Any, project: st
     ``start``. The run then keeps the latest row per entity known at ``end``. ``table``: a
     Spark table already holding the view's source (e.g. the temporary view Feast registered for
     a file source earlier in the same session), read instead of loading the files again.
+    ``start=None``: no lower bound (every row up to ``end``, a superset of any run's rows).
 
     Raises ``ValueError`` naming the view when it has no batch source."""
     from feast.utils import _get_column_names
@@ -228,10 +229,10 @@ def window_rows(offline_store: Any, repo_config: Any, registry: Any, project: st
         config=repo_config, data_source=source, join_key_columns=keys,
         feature_name_columns=features, timestamp_field=event_col,
         created_timestamp_column=created_col,
-        start_date=correction_lookback(feature_view, start) if created else start,
+        start_date=correction_lookback(feature_view, start) if created and start else start,
         end_date=end,
     ).to_spark_df()
-    if created:
+    if created and start is not None:
         # rows of the window, plus corrections of older rows that became known after start
         df = df.where((F.col(event) >= utc_literal(start)) | (F.col(created) > utc_literal(start)))
     return plan, df

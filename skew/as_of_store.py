@@ -12,7 +12,7 @@ against each other in ``tests/skew/test_as_of_store.py``):
   (Feast's ``local`` engine, ``spark.engine``, a custom one). One Feast materialization per step:
   a Spark pull per view, registry writes, a whole-table write.
 * :class:`WrittenSteps` — skewless' engine (:mod:`materialization.redis_engine`): the engine's
-  own pull (:class:`ViewPull`: source query, field mapping, look-back), over a window covering
+  own pull (:class:`skew.sources.ViewPull`: source query, field mapping), over a window covering
   every step's and restricted to the pairs' entities, is collected once (with the parity
   check's offline job); for every step and every entity the step's pairs read, the row that
   engine would hold after the windows up to that step is picked (:func:`_held_rows`, the rule
@@ -43,7 +43,6 @@ entities, so a key no pair reads may be absent where a real materialization woul
 
 from __future__ import annotations
 
-import functools
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,8 +50,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
-from skew.pairs import entities_frame, instant, micros
-from skew.sources import AS_OF, ViewSource, change_points
+from skew.pairs import instant
+from skew.sources import ViewPull, ViewSource, change_points
 
 if TYPE_CHECKING:  # pragma: no cover
     from materialization.redis_writer import ViewWritePlan
@@ -132,54 +131,6 @@ class MaterializedSteps:
 
 
 @dataclass(frozen=True)
-class ViewPull:
-    """One view's rows as skewless' engine pulls them (its write plan and a lazy Spark frame:
-    every row any window up to the last as-of time could offer, for the pairs' entities)."""
-
-    plan: ViewWritePlan
-    frame: Any
-    lookback_us: Any  # start (POSIX µs) -> the engine's correction look-back of that start
-
-    @staticmethod
-    def of_views(spark: Any, store: Any, views: Sequence[ViewSource],
-                 rows: Sequence[Mapping[str, Any]]) -> list[ViewPull]:
-        """For each view of ``views`` that Feast materializes: the engine's pull
-        (:func:`~materialization.redis_engine.window_rows`) from the epoch (or the earliest
-        as-of time, if earlier) to the last as-of time of ``rows`` — a superset of every
-        step's window — semi-joined to the entities of ``rows``. A file source is read from the
-        temporary view it was registered as."""
-        from pyspark.sql import functions as F
-
-        from materialization.redis_engine import (
-            RedisMaterializationEngineConfig,
-            window_rows,
-        )
-
-        config = RedisMaterializationEngineConfig(**dict(store.config.batch_engine_config))
-        times = [micros(r[AS_OF]) for r in rows]
-        start, end = instant(min(0, *times)), instant(max(times))
-        by_name = {v.name: v for v in views}
-        out = []
-        for fv in store._get_feature_views_to_materialize(None):
-            if fv.name not in by_name:
-                continue
-            plan, df = window_rows(store._get_provider().offline_store, store.config,
-                                   store.registry, store.project, fv, start, end,
-                                   config.chunk_rows, config.write_method,
-                                   by_name[fv.name].temp_view)
-            keys = [k for k, _ in plan.join_keys]
-            df = df.join(F.broadcast(entities_frame(spark, rows, keys)), keys, "left_semi")
-            out.append(ViewPull(plan, df, functools.partial(_lookback, fv)))
-        return out
-
-
-def _lookback(fv: Any, start_us: int) -> int:
-    from materialization.redis_engine import correction_lookback
-
-    return micros(correction_lookback(fv, instant(start_us)))
-
-
-@dataclass(frozen=True)
 class _ViewRows:
     """One view's plan, its pulled rows and, per step, the entities the pairs read with the
     row (index into ``rows``) the engine holds for each then, if any."""
@@ -203,11 +154,14 @@ class WrittenSteps:
                  tables: Sequence[pa.Table],
                  step_rows: Sequence[Sequence[Mapping[str, Any]]]) -> WrittenSteps:
         """``pulls`` collected (``tables``, same order), reduced to the row each entity of
-        ``step_rows[k]`` (the pairs of step ``k``) holds at step ``k``."""
+        ``step_rows[k]`` (the pairs of step ``k``) holds at step ``k``; views Feast does not
+        materialize are left out."""
         from materialization.redis_engine import redis_client
 
         views = []
         for pull, table in zip(pulls, tables):
+            if not pull.online:
+                continue
             keys = [k for k, _ in pull.plan.join_keys]
             entities = tuple(tuple(dict.fromkeys(tuple(r[c] for c in keys) for r in rows))
                              for rows in step_rows)
@@ -231,6 +185,13 @@ class WrittenSteps:
                 write_batch(self.client, v.plan, v.rows.take(list(v.held[k])))
 
 
+def _lookback(fv: Any, start_us: int) -> int:
+    from materialization.redis_engine import correction_lookback
+    from skew.pairs import micros
+
+    return micros(correction_lookback(fv, instant(start_us)))
+
+
 def _held_rows(pull: ViewPull, table: pa.Table, steps: Steps,
                entities: Sequence[Sequence[tuple[Any, ...]]]) -> tuple[tuple[int, ...], ...]:
     """Per step, the index in ``table`` of the row each entity holds then (entities without
@@ -240,7 +201,7 @@ def _held_rows(pull: ViewPull, table: pa.Table, steps: Steps,
     from online_store.layout import NULL_MICROS
 
     plan, ends, starts = pull.plan, steps.ends_us, steps.starts_us
-    backs = [pull.lookback_us(s) for s in starts]
+    backs = [_lookback(pull.view, s) for s in starts]
     events = timestamp_micros(table.column(plan.event_column)).tolist()
     created = (timestamp_micros(table.column(plan.created_column)).tolist()
                if plan.created_column else None)

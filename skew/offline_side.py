@@ -2,9 +2,9 @@
 
 One Spark job over all pairs: the training set's point-in-time join
 (:func:`spark_jobs.training_set.joined_features`, as-known by default) and the encoders in
-Spark (:func:`spark_jobs.spark_encode.encode_frame`), plus, for classification, the event and
-created times of the pairs' entities' source rows (:func:`skew.sources.source_times`), from
-which :func:`row_version` picks each view's source row at the as-of time.
+Spark (:func:`spark_jobs.spark_encode.encode_frame`), plus, for classification, the pairs'
+entities' source rows (:class:`skew.sources.ViewPull`), from whose event and created times
+:func:`row_version` picks each view's source row at the as-of time.
 
 Edge cases: a pair the join drops (a duplicated pair) raises ``RuntimeError``; bad pairs raise
 ``ValueError`` (:func:`skew.pairs.normalise_pairs`).
@@ -19,15 +19,8 @@ from typing import TYPE_CHECKING, Any
 from encoders import EncoderSet
 from feast_bridge.services import as_of_status
 from skew.classify import ABSENT, FOUND, TOO_OLD, RowVersion, Side
-from skew.pairs import entities_frame, instant, micros, normalise_pairs, pairs_frame
-from skew.sources import (
-    AS_OF,
-    ROW,
-    ViewSource,
-    keys_and_request_inputs,
-    source_times,
-    view_sources,
-)
+from skew.pairs import instant, micros, normalise_pairs, pairs_frame
+from skew.sources import AS_OF, ROW, ViewPull, ViewSource, keys_and_request_inputs, view_sources
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -90,34 +83,30 @@ class OfflineSide:
 def offline_side(spark: Any, views_store: Any, offline_store: Any, enc: EncoderSet, pairs: Any,
                  service: str | None, as_known: bool) -> OfflineSide:
     """:func:`plan_pairs`, then :func:`offline_frames` on ``offline_store`` (the same store, or
-    the original repo's when the online side runs on a private copy) collected in one job."""
+    the original repo's when the online side runs on a private copy) and the views' source rows
+    (:class:`skew.sources.ViewPull` on ``views_store``), collected in one job."""
     from spark_jobs.collect import collect_together
 
     plan = plan_pairs(views_store, enc, pairs, service)
     frames = offline_frames(spark, offline_store, enc, plan, as_known)
-    offline = offline_rows(enc, plan, frames, collect_together(frames.all), as_known)
+    pulls = ViewPull.of_views(spark, views_store, plan.views, plan.rows)
+    tables = collect_together([frames.encoded, *[p.frame for p in pulls]])
+    offline = offline_rows(enc, plan, frames, tables[0], pulls, tables[1:], as_known)
     return OfflineSide(plan.views, plan.entity_keys, plan.request_inputs, plan.rows, offline)
 
 
 @dataclass(frozen=True)
 class OfflineFrames:
-    """The offline side's Spark frames, not yet collected: ``encoded`` (``_parity_row``, the
-    encoded outputs, the views' raw inputs) and, per view, its source rows' times for the
-    pairs' entities (:func:`skew.sources.source_times`)."""
+    """The offline side's lazy Spark frame ``encoded`` (``_parity_row``, the encoded outputs,
+    the views' raw inputs ``view_inputs``)."""
 
     encoded: Any
     view_inputs: tuple[str, ...]
-    times: tuple[Any, ...]
-
-    @property
-    def all(self) -> list[Any]:
-        return [self.encoded, *self.times]
 
 
 def offline_frames(spark: Any, store: Any, enc: EncoderSet, plan: PairsPlan,
                    as_known: bool = True) -> OfflineFrames:
-    """The training-set join + encoders over all pairs, and each view's source times (see the
-    module docstring), as lazy frames."""
+    """The training-set join + encoders over all pairs (see the module docstring), lazy."""
     from spark_jobs.spark_encode import encode_frame
     from spark_jobs.training_set import joined_features
 
@@ -125,21 +114,20 @@ def offline_frames(spark: Any, store: Any, enc: EncoderSet, plan: PairsPlan,
     joined, _ = joined_features(store, labels, plan.feature_service, as_known)
     view_inputs = tuple(i for i in enc.inputs
                         if i in joined.columns and i not in plan.request_inputs)
-    encoded = encode_frame(joined, enc, [ROW, *view_inputs])
-    times = tuple(source_times(spark, v, entities_frame(spark, plan.rows, v.join_keys))
-                  for v in plan.views)
-    return OfflineFrames(encoded, view_inputs, times)
+    return OfflineFrames(encode_frame(joined, enc, [ROW, *view_inputs]), view_inputs)
 
 
-def offline_rows(enc: EncoderSet, plan: PairsPlan, frames: OfflineFrames,
-                 tables: Sequence[pa.Table], as_known: bool = True) -> list[OfflineRow]:
-    """One :class:`OfflineRow` per pair, in order, from ``tables``: ``frames.all`` collected.
+def offline_rows(enc: EncoderSet, plan: PairsPlan, frames: OfflineFrames, encoded: pa.Table,
+                 pulls: Sequence[ViewPull], pulled: Sequence[pa.Table], as_known: bool = True
+                 ) -> list[OfflineRow]:
+    """One :class:`OfflineRow` per pair, in order: ``encoded`` is ``frames.encoded``
+    collected, ``pulled`` the ``pulls`` (one per view of ``plan``, same order) collected.
     Raises ``RuntimeError`` when the join lost a pair."""
     pairs, views, request_inputs = plan.rows, plan.views, plan.request_inputs
     names = enc.names
-    history = [_times_by_entity(v, t) for v, t in zip(views, tables[1:])]
+    history = [_times_by_entity(p, t) for p, t in zip(pulls, pulled)]
     out: list[OfflineRow | None] = [None] * len(pairs)
-    for rec in tables[0].to_pylist():
+    for rec in encoded.to_pylist():
         i = rec[ROW]
         t_us = micros(pairs[i][AS_OF])
         vers: dict[str, RowVersion | None] = {}
@@ -160,13 +148,22 @@ def offline_rows(enc: EncoderSet, plan: PairsPlan, frames: OfflineFrames,
     return out  # type: ignore[return-value]
 
 
-def _times_by_entity(view: ViewSource, table: pa.Table
-                     ) -> dict[tuple, list[tuple[int, int | None]]]:
-    keys = [table.column(k).to_pylist() for k in view.join_keys]
-    out: dict[tuple, list[tuple[int, int | None]]] = {}
-    for ent, ev, cr in zip(zip(*keys), table.column("ev").to_pylist(),
-                           table.column("cr").to_pylist()):
-        out.setdefault(ent, []).append((ev, cr))
+def _times_by_entity(pull: ViewPull, table: pa.Table
+                     ) -> dict[tuple, list[tuple[int | None, int | None]]]:
+    """Entity -> its rows' (event, created) in POSIX microseconds (created = event without a
+    created column; a null time is ``None``)."""
+    from materialization.redis_values import timestamp_micros
+    from online_store.layout import NULL_MICROS
+
+    plan = pull.plan
+    keys = [table.column(k).to_pylist() for k, _ in plan.join_keys]
+    events = timestamp_micros(table.column(plan.event_column)).tolist()
+    created = (timestamp_micros(table.column(plan.created_column)).tolist()
+               if plan.created_column else events)
+    out: dict[tuple, list[tuple[int | None, int | None]]] = {}
+    for ent, ev, cr in zip(zip(*keys), events, created):
+        out.setdefault(ent, []).append((None if ev == NULL_MICROS else ev,
+                                        None if cr == NULL_MICROS else cr))
     return out
 
 

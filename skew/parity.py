@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from encoders import EncoderSet
-from skew.as_of_store import AsOfStore, MaterializedSteps, Steps, ViewPull, WrittenSteps
+from skew.as_of_store import AsOfStore, MaterializedSteps, Steps, WrittenSteps
 from skew.classify import (
     Difference,
     RowContext,
@@ -56,7 +56,7 @@ from skew.offline_side import OfflineRow, offline_frames, offline_rows, plan_pai
 from skew.pairs import instant, micros
 from skew.report import ParityReport, summarise
 from skew.scratch import RedisTarget, private_store, scratch_client
-from skew.sources import AS_OF, change_points_frame
+from skew.sources import AS_OF, ViewPull, change_points_frame
 
 _CHUNK = 1000
 
@@ -132,12 +132,12 @@ def parity_reports(
             for i, r in enumerate(plan.rows):
                 by_time.setdefault(micros(r[AS_OF]), []).append(i)
             frames = offline_frames(spark, off_store, enc, plan, as_known)
-            pulls = ViewPull.of_views(spark, store, plan.views, plan.rows) if written else []
+            pulls = ViewPull.of_views(spark, store, plan.views, plan.rows)
             points = change_points_frame(spark, plan.views, instant(0), instant(max(by_time)))
-            tables = collect_together([*frames.all, *[p.frame for p in pulls],
+            tables = collect_together([frames.encoded, *[p.frame for p in pulls],
                                        *([points] if points is not None else [])])
-        n = len(frames.all)
-        offline = offline_rows(enc, plan, frames, tables[:n], as_known)
+        pulled = tables[1:1 + len(pulls)]
+        offline = offline_rows(enc, plan, frames, tables[0], pulls, pulled, as_known)
         seconds["offline"] += time.perf_counter() - t0
         t1 = time.perf_counter()
         steps = Steps.of(list(by_time), tables[-1].column("us").to_pylist()
@@ -145,7 +145,7 @@ def parity_reports(
         as_of: AsOfStore = MaterializedSteps(store, steps)
         if written:
             as_of = WrittenSteps.of_pulls(
-                store, steps, pulls, tables[n:n + len(pulls)],
+                store, steps, pulls, pulled,
                 [[plan.rows[i] for t in group for i in by_time[t]] for group in steps.groups])
         seconds["materialize"] += time.perf_counter() - t1
         views, rows = plan.views, plan.rows

@@ -3,9 +3,10 @@
 Two questions the parity check asks the sources registered in the Feast repo (the tables the
 offline join reads and the online store is materialized from):
 
-* :func:`source_times`: the event and created times of the rows of the pairs' entities, from
-  which the offline side picks, for each pair and feature view, the source row the
-  point-in-time rule picks at the as-of time (:func:`skew.offline_side.row_version`).
+* :class:`ViewPull`: the rows of the pairs' entities as the materialization engine pulls them,
+  from which the offline side picks, for each pair and feature view, the source row the
+  point-in-time rule picks at the as-of time (:func:`skew.offline_side.row_version`), and the
+  online side the rows the online store holds at each step (:mod:`skew.as_of_store`).
 * :func:`change_points`: the instants in ``[lo, hi]`` at which a source gains a row
   (``event_timestamp`` and ``created_timestamp`` values). Between two consecutive change
   points, materializing up to any instant gives the same online store, so one materialization
@@ -17,7 +18,7 @@ Works for any ``SparkSource`` (path, table or query) through Feast's own
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -88,16 +89,45 @@ def _source_frame(spark: Any, view: ViewSource) -> DataFrame:
                      created.alias("_cr"))
 
 
-def source_times(spark: Any, view: ViewSource, wanted: DataFrame) -> DataFrame:
-    """The event and created times (``ev``, ``cr``: POSIX microseconds; ``cr`` is the event
-    time when the view has no created column) of every row of ``view``'s source whose entity
-    is in ``wanted`` (a small frame of the view's join keys), with the join keys. No shuffle:
-    a scan and a broadcast semi-join."""
-    from pyspark.sql import functions as F
+@dataclass(frozen=True)
+class ViewPull:
+    """One view's rows as skewless' materialization engine pulls them, for the pairs'
+    entities: its write plan and a lazy Spark frame. ``online``: Feast materializes the view."""
 
-    src = _source_frame(spark, view).join(F.broadcast(wanted), list(view.join_keys), "left_semi")
-    return src.select(*view.join_keys, F.unix_micros("_ev").alias("ev"),
-                      F.unix_micros("_cr").alias("cr"))
+    view: Any  # the Feast FeatureView
+    plan: Any  # materialization.redis_writer.ViewWritePlan
+    frame: DataFrame
+    online: bool
+
+    @staticmethod
+    def of_views(spark: Any, store: Any, views: Sequence[ViewSource],
+                 rows: Sequence[Mapping[str, Any]]) -> list[ViewPull]:
+        """For each of ``views``: the engine's pull (source query, field mapping;
+        :func:`~materialization.redis_engine.window_rows`) of every row up to the last as-of
+        time of ``rows`` — a superset of every materialization window's rows — semi-joined to
+        the entities of ``rows``. A file source is read from the temporary view it was
+        registered as."""
+        from pyspark.sql import functions as F
+
+        from materialization.redis_engine import RedisMaterializationEngineConfig, window_rows
+        from online_store.watermark import writes_watermarks
+        from skew.pairs import entities_frame, instant, micros
+
+        engine = dict(store.config.batch_engine_config) \
+            if writes_watermarks(store.config) else {}
+        config = RedisMaterializationEngineConfig(**engine)
+        end = instant(max(micros(r[AS_OF]) for r in rows))
+        online = {fv.name for fv in store._get_feature_views_to_materialize(None)}
+        out = []
+        for v in views:
+            fv = store.get_feature_view(v.name)
+            plan, df = window_rows(store._get_provider().offline_store, store.config,
+                                   store.registry, store.project, fv, None, end,
+                                   config.chunk_rows, config.write_method, v.temp_view)
+            keys = [k for k, _ in plan.join_keys]
+            df = df.join(F.broadcast(entities_frame(spark, rows, keys)), keys, "left_semi")
+            out.append(ViewPull(fv, plan, df, fv.name in online))
+        return out
 
 
 def change_points(spark: Any, views: Sequence[ViewSource], lo: datetime, hi: datetime

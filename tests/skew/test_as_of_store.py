@@ -13,13 +13,13 @@ from datetime import timedelta, timezone
 from feast_bridge.store import feast_cli
 from materialization.materialize import redis_snapshot
 from online_store.layout import timestamp_nanos
-from skew.as_of_store import MaterializedSteps, Steps, ViewPull, WrittenSteps, steps_for
+from skew.as_of_store import MaterializedSteps, Steps, WrittenSteps, steps_for
 from skew.offline_side import plan_pairs
 from skew.pairs import micros
 from skew.parity import default_online, parity_check, parity_reports
 from skew.pytest_plugin import assert_parity, parity_redis  # noqa: F401
 from skew.scratch import RedisTarget, private_store, scratch_client
-from skew.sources import AS_OF
+from skew.sources import AS_OF, ViewPull
 from spark_jobs.collect import collect_together
 from tests.real_redis import TEST_REDIS_PORT, real_redis
 from tests.skew.faults import FillZeroServer, NoTtlServer
