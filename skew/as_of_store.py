@@ -12,14 +12,14 @@ against each other in ``tests/skew/test_as_of_store.py``):
   (Feast's ``local`` engine, ``spark.engine``, a custom one). One Feast materialization per step:
   a Spark pull per view, registry writes, a whole-table write.
 * :class:`WrittenSteps` — skewless' engine (:mod:`materialization.redis_engine`): the engine's
-  own pull (:class:`skew.sources.ViewPull`: source query, field mapping), over a window covering
-  every step's and restricted to the pairs' entities, is collected once (with the parity
-  check's offline job); for every step and every entity the step's pairs read, the row that
-  engine would hold after the windows up to that step is picked (:func:`_held_rows`, the rule
-  below); each step then deletes those keys and writes their rows with the engine's writer
-  (:func:`materialization.redis_writer.write_batch`: Feast's bytes, the ``_created_ts`` field,
-  the overwrite rule). The serving library then reads that real Redis, as after a real
-  materialization.
+  own pull (:class:`skew.sources.ViewPull`: source query, field mapping) of every row up to the
+  last as-of time — a superset of every window's — restricted to the pairs' entities, is
+  collected once (with the parity check's offline job); for every step and every entity the
+  step's pairs read, the row that engine would hold after the windows up to that step is picked
+  (:func:`_held_rows`, the rule below); each step then deletes those keys and writes their rows
+  with the engine's writer (:func:`materialization.redis_writer.write_batch`: Feast's bytes,
+  the ``_created_ts`` field, the overwrite rule). The serving library then reads that real
+  Redis, as after a real materialization.
 
 Why :class:`WrittenSteps` holds what the engine would. A run over ``[s, e]`` offers a row when
 ``s <= event <= e``, or — with a created column — when ``created > s`` and ``event`` is not before
@@ -34,7 +34,8 @@ already. Hence the row is first (and only) offered at step ``i``, exactly when
 ``event >= s_i`` or, with a created column, ``created > s_i`` and ``event >= lookback(s_i)``;
 and at step ``k`` the key holds the greatest such row with ``i <= k``. Rows equal on
 ``(event, created)`` are restatements of identical instants: any one is "the" row, as in the
-engine (:mod:`spark_jobs.as_known`).
+engine (:mod:`spark_jobs.as_known`). The view's table ttl never enters this rule except through
+the look-back; the serving library applies it at the request time, as after a real run.
 
 Edge cases: a pair whose entity has no row yet at its step finds no fields of that view (its key
 is deleted first, whatever an earlier step wrote); keys are written only for the pairs'
@@ -56,7 +57,6 @@ from skew.sources import ViewPull, ViewSource, change_points
 if TYPE_CHECKING:  # pragma: no cover
     from materialization.redis_writer import ViewWritePlan
 
-STEP = "__skewless_step"
 _DELETE_CHUNK = 1000
 
 
