@@ -222,7 +222,9 @@ def _section_materialization(result: dict) -> tuple[list[str], list[Target]]:
 
 
 def _section_parity(result: dict) -> tuple[list[str], list[Target]]:
-    lines = [f"{result['rows']:,} label rows at {result['as_of_times']} as-of times, order "
+    days = result.get("as_of_days")
+    lines = [f"{result['rows']:,} label rows at {result['as_of_times']} as-of times"
+             f"{f' on {days} days' if days else ''}, order "
              f"{' '.join(result['order'])}: the parity check (Spark offline vectors + "
              "materialize-as-of + online vectors + comparison) vs building the training set "
              "for the same rows.", ""]
@@ -231,6 +233,10 @@ def _section_parity(result: dict) -> tuple[list[str], list[Target]]:
                      for k in result["per_row_median_s"]])
     lines += ["", f"Ratio parity / training set (median per row): "
                   f"{result['ratio_parity_to_training_median']:.2f}."]
+    stages = result.get("parity_breakdown_median_s")
+    if stages:
+        lines += ["", "Parity stages, median s (offline and materialize overlap): "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()) + "."]
     return lines, []
 
 

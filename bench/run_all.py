@@ -63,8 +63,9 @@ BENCHMARKS: dict[str, tuple[str, dict[str, dict], str | None]] = {
     "encoding": ("bench_encoding_throughput.py", {"quick": {"quick": True},
                                                   "default": {"quick": False},
                                                   "full": {"quick": False}}, None),
-    "parity": ("bench_parity.py", {"quick": {"quick": True}, "default": {"quick": False},
-                                   "full": {"quick": False}}, "out"),
+    "parity": ("bench_parity.py", {"quick": {"quick": True},
+                                   "default": {"quick": False, "rows": 2000, "days": 32},
+                                   "full": {"quick": False, "rows": 2000, "days": 32}}, "out"),
 }
 
 

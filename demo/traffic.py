@@ -129,7 +129,7 @@ def send_label_traffic(spark: Any, repo: Path, service: str, labels_dir: Path,
     from feast_bridge.services import get_service
     from materialization.materialize import materialize
     from serving.api import create_app
-    from skew.parity import RedisTarget, private_store, scratch_client
+    from skew.scratch import RedisTarget, private_store, scratch_client
 
     text = os.environ.get(TRAFFIC_DB_ENV, str(DEFAULT_TRAFFIC_DB))
     if not text.isdigit():

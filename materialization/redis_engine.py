@@ -53,12 +53,13 @@ and writes from there; ``executors`` writes from Spark's Python workers, nothing
 
 from __future__ import annotations
 
+import copy
 import functools
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 from feast.infra.common.materialization_job import MaterializationJobStatus, MaterializationTask
@@ -74,8 +75,11 @@ from online_store.watermark import advance, delete_watermarks
 from spark_jobs.as_known import latest_as_known
 from spark_jobs.spark_time import utc_literal
 
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame
+
 __all__ = ["RedisMaterializationEngine", "RedisMaterializationEngineConfig",
-           "ViewRun", "redis_client", "start_spark_for"]
+           "ViewRun", "redis_client", "start_spark_for", "window_rows"]
 
 _STATS_SCHEMA = "rows long, written long, stale long, seconds double, probes array<binary>"
 _STATS_ARROW = pa.schema([("rows", pa.int64()), ("written", pa.int64()), ("stale", pa.int64()),
@@ -155,33 +159,15 @@ class RedisMaterializationEngine(ComputeEngine):
         return LocalMaterializationJob(job_id, MaterializationJobStatus.SUCCEEDED)
 
     def _run(self, registry: Any, task: MaterializationTask) -> ViewRun:
-        from feast.utils import _get_column_names
-        from pyspark.sql import functions as F
-
         t0 = time.perf_counter()
         view, start, end = task.feature_view, task.start_time, task.end_time
-        if view.batch_source is None:
-            raise ValueError(f"feature view {view.name!r} has no batch source to materialize")
         client = redis_client(self.repo_config.online_store, self.online_store)
         start_spark_for(self.repo_config.offline_store)
-        entities = [registry.get_entity(name, task.project) for name in view.entities]
-        keys, features, event_col, created_col = _get_column_names(view, entities)
-        mapping = view.batch_source.field_mapping or {}
-        event, created = mapping.get(event_col, event_col), (
-            mapping.get(created_col, created_col) if created_col else None)
-        plan = ViewWritePlan.for_view(view, self.repo_config, event, created,
-                                      self.config.chunk_rows, self.config.write_method)
-        df = self.offline_store.pull_all_from_table_or_query(
-            config=self.repo_config, data_source=view.batch_source, join_key_columns=keys,
-            feature_name_columns=features, timestamp_field=event_col,
-            created_timestamp_column=created_col,
-            start_date=correction_lookback(view, start) if created else start, end_date=end,
-        ).to_spark_df()
-        if created:
-            # rows of the window, plus corrections of older rows that became known after start
-            df = df.where((F.col(event) >= utc_literal(start))
-                          | (F.col(created) > utc_literal(start)))
-        df = latest_as_known(df, [c for c, _ in plan.join_keys], event, created, known_at=end)
+        plan, df = window_rows(self.offline_store, self.repo_config, registry, task.project,
+                               view, start, end, self.config.chunk_rows,
+                               self.config.write_method)
+        df = latest_as_known(df, [c for c, _ in plan.join_keys], plan.event_column,
+                             plan.created_column, known_at=end)
 
         if self.config.write_from == "driver":
             t1 = time.perf_counter()
@@ -206,6 +192,50 @@ class RedisMaterializationEngine(ComputeEngine):
                        rows=stats.rows, written=stats.written, stale=stats.stale,
                        read_seconds=read, write_seconds=stats.seconds,
                        seconds=time.perf_counter() - t0)
+
+
+def window_rows(offline_store: Any, repo_config: Any, registry: Any, project: str,
+                feature_view: Any, start: datetime | None, end: datetime, chunk_rows: int = 500,
+                write_method: Literal["script", "pipeline"] = "script",
+                table: str | None = None) -> tuple[ViewWritePlan, DataFrame]:
+    """Step 1 of a run over ``[start, end]`` before its created-time filter and its pick: the
+    view's write plan and the rows the run considers — Feast's Spark pull (source query, field
+    mapping, ``start <= event_timestamp <= end``) plus, with a created-timestamp column, the
+    corrections of older rows (event time back to :func:`correction_lookback`) created after
+    ``start``. The run then keeps the latest row per entity known at ``end``. ``table``: a
+    Spark table already holding the view's source (e.g. the temporary view Feast registered for
+    a file source earlier in the same session), read instead of loading the files again.
+    ``start=None``: no lower bound (every row up to ``end``, a superset of any run's rows).
+
+    Raises ``ValueError`` naming the view when it has no batch source."""
+    from feast.utils import _get_column_names
+    from pyspark.sql import functions as F
+
+    if feature_view.batch_source is None:
+        raise ValueError(f"feature view {feature_view.name!r} has no batch source to "
+                         "materialize")
+    entities = [registry.get_entity(name, project) for name in feature_view.entities]
+    keys, features, event_col, created_col = _get_column_names(feature_view, entities)
+    mapping = feature_view.batch_source.field_mapping or {}
+    event, created = mapping.get(event_col, event_col), (
+        mapping.get(created_col, created_col) if created_col else None)
+    plan = ViewWritePlan.for_view(feature_view, repo_config, event, created, chunk_rows,
+                                  write_method)
+    source = feature_view.batch_source
+    if table is not None:
+        source = copy.deepcopy(source)
+        source.spark_options.table = table
+    df = offline_store.pull_all_from_table_or_query(
+        config=repo_config, data_source=source, join_key_columns=keys,
+        feature_name_columns=features, timestamp_field=event_col,
+        created_timestamp_column=created_col,
+        start_date=correction_lookback(feature_view, start) if created and start else start,
+        end_date=end,
+    ).to_spark_df()
+    if created and start is not None:
+        # rows of the window, plus corrections of older rows that became known after start
+        df = df.where((F.col(event) >= utc_literal(start)) | (F.col(created) > utc_literal(start)))
+    return plan, df
 
 
 def correction_lookback(view: Any, start: datetime) -> datetime:

@@ -106,7 +106,7 @@ def pairs_from_labels(labels: Any, info: ServiceInfo, n: int, seed: int = 7,
     """``n`` pairs sampled reproducibly from a Spark labels frame: the service's join keys,
     the label time (``timestamp_column``, renamed ``event_timestamp``) and its request
     inputs. Missing columns raise ``ValueError`` naming them and the service."""
-    from skew.parity import sample_pairs
+    from skew.pairs import sample_pairs
     from spark_jobs.training_set import check_labels
 
     if n < 1:

@@ -40,7 +40,7 @@ from encoders import EncoderSet
 from serving.log_reader import open_log
 from skew.classify import FOUND, Side, Tolerances
 from skew.feature_kinds import output_kinds
-from skew.parity import aware_time
+from skew.pairs import aware_time
 from skew.replay import Replay, logged_rows, replay_rows, split_replay
 
 DEFAULT_THRESHOLD = 0.99

@@ -7,7 +7,7 @@ Use them by importing into a test module or a conftest::
     def test_my_model_has_no_skew(parity_redis, my_repo, my_state, my_pairs):
         assert_parity(parity_check(my_repo, my_state, my_pairs, redis=parity_redis))
 
-``parity_redis`` is a :class:`skew.parity.RedisTarget` on a real Redis server
+``parity_redis`` is a :class:`skew.scratch.RedisTarget` on a real Redis server
 (``SKEWLESS_REDIS_HOST``/``_PORT``, default ``127.0.0.1:6379``; database
 ``SKEWLESS_PARITY_REDIS_DB``, default 14), emptied first. When no server answers the test
 *fails* naming the fix — it is never skipped.
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import pytest
 
-from skew.parity import MARKER, RedisTarget
 from skew.report import ParityReport
+from skew.scratch import MARKER, RedisTarget
 
 
 @pytest.fixture(scope="session")

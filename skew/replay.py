@@ -44,7 +44,8 @@ from skew.classify import (
     lineage,
     normalise_status,
 )
-from skew.parity import aware_time, offline_side
+from skew.offline_side import offline_side
+from skew.pairs import aware_time
 from skew.report import ParityReport, summarise
 from skew.sources import AS_OF
 

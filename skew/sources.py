@@ -3,12 +3,10 @@
 Two questions the parity check asks the sources registered in the Feast repo (the tables the
 offline join reads and the online store is materialized from):
 
-* :func:`source_versions`: for each pair and feature view, which source row the point-in-time
-  rule picks at the as-of time ``T`` — the latest ``event_timestamp <= T`` among rows with
-  ``created_timestamp <= T`` (``as_known=True``; Feast's ``filter_by_created_timestamp``) —
-  ignoring the ttl, plus the latest created time of any version of that event time. The
-  classifier turns it into the source status (present / expired / missing) and the late-row
-  hint.
+* :class:`ViewPull`: the rows of the pairs' entities as the materialization engine pulls them,
+  from which the offline side picks, for each pair and feature view, the source row the
+  point-in-time rule picks at the as-of time (:func:`skew.offline_side.row_version`), and the
+  online side the rows the online store holds at each step (:mod:`skew.as_of_store`).
 * :func:`change_points`: the instants in ``[lo, hi]`` at which a source gains a row
   (``event_timestamp`` and ``created_timestamp`` values). Between two consecutive change
   points, materializing up to any instant gives the same online store, so one materialization
@@ -20,12 +18,11 @@ Works for any ``SparkSource`` (path, table or query) through Feast's own
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from spark_jobs.as_known import latest_as_known
 from spark_jobs.batch_source import BatchSource
 from spark_jobs.spark_time import utc_literal
 
@@ -47,6 +44,7 @@ class ViewSource:
     table_sql: str
     event_column: str
     created_column: str | None
+    temp_view: str | None = None  # the view a file source was registered as (re-readable)
 
 
 def view_sources(store: Any, feature_service: str) -> tuple[ViewSource, ...]:
@@ -68,6 +66,7 @@ def view_sources(store: Any, feature_service: str) -> tuple[ViewSource, ...]:
             table_sql=src.table_sql,
             event_column=src.event,
             created_column=src.created,
+            temp_view=src.temp_view,
         ))
     return tuple(out)
 
@@ -90,47 +89,67 @@ def _source_frame(spark: Any, view: ViewSource) -> DataFrame:
                      created.alias("_cr"))
 
 
-def source_versions(spark: Any, views: Sequence[ViewSource], pairs: DataFrame,
-                    as_known: bool = True) -> DataFrame:
-    """``pairs`` (``_parity_row``, join keys, ``event_timestamp``) -> one row per pair with
-    ``<view>__ev``, ``<view>__cr`` and ``<view>__latest`` (POSIX microseconds, null when the
-    view has no row at or before the as-of time) and ``<view>__versions`` (distinct created
-    times of that event time)."""
-    from pyspark.sql import functions as F
+@dataclass(frozen=True)
+class ViewPull:
+    """One view's rows as skewless' materialization engine pulls them, for the pairs'
+    entities: its write plan and a lazy Spark frame. ``online``: Feast materializes the view."""
 
-    out = pairs.select(ROW)
-    for view in views:
-        src = _source_frame(spark, view)
-        p = pairs.select(ROW, *view.join_keys, F.col(AS_OF).alias("_t"))
-        j = F.broadcast(p).join(src, list(view.join_keys)).where(F.col("_ev") <= F.col("_t"))
-        picked = latest_as_known(j.select(ROW, "_t", "_ev", "_cr"), [ROW], "_ev", "_cr",
-                                 known_at=F.col("_t") if as_known else None)
-        per_event = j.groupBy(ROW, "_ev").agg(F.max("_cr").alias("_latest"),
-                                              F.countDistinct("_cr").alias("_versions"))
-        best = picked.join(per_event, [ROW, "_ev"])
-        best = best.select(ROW, F.unix_micros(F.col("_ev")).alias(f"{view.name}__ev"),
-                           F.unix_micros(F.col("_cr")).alias(f"{view.name}__cr"),
-                           F.unix_micros(F.col("_latest")).alias(f"{view.name}__latest"),
-                           F.col("_versions").alias(f"{view.name}__versions"))
-        out = out.join(best, ROW, "left")
-    return out
+    view: Any  # the Feast FeatureView
+    plan: Any  # materialization.redis_writer.ViewWritePlan
+    frame: DataFrame
+    online: bool
+
+    @staticmethod
+    def of_views(spark: Any, store: Any, views: Sequence[ViewSource],
+                 rows: Sequence[Mapping[str, Any]]) -> list[ViewPull]:
+        """For each of ``views``: the engine's pull (source query, field mapping;
+        :func:`~materialization.redis_engine.window_rows`) of every row up to the last as-of
+        time of ``rows`` — a superset of every materialization window's rows — semi-joined to
+        the entities of ``rows``. A file source is read from the temporary view it was
+        registered as."""
+        from pyspark.sql import functions as F
+
+        from materialization.redis_engine import RedisMaterializationEngineConfig, window_rows
+        from online_store.watermark import writes_watermarks
+        from skew.pairs import entities_frame, instant, micros
+
+        engine = dict(store.config.batch_engine_config) \
+            if writes_watermarks(store.config) else {}
+        config = RedisMaterializationEngineConfig(**engine)
+        end = instant(max(micros(r[AS_OF]) for r in rows))
+        online = {fv.name for fv in store._get_feature_views_to_materialize(None)}
+        out = []
+        for v in views:
+            fv = store.get_feature_view(v.name)
+            plan, df = window_rows(store._get_provider().offline_store, store.config,
+                                   store.registry, store.project, fv, None, end,
+                                   config.chunk_rows, config.write_method, v.temp_view)
+            keys = [k for k, _ in plan.join_keys]
+            df = df.join(F.broadcast(entities_frame(spark, rows, keys)), keys, "left_semi")
+            out.append(ViewPull(fv, plan, df, fv.name in online))
+        return out
 
 
 def change_points(spark: Any, views: Sequence[ViewSource], lo: datetime, hi: datetime
                   ) -> list[int]:
     """Sorted distinct event/created instants (POSIX microseconds) of the sources in
     ``[lo, hi]`` (aware datetimes)."""
+    frame = change_points_frame(spark, views, lo, hi)
+    return [] if frame is None else sorted(r["us"] for r in frame.collect())
+
+
+def change_points_frame(spark: Any, views: Sequence[ViewSource], lo: datetime, hi: datetime
+                        ) -> DataFrame | None:
+    """:func:`change_points` as a lazy frame (column ``us``, any order); ``None`` without
+    views."""
     from pyspark.sql import functions as F
 
-    frames = []
-    for view in views:
-        src = _source_frame(spark, view)
-        frames += [src.select(F.col("_ev").alias("_p")), src.select(F.col("_cr").alias("_p"))]
+    frames = [_source_frame(spark, view).select(F.explode(F.array("_ev", "_cr")).alias("_p"))
+              for view in views]  # one scan per source
     if not frames:
-        return []
+        return None
     allp = frames[0]
     for f in frames[1:]:
         allp = allp.unionByName(f)
-    got = (allp.where(F.col("_p").between(utc_literal(lo), utc_literal(hi))).distinct()
-           .select(F.unix_micros("_p").alias("us")).collect())
-    return sorted(r["us"] for r in got)
+    return (allp.where(F.col("_p").between(utc_literal(lo), utc_literal(hi))).distinct()
+            .select(F.unix_micros("_p").alias("us")))

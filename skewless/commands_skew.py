@@ -78,7 +78,8 @@ def parity(
 ) -> int:
     """Row-level parity: offline vs online vectors for the same pairs, differences classified."""
     from encoders import load
-    from skew.parity import RedisTarget, parity_check
+    from skew.parity import parity_check
+    from skew.scratch import RedisTarget
     from spark_jobs.spark_session import get_spark
 
     if (pairs is None) == (labels is None):

@@ -13,8 +13,9 @@ import pytest
 
 from serving.online import OnlineEncoder
 from skew.classify import EXPIRED, STATE_VERSION, RowVersion
-from skew.parity import RedisTarget, default_online, parity_reports
+from skew.parity import default_online, parity_reports
 from skew.pytest_plugin import assert_parity
+from skew.scratch import RedisTarget
 from spark_jobs.fit_publish import fit_on_spark
 from tests.real_redis import TEST_REDIS_PORT, real_redis
 from tests.second_domain.conftest import AS_OF, PARITY_DB, SERVICES

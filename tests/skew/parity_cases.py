@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from skew.parity import sample_pairs
+from skew.pairs import sample_pairs
 
 UTC = timezone.utc
 AT_EVENT = datetime(2024, 1, 10, tzinfo=UTC)                  # a snapshot's event time

@@ -18,8 +18,8 @@ from materialization.materialize import materialize
 from serving.online import OnlineEncoder
 from skew.consistency import DayConsistency, NoLogForDay, days_consistency
 from skew.consistency_table import read_history, write_day
-from skew.parity import private_store, scratch_client
 from skew.pytest_plugin import parity_redis  # noqa: F401
+from skew.scratch import private_store, scratch_client
 from skewless.cli import run
 from tests.browser import check_page, headless_chromium
 from tests.skew.faults import LocalClockServer, serve_and_log

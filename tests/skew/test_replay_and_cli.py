@@ -13,9 +13,9 @@ import pytest
 from materialization.materialize import materialize
 from serving.online import OnlineEncoder
 from skew.classify import STATE_VERSION, VALUE
-from skew.parity import private_store, scratch_client
 from skew.pytest_plugin import parity_redis  # noqa: F401
 from skew.replay import replay_log
+from skew.scratch import private_store, scratch_client
 from tests.skew.faults import LocalClockServer, serve_and_log
 from tests.skew.parity_cases import LATER, edge_case_pairs
 

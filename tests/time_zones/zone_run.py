@@ -32,7 +32,8 @@ def _zone() -> dict:
 def main(cases_path: str, result_path: str) -> None:
     from feast_bridge.services import get_service
     from feast_bridge.store import open_store
-    from skew.parity import RedisTarget, parity_check
+    from skew.parity import parity_check
+    from skew.scratch import RedisTarget
     from spark_jobs.fit_publish import fit_on_spark
     from spark_jobs.spark_session import get_spark
     from spark_jobs.training_set import build_training_set, load_labels
