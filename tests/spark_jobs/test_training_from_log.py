@@ -209,3 +209,23 @@ def test_replaying_served_facts_names_the_raw_input_at_fault(pipeline, served) -
     causes = {(d.klass, d.cause) for d in bad.differences}
     assert bad.differences and causes == {("value", "raw_input")}, causes
     assert all(served["bug"] in d.detail for d in bad.differences)
+
+
+def test_feasts_spark_offline_store_reads_the_served_facts(pipeline, served) -> None:
+    """The served facts as a Feast ``SparkSource``: Feast's own Spark offline store pulls every
+    logged row of the service's folder, keyed and timed by the log's columns."""
+    from feast.infra.offline_stores.contrib.spark_offline_store.spark import SparkOfflineStore
+    from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
+
+    source = SparkSource(name="served_facts", path=str(served["log"] / "service=ranker"),
+                         file_format="parquet", timestamp_field="__request_time")
+    job = SparkOfflineStore.pull_all_from_table_or_query(
+        config=pipeline["store"].config, data_source=source,
+        join_key_columns=["member_id", "title_id"],
+        feature_name_columns=["member_features__watch_minutes_7d", "__vector"],
+        timestamp_field="__request_time", start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        end_date=datetime(2024, 2, 1, tzinfo=timezone.utc))
+    rows = job.to_spark_df().collect()
+    assert len(rows) == len(served["pairs"])
+    assert {(r["member_id"], r["title_id"]) for r in rows} == {
+        (p["member_id"], p["title_id"]) for p in served["pairs"]}
