@@ -52,9 +52,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from feast import FeatureStore
 
 __all__ = ["EXPIRED", "FUTURE", "MISSING", "NULL", "PRESENT", "EncodedRow", "OnlineEncoder",
-           "ServedView", "StateMismatchError", "ViewSpec", "check_state_matches", "utc_now"]
+           "SERVED_STATUSES", "ServedView", "StateMismatchError", "ViewSpec",
+           "check_state_matches", "utc_now"]
 
 PRESENT, NULL, MISSING, EXPIRED, FUTURE = "present", "null", "missing", "expired", "future"
+#: The statuses whose values the encoders see (any other blanks the view's features): the one
+#: definition, used online, by the served-facts training set and by the replay.
+SERVED_STATUSES = (PRESENT, NULL)
 READERS = ("redis", "feast")
 
 
@@ -209,7 +213,7 @@ class OnlineEncoder:
             for j, (code, e_us, vals) in enumerate(zip(got.codes, got.stamps_us, got.values)):
                 status = status_of(code, e_us, t_us, ttl)
                 statuses.append(status)
-                if status in (PRESENT, NULL):
+                if status in SERVED_STATUSES:
                     dicts.append(dict(zip(features, vals)))
                     if tokens is not None:
                         tokens.append(got.tokens[j])

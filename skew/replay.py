@@ -34,6 +34,7 @@ from typing import Any
 
 from encoders import EncoderSet
 from serving.log_reader import open_log
+from serving.online import SERVED_STATUSES
 from skew.classify import (
     Difference,
     Lineage,
@@ -174,9 +175,6 @@ def replay_rows(logged: Sequence[Mapping[str, Any]], repo: str | os.PathLike[str
                   tuple(notes))
 
 
-_SERVED = ("present", "null")
-
-
 def _served_raw(row: Mapping[str, Any], pair: Mapping[str, Any], request_inputs: Sequence[str]
                 ) -> dict[str, Any] | None:
     """The raw inputs the server encoded, from a served-facts row (``None`` for a JSON-lines
@@ -188,7 +186,7 @@ def _served_raw(row: Mapping[str, Any], pair: Mapping[str, Any], request_inputs:
     raw = {k: pair[k] for k in request_inputs}
     statuses = row.get("statuses") or {}
     for view, fact in views.items():
-        served = statuses.get(view) in _SERVED
+        served = statuses.get(view) in SERVED_STATUSES
         raw.update({f: v if served else None for f, v in fact["values"].items()})
     return raw
 

@@ -54,6 +54,7 @@ from serving.facts_schema import (
     FactsSchema,
     status_column,
 )
+from serving.online import SERVED_STATUSES
 from spark_jobs.spark_encode import encode_frame
 from spark_jobs.training_set import (
     EVENT_TIMESTAMP,
@@ -73,7 +74,6 @@ __all__ = ["MATCHES", "REQUEST_ID_COLUMN", "build_training_set_from_log", "serve
 #: How labels find their served fact (``match=``, ``--match``); the first is the default.
 MATCHES = ("time", "request_id")
 REQUEST_ID_COLUMN = "request_id"
-_SERVED = ("present", "null")
 
 
 def facts_of(spark: Any, log_dir: str | os.PathLike[str], service: str) -> DataFrame:
@@ -97,7 +97,7 @@ def served_rows(facts: DataFrame, info: ServiceInfo) -> DataFrame:
     schema = FactsSchema.of(info)
     by_feature: dict[str, Any] = {}
     for v in schema.views:
-        served = F.col(status_column(v.name)).isin(*_SERVED)
+        served = F.col(status_column(v.name)).isin(*SERVED_STATUSES)
         for feature, column in zip(v.features, v.columns):
             by_feature[feature] = F.when(served, F.col(column)).alias(feature)  # last view wins
     clash = sorted(set(by_feature) & {*info.entity_keys, *info.request_names})
