@@ -308,14 +308,17 @@ class FactsLog(QueuedLog):
     def _close_file(self, key: tuple) -> None:
         """Write the buffer, close the file and give it its final name (raises on error, the
         file then stays hidden: its rows are lost and counted by the caller)."""
-        f = self._open.pop(key)
+        f = self._open[key]  # stays counted in ``open_rows`` until it is readable
         try:
-            self._write_pending(f)
-            f.writer.close()
-        except Exception:
-            f.writer.close()
-            raise
-        os.replace(f.path, f.final)
+            try:
+                self._write_pending(f)
+                f.writer.close()
+            except Exception:
+                f.writer.close()
+                raise
+            os.replace(f.path, f.final)
+        finally:
+            del self._open[key]
 
     # --- the writer's hooks -----------------------------------------------------------------
 

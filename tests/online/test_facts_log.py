@@ -117,6 +117,33 @@ def test_an_idle_file_is_closed_after_its_age_bound(tmp_path) -> None:
     log.close()
 
 
+def test_a_file_being_closed_still_counts_as_open_until_it_is_readable(tmp_path,
+                                                                         monkeypatch) -> None:
+    """``open_rows == 0`` (with nothing queued) is how a reader knows everything is readable:
+    a file being closed must count until its final name exists (a race CI once hit)."""
+    import serving.facts_log as facts_log
+
+    seen: list[tuple[int, bool]] = []
+    real_replace = os.replace
+
+    def replace_and_look(src, dst):  # called by the writer thread, inside the close
+        stats = log.stats()
+        seen.append((stats.open_rows + stats.queued_rows, Path(dst).exists()))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(facts_log.os, "replace", replace_and_look)
+    log = FactsLog(tmp_path, {"shop": SCHEMA}, file_seconds=0.2)
+    _request(log, "r1")  # closed by its age bound, on an idle tick (nothing queued then)
+    deadline = datetime.now(UTC) + timedelta(seconds=10)
+    while not seen:
+        assert datetime.now(UTC) < deadline, "the writer never closed the idle file"
+    assert log.flush(10)
+    assert seen == [(2, False)]  # its two rows still counted while it was renamed
+    assert log.stats().open_rows == 0
+    assert [r["request_id"] for r in read_log(tmp_path)] == ["r1"]
+    log.close()
+
+
 def test_sampling_keeps_the_requests_their_id_selects_and_counts_the_rest(tmp_path) -> None:
     log = FactsLog(tmp_path, {"shop": SCHEMA}, sample_rate=0.3)
     ids = [f"req-{i}" for i in range(200)]
