@@ -71,6 +71,7 @@ from pydantic_core import to_json
 from serving.admission import AdmissionMiddleware
 from serving.docs import install_docs
 from serving.errors import install_error_handlers
+from serving.hot_routes import HotRoutes
 from serving.limits import InputLimits
 from serving.online import utc_now
 from serving.readiness import OnlineStoreEmptyError
@@ -186,23 +187,30 @@ def _no_model(name: str) -> str:
             "restart; POST /features works without a model")
 
 
-def _add_routes(app: FastAPI, server: Server, svc: ServedService, features_path: str,
+def _add_post(app: FastAPI, hot: dict, path: str, fn: Callable[[Any], Response],
+              body_model: type, **route: Any) -> None:
+    """Register ``fn`` at ``POST path``: a FastAPI route (OpenAPI, and the answer to every
+    body it refuses) and the same function in the hot routes (:mod:`serving.hot_routes`)."""
+    app.add_api_route(path, _endpoint(fn, body_model), methods=["POST"], **route)
+    hot[path] = (fn, body_model)
+
+
+def _add_routes(app: FastAPI, hot: dict, server: Server, svc: ServedService, features_path: str,
                 rank_path: str) -> None:
     m, tag = svc.models, [svc.name]
-    app.add_api_route(features_path, _endpoint(_features(server, svc, features_path),
-                                               m.features_request),
-                      methods=["POST"], response_model=FeaturesResponse, tags=tag,
-                      summary=f"Encoded vectors of service {svc.name}")
+    _add_post(app, hot, features_path, _features(server, svc, features_path),
+              m.features_request, response_model=FeaturesResponse, tags=tag,
+              summary=f"Encoded vectors of service {svc.name}")
     if svc.model is None:
         app.add_api_route(rank_path, _refuse(409, _no_model(svc.name)), methods=["POST"],
                           include_in_schema=False)
         return
-    app.add_api_route(rank_path, _endpoint(_rank(server, svc, rank_path), m.rank_request),
-                      methods=["POST"], response_model=m.rank_response, tags=tag,
-                      summary=f"Rank {m.candidate_key} candidates with {svc.model_id}")
+    _add_post(app, hot, rank_path, _rank(server, svc, rank_path), m.rank_request,
+              response_model=m.rank_response, tags=tag,
+              summary=f"Rank {m.candidate_key} candidates with {svc.model_id}")
 
 
-def _add_aliases(app: FastAPI, server: Server) -> None:
+def _add_aliases(app: FastAPI, hot: dict, server: Server) -> None:
     served = list(server.services)
     routes = ", ".join(f"POST /services/{n}/features" for n in served)
     if server.default is None:
@@ -211,11 +219,10 @@ def _add_aliases(app: FastAPI, server: Server) -> None:
             f"SKEWLESS_SERVICE, or use {routes}")), methods=["POST"], include_in_schema=False)
     else:
         svc = server.services[server.default]
-        app.add_api_route("/features", _endpoint(_features(server, svc, "/features"),
-                                                 svc.models.features_request),
-                          methods=["POST"], response_model=FeaturesResponse,
-                          tags=["default service"],
-                          summary=f"Encoded vectors of the default service ({svc.name})")
+        _add_post(app, hot, "/features", _features(server, svc, "/features"),
+                  svc.models.features_request, response_model=FeaturesResponse,
+                  tags=["default service"],
+                  summary=f"Encoded vectors of the default service ({svc.name})")
     rank = server.services.get(server.rank_default) if server.rank_default else None
     if rank is None or rank.model is None:
         detail = _no_model(rank.name) if rank is not None else (
@@ -224,11 +231,9 @@ def _add_aliases(app: FastAPI, server: Server) -> None:
         app.add_api_route("/rank", _refuse(409, detail), methods=["POST"],
                           include_in_schema=False)
     else:
-        app.add_api_route("/rank", _endpoint(_rank(server, rank, "/rank"),
-                                             rank.models.rank_request),
-                          methods=["POST"], response_model=rank.models.rank_response,
-                          tags=["default service"],
-                          summary=f"Rank with the default model ({rank.model_id})")
+        _add_post(app, hot, "/rank", _rank(server, rank, "/rank"), rank.models.rank_request,
+                  response_model=rank.models.rank_response, tags=["default service"],
+                  summary=f"Rank with the default model ({rank.model_id})")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -251,6 +256,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   redirect_slashes=False, docs_url=None, redoc_url=None)
     app.state.service = server  # errors.py reads the store's Redis address from it
     install_error_handlers(app)  # 503 for Redis failures, 400/422 naming the field, JSON 500
+    hot: dict[str, tuple[Callable[[Any], Response], type]] = {}  # filled with the routes below
+    app.add_middleware(HotRoutes, routes=hot)  # innermost: valid bodies skip FastAPI's work
     app.add_middleware(InputLimits, max_body_bytes=settings.body_limit)  # 413/415 unread
     install_docs(app)  # Swagger UI and ReDoc with local assets
     app.add_middleware(AdmissionMiddleware, admission=server.admission)  # 503 past the bound
@@ -266,9 +273,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_exception_handler(OnlineStoreEmptyError, empty)
     for svc in server.services.values():
-        _add_routes(app, server, svc, f"/services/{svc.name}/features",
+        _add_routes(app, hot, server, svc, f"/services/{svc.name}/features",
                     f"/services/{svc.name}/rank")
-    _add_aliases(app, server)
+    _add_aliases(app, hot, server)
 
     @app.get("/health")
     def health() -> JSONResponse:

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from materialization.materialize import redis_snapshot
 from serving.api import create_app
 from serving.client import EncodedFeatures, ServiceLookupError
+from serving.hot_routes import HotRoutes
 from serving.online import OnlineEncoder
 from serving.settings import Settings
 from skewless.cli import run
@@ -99,6 +100,45 @@ def test_a_number_for_a_string_key_is_a_422_naming_the_field(online_store, tmp_p
         r = c.post("/services/checkout/features", json={"entities": [{"customer_id": "c0001"}]})
         assert r.status_code == 404
         assert "basket_value" in r.text and "substitution" in r.text
+
+
+def _hot_routes(app) -> HotRoutes:
+    layer = app.middleware_stack  # built by the first request
+    while not isinstance(layer, HotRoutes):
+        layer = layer.app
+    return layer
+
+
+def test_hot_routes_answer_valid_bodies_as_fastapi_does_and_replay_the_rest(
+        online_store, tmp_path) -> None:
+    """Valid bodies skip FastAPI's request handling (:mod:`serving.hot_routes`) with answers
+    equal to FastAPI's own route's; refused bodies get FastAPI's 422 naming the field."""
+    with server(online_store, tmp_path) as c:
+        assert c.get("/health/live").status_code == 200
+        hot = _hot_routes(c.app)
+        assert set(hot.routes) == {f"/services/{s}/features" for s in SERVICES}
+        answers = {}
+        for service in SERVICES:
+            body = {"entities": ROWS[service](online_store["gen"]),
+                    "request_time": AS_OF.isoformat()}
+            path = f"/services/{service}/features"
+            taken = hot.taken
+            fast = c.post(path, json=body)
+            assert fast.status_code == 200 and hot.taken == taken + 1, fast.text
+            answers[path] = fast.json()
+            refused = c.post(path, json={**body, "entities": [{"customer_id": 37}]})
+            assert refused.status_code == 422 and "customer_id" in refused.text, refused.text
+        assert hot.replayed == len(SERVICES)
+        routes, hot.routes = dict(hot.routes), {}  # now everything goes through FastAPI
+        try:
+            for path, fast in answers.items():
+                service = path.split("/")[2]
+                slow = c.post(path, json={"entities": ROWS[service](online_store["gen"]),
+                                          "request_time": AS_OF.isoformat()}).json()
+                assert slow.pop("request_id") != fast.pop("request_id")
+                assert slow == fast
+        finally:
+            hot.routes = routes
 
 
 def test_a_flushed_store_is_not_ready_until_materialize_full(online_store, tmp_path,
