@@ -200,6 +200,9 @@ class FactsLog(QueuedLog):
         self.worker = worker
         self.file_rows, self.file_seconds = file_rows, file_seconds
         self.row_group_rows, self.max_open = row_group_rows, max(1, max_open)
+        # rows are readable only when their file closes: the writer takes requests a row
+        # group at a time (or at its tick), so most requests do not wake it
+        self.wake_rows = max(1, min(row_group_rows, max_queued_rows // 2))
         self._open: dict[tuple, _OpenFile] = {}
         self._lost: list[tuple[str | None, int, int]] = []  # rows of files that failed to close
         self._seq = 0

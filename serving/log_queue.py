@@ -202,6 +202,10 @@ class QueuedLog:
         self._write_errors = 0
         self._closed = False
         self._idle = False        # the writer waits for work: the next request wakes it
+        #: a request wakes a waiting writer once this many rows are held; fewer wait for the
+        #: next tick (a format whose rows are not readable at once raises it: the wake-up and
+        #: the writer's per-batch work then cost the requests once per many, not per request)
+        self.wake_rows = 1
         self._seal_due = False    # flush(): make everything written readable
 
     def _start(self) -> None:
@@ -253,7 +257,8 @@ class QueuedLog:
                 return False
             self._pending.append(p)
             self._held_rows += p.n_rows
-            self._wake()
+            if self._held_rows >= self.wake_rows:
+                self._wake()
             return True
 
     def _wake(self) -> None:
@@ -297,8 +302,8 @@ class QueuedLog:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not (self._pending or self._marker_due or self._closed
-                           or self._seal_due):
+                while not ((self._pending and self._held_rows >= self.wake_rows)
+                           or self._marker_due or self._closed or self._seal_due):
                     self._idle = True
                     if not self._cond.wait(self.TICK_SECONDS) and self.TICK_SECONDS:
                         break  # idle for TICK_SECONDS: a tick
