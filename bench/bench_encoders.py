@@ -5,7 +5,7 @@ missing-value policy, no coercion and no dispatch (a dict literal of the 47 expr
 least work any encoder could do. Both run side by side, alternating batches, on one core; we
 report the median per-row time over batches and the ratio.
 
-    .venv/bin/python bench/bench_encoders.py [--rows 2000] [--repeats 41] [--json out.json]
+    .venv/bin/python -m bench.bench_encoders [--rows 2000] [--repeats 41] [--json out.json]
 """
 
 from __future__ import annotations
@@ -15,17 +15,14 @@ import json
 import math
 import platform
 import statistics
-import sys
 import time
 from bisect import bisect_right
 from functools import lru_cache
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from demo.specs import DEMO_SPECS, request_times, synthetic_rows  # noqa: E402
-from encoders import collect_statistics, fit, stat_requests  # noqa: E402
-from encoders.categorical import stable_bucket  # noqa: E402
+from demo.specs import DEMO_SPECS, request_times, synthetic_rows
+from encoders import collect_statistics, fit, stat_requests
+from encoders.categorical import stable_bucket
 
 
 def make_floor(enc):

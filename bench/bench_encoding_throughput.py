@@ -14,7 +14,7 @@ Repeats alternate the variants; we report the median rows/s and rows/s per core 
 figure with 2 partitions is divided by 2). JVM start and DataFrame caching are outside the
 timing; Arrow transfer to and from the Python worker is inside it (it is part of the runner).
 
-    .venv/bin/python bench/bench_encoding_throughput.py [--rows 200000] [--repeats 5] [--json out]
+    .venv/bin/python -m bench.bench_encoding_throughput [--rows 200000] [--repeats 5] [--json out]
 """
 
 from __future__ import annotations
@@ -22,15 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from demo.specs import DEMO_SPECS, request_times, synthetic_rows  # noqa: E402
-from encoders import collect_statistics, fit, stat_requests  # noqa: E402
-from encoders.columns import encode_columns  # noqa: E402
+from demo.specs import DEMO_SPECS, request_times, synthetic_rows
+from encoders import collect_statistics, fit, stat_requests
+from encoders.columns import encode_columns
 
 BATCH = 10_000  # Spark's default spark.sql.execution.arrow.maxRecordsPerBatch
 

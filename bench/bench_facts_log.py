@@ -2,7 +2,7 @@
 vector log and the Parquet served-facts log, side by side in one run; the log's bytes per
 served row; and the daily consistency job's time per 100,000 logged rows.
 
-    .venv/bin/python bench/bench_facts_log.py [--clients 16 64] [--rounds 3] [--seconds 10]
+    .venv/bin/python -m bench.bench_facts_log [--clients 16 64] [--rounds 3] [--seconds 10]
         [--candidates 100] [--out bench/facts_log_results.json]
 
 Three uvicorn servers (``SKEWLESS_LOG_FORMAT`` ``off``, ``jsonl``, ``parquet``; one worker
@@ -33,12 +33,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.bench_online import DEFAULT_CACHE, WHEN, cache_env, ensure_data
+from bench.load_compare import side_by_side
+from serving.log_reader import open_log
 
-from bench.bench_online import DEFAULT_CACHE, WHEN, cache_env, ensure_data  # noqa: E402
-from bench.load_compare import side_by_side  # noqa: E402
-from serving.log_reader import open_log  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 REDIS_DB = 12
 FORMATS = ("off", "jsonl", "parquet")

@@ -39,8 +39,8 @@ and ``RedisOnlineStore.online_write_batch`` (default, no-op re-write, ``skip_ded
 The machine is shared and noisy: variants alternate (rotated order per repeat), medians are
 reported with the load average seen by each run. Data is cached under ``--cache-dir``.
 
-    .venv/bin/python bench/bench_materialize.py --quick              # tiny preset, 1 repeat
-    .venv/bin/python bench/bench_materialize.py --preset medium --repeats 3
+    .venv/bin/python -m bench.bench_materialize --quick              # tiny preset, 1 repeat
+    .venv/bin/python -m bench.bench_materialize --preset medium --repeats 3
 
 ``run(quick)`` does the same from Python and returns the result dict.
 """
@@ -59,12 +59,10 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from bench.materialize_summary import print_summary, summarize, targets
+
 T_PROCESS = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from materialize_summary import print_summary, summarize, targets  # noqa: E402
 
 VIEWS = {"member_features": "member_id", "title_features": "title_id"}
 VARIANTS = ("skewless", "local", "skewless+pipeline", "skewless+executors", "spark",
@@ -293,9 +291,9 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def run_worker(variant: str, repo: Path, port: int, wins: dict, timeout: float) -> dict:
-    cmd = [sys.executable, __file__, "--_worker", "--variant", variant, "--repo", str(repo),
-           "--port", str(port), "--windows", json.dumps(wins)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+    cmd = [sys.executable, "-m", "bench.bench_materialize", "--_worker", "--variant", variant,
+           "--repo", str(repo.resolve()), "--port", str(port), "--windows", json.dumps(wins)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           env=dict(os.environ, PYTHONWARNINGS="ignore"))
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):

@@ -36,7 +36,7 @@ into Redis database ``--redis-db`` of ``SKEWLESS_REDIS_HOST:SKEWLESS_REDIS_PORT`
 ``--from-env`` uses the data and Redis the environment names instead (after
 ``scripts/demo.sh``).
 
-    .venv/bin/python bench/bench_online.py [--quick] [--iterations N] [--from-env]
+    .venv/bin/python -m bench.bench_online [--quick] [--iterations N] [--from-env]
     from bench.bench_online import run; run(quick=True)    # -> dict, also written as JSON
 """
 
@@ -57,9 +57,8 @@ from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from clusters.processes import free_port  # noqa: E402  (after the path set-up)
+from clusters.processes import free_port  # noqa: E402
 
 DEFAULT_CACHE = Path("/tmp/skewless-bench/online")
 DEFAULT_JSON = ROOT / "bench" / "online_results.json"

@@ -18,9 +18,9 @@ each repeat's parity / training ratio), and the parity breakdown (offline / mate
 online / compare). The machine is shared: run it
 when it is quiet, and read the ratio, not the absolute figures.
 
-    .venv/bin/python bench/bench_parity.py --quick          # 1000 rows, 1 run each
-    .venv/bin/python bench/bench_parity.py --rows 4000 --repeats 3
-    .venv/bin/python bench/bench_parity.py --rows 2000 --days 32 --repeats 3   # issue 15
+    .venv/bin/python -m bench.bench_parity --quick          # 1000 rows, 1 run each
+    .venv/bin/python -m bench.bench_parity --rows 4000 --repeats 3
+    .venv/bin/python -m bench.bench_parity --rows 2000 --days 32 --repeats 3   # issue 15
 
 ``--days N`` spreads the as-of times over ``N`` distinct days instead (:func:`day_times`: one
 instant per day from 2024-01-03, its time of day moving 7 h 13 min 17.25 s a day: the
@@ -36,13 +36,11 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 GAP_FREE_TIMES = (datetime(2024, 1, 10, tzinfo=timezone.utc),
                   datetime(2024, 1, 12, 13, 37, tzinfo=timezone.utc),
@@ -173,8 +171,8 @@ def run(quick: bool = False, rows: int | None = None, repeats: int | None = None
                 {"value": ratio, "limit": 2.0, "met": ratio <= 2.0}},
         "loadavg_start": load_start,
         "loadavg": os.getloadavg(),
-        "command": "bench/bench_parity.py" + (" --quick" if quick else
-                                              f" --rows {rows} --repeats {repeats}")
+        "command": ".venv/bin/python -m bench.bench_parity"
+                   + (" --quick" if quick else f" --rows {rows} --repeats {repeats}")
                    + (f" --days {days}" if days else ""),
     }
     dest = Path(out or ROOT / "bench" / "parity_results.json")

@@ -8,7 +8,7 @@ repeated reply is not decoded again) and off (every reply decoded), alternating 
 per read (``time.process_time``: what a server worker pays) and the wall time per read (the
 round trip, Redis included), medians over the rounds; answers are checked equal first.
 
-    .venv/bin/python bench/bench_read_transport.py [--from-env] [--rounds 5] [--block 500]
+    .venv/bin/python -m bench.bench_read_transport [--from-env] [--rounds 5] [--block 500]
 """
 
 from __future__ import annotations
@@ -17,14 +17,10 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.bench_online import (  # noqa: E402  (after the path set-up)
+from bench.bench_online import (
     DEFAULT_CACHE,
     FIRST_TITLE,
     MEMBER,

@@ -29,8 +29,8 @@ spark within 5x of the floor at 100k labels and 3x at 1M and above (``training_s
 Setup (facts, feature tables, labels per size, a private Feast repo with the state fitted on
 the first 28 days) is cached under ``--workdir``.
 
-    .venv/bin/python bench/bench_training_set.py --quick        # tiny facts, 20k rows
-    .venv/bin/python bench/bench_training_set.py --sizes 1000000,10000000 --repeats 2
+    .venv/bin/python -m bench.bench_training_set --quick        # tiny facts, 20k rows
+    .venv/bin/python -m bench.bench_training_set --sizes 1000000,10000000 --repeats 2
 
 From Python (a one-command runner): ``run(quick=True)`` or ``run(sizes="1000000", repeats=1)``
 returns the results dict and writes the JSON, as the command line does.
@@ -52,12 +52,8 @@ from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from training_set_targets import targets  # noqa: E402  (after the path set-up)
-from training_set_workers import (  # noqa: E402  (after the path set-up)
+from bench.training_set_targets import targets
+from bench.training_set_workers import (
     KEYS,
     LABEL_COLS,
     do_setup,
@@ -65,6 +61,8 @@ from training_set_workers import (  # noqa: E402  (after the path set-up)
     run_floor,
     run_spark,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PATHS = ("spark", "spark-feast", "feast", "floor")
 PEERS = ("spark-feast", "feast")  # limited to a multiple of spark's wall time at big sizes
@@ -97,7 +95,7 @@ def measure(role: str, args, labels: Path, out: Path, limit: float | None = None
     result = out.with_name(out.name + ".result.json")
     result.unlink(missing_ok=True)
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--role", role, "--labels",
+    cmd = [sys.executable, "-m", "bench.bench_training_set", "--role", role, "--labels",
            str(labels), "--out", str(out), "--result", str(result), "--workdir", str(work),
            "--floor-procs", str(args.floor_procs), "--facts-preset", args.facts_preset,
            "--sizes", ",".join(map(str, args.sizes))]
@@ -111,7 +109,7 @@ def measure(role: str, args, labels: Path, out: Path, limit: float | None = None
     cpu: dict = {}
     t0 = time.perf_counter()
     with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
                                 env=worker_env(work, driver_memory or args.driver_memory))
     root = psutil.Process(proc.pid)
     while proc.poll() is None:
@@ -452,7 +450,7 @@ def bench_and_report(args: argparse.Namespace, words: Sequence[str]) -> dict:
     """Run :func:`bench`, print the table and write the results JSON."""
     path = Path(args.json or (args.workdir / "training_set_results.json" if args.quick
                               else ROOT / "bench" / "training_set_results.json"))
-    res = bench(args, " ".join([".venv/bin/python bench/bench_training_set.py", *words]),
+    res = bench(args, " ".join([".venv/bin/python -m bench.bench_training_set", *words]),
                 save=lambda r: path.write_text(json.dumps(r, indent=2, default=str)))
     print_table(res)
     print("targets:", res["targets"])

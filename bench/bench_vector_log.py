@@ -2,7 +2,7 @@
 SIGTERM and a SIGKILL lose — for two checkouts side by side (e.g. before and after the bounded
 log of issue 14.2), alternating, on the same data.
 
-    .venv/bin/python bench/bench_vector_log.py --before /tmp/old-checkout [--clients 32]
+    .venv/bin/python -m bench.bench_vector_log --before /tmp/old-checkout [--clients 32]
         [--candidates 100] [--seconds 50] [--phases 3] [--kill-after 30] [--rounds 1]
         [--queue-max 10000] [--out /tmp/vector_log_bench.json]
 
@@ -43,13 +43,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.bench_online import DEFAULT_CACHE, FIRST_TITLE, WHEN, cache_env, ensure_data
+from bench.load_rank import _load, start_server
+from serving.log_reader import LogReader
+from serving.vector_log import FILE_NAME
 
-from bench.bench_online import DEFAULT_CACHE, FIRST_TITLE, WHEN, cache_env, ensure_data  # noqa: E402
-from bench.load_rank import _load, start_server  # noqa: E402
-from serving.log_reader import LogReader  # noqa: E402
-from serving.vector_log import FILE_NAME  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 REDIS_DB = 12
 MEMBERS = tuple(range(1_000_000, 1_000_050))

@@ -1,7 +1,7 @@
 """Before/after load test of ``POST /rank``: servers of two checkouts side by side, runs
 alternated, medians and ratios (``bench/load_rank.py`` does each run).
 
-    .venv/bin/python bench/load_compare.py --before /tmp/main-export [--clients 16 64]
+    .venv/bin/python -m bench.load_compare --before /tmp/main-export [--clients 16 64]
         [--rounds 3] [--seconds 10] [--candidates 100] [--after-workers 1 2]
         [--out bench/load_compare_results.json]
 
@@ -23,15 +23,13 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.load_rank import run, start_server
 
-from bench.load_rank import run, start_server  # noqa: E402  (after the path set-up)
+ROOT = Path(__file__).resolve().parents[1]
 
 TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 

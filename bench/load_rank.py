@@ -1,7 +1,7 @@
 """Bounded load test of ``POST /rank``: N concurrent asyncio clients on loopback for a
 fixed time against a real uvicorn server; throughput, latency percentiles and errors as JSON.
 
-    .venv/bin/python bench/load_rank.py [--url http://127.0.0.1:8000] [--clients 16]
+    .venv/bin/python -m bench.load_rank [--url http://127.0.0.1:8000] [--clients 16]
         [--seconds 60] [--candidates 50] [--path /rank] [--quick] [--workers 1]
         [--root CHECKOUT] [--no-retry-after] [--out bench/load_rank_results.json]
 
@@ -48,10 +48,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from clusters.processes import free_port
 
-from clusters.processes import free_port  # noqa: E402  (after the path set-up)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _percentile(sorted_ms: Sequence[float], q: float) -> float:

@@ -1,8 +1,8 @@
 """Wall and CPU time of every stage of the demo's main job (``skewless demo``), in one process.
 
-    .venv/bin/python bench/main_job_stages.py --fresh --json /tmp/stages.json
-    # another checkout's main job, with that checkout's interpreter (before/after):
-    /path/to/other/.venv/bin/python bench/main_job_stages.py --root /path/to/other --fresh
+    .venv/bin/python -m bench.main_job_stages --fresh --json /tmp/stages.json
+    # another checkout's main job (before/after): run it there, with that checkout's venv
+    (cd /path/to/other && .venv/bin/python -m bench.main_job_stages --fresh)
 
 The stages are :func:`demo.main_job.run_main_job`'s own (it times them and prints
 ``[stage] done in Xs``); this script hooks its ``progress`` callback to read, at the start and
@@ -13,7 +13,9 @@ wall time when other jobs share the cores, so before/after comparisons on a load
 should read the CPU column. The whole job's wall and CPU time since the interpreter started
 (imports included) is the ``total`` row.
 
-Edge cases: ``--root`` must be a checkout (holding ``demo/main_job.py``); Linux only (``/proc``).
+The main job is the one of the checkout this runs in (``-m`` puts the current folder first on
+``sys.path``); its folder is printed and written to the JSON as ``root``. Edge case: Linux only
+(``/proc``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -72,17 +73,15 @@ class TreeCpu:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1],
-                        help="checkout whose main job runs (default this one)")
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--fresh", action="store_true", help="rebuild facts, labels, tables")
     parser.add_argument("--json", type=Path, help="write the figures here as JSON")
     args = parser.parse_args()
-    root = args.root.resolve()
-    if not (root / "demo" / "main_job.py").exists():
-        parser.error(f"--root {root} is not a skewless checkout (no demo/main_job.py)")
-    sys.path.insert(0, str(root))
+    import demo.main_job
     from demo.main_job import run_main_job
+
+    root = Path(demo.main_job.__file__).resolve().parents[1]
+    print(f"main job of {root}", flush=True)
 
     cpu: dict[str, float] = {}
     tree = TreeCpu(os.getpid())

@@ -1,13 +1,14 @@
 """One benchmark command: every path side by side with its peer and its floor.
 
-    .venv/bin/python bench/run_all.py --quick     # routine check, under ~5 minutes (warm)
-    .venv/bin/python bench/run_all.py             # 100k and 1M training-set rows (about 1 h)
-    .venv/bin/python bench/run_all.py --full      # adds 10M training-set rows (2-3 h or more)
-    .venv/bin/python bench/run_all.py --full --only training_set --merge   # that one only
+    .venv/bin/python -m bench.run_all --quick     # routine check, under ~5 minutes (warm)
+    .venv/bin/python -m bench.run_all             # 100k and 1M training-set rows (about 1 h)
+    .venv/bin/python -m bench.run_all --full      # adds 10M training-set rows (2-3 h or more)
+    .venv/bin/python -m bench.run_all --full --only training_set --merge   # that one only
 
 Each benchmark module under ``bench/`` exposes ``run(quick: bool) -> dict`` and generates (or
-reuses, from its cache) its own data; here each runs in a fresh subprocess (one JVM, one Redis
-client set per benchmark; a crash or out-of-memory in one does not take the others down), one
+reuses, from its cache) its own data; here each runs in a fresh subprocess (``python -m
+bench.run_all --child NAME`` in the checkout's root; one JVM, one Redis client set per
+benchmark; a crash or out-of-memory in one does not take the others down), one
 after the other, so they do not compete for the two cores. Inside each benchmark, runs that
 measure the same thing alternate. The results land in ``bench/results.json`` and a readable
 ``BENCHMARKS.md`` (:mod:`bench.report`), with the machine, versions, medians, p99, the ratios
@@ -22,7 +23,7 @@ finding written to the report, not a failure of the command).
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import json
 import subprocess
 import sys
@@ -31,7 +32,6 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-sys.path.insert(0, str(ROOT))
 
 #: The training sets of a published run (the issue's sizes: 100k, 1M; ``--full`` adds 10M):
 #: small facts, spark and the floor 3 times each below 2M labels (medians), the peers (Feast's
@@ -44,47 +44,38 @@ TRAINING_OPTIONS = {"facts_preset": "small", "repeats": 3, "peer_repeats": 1}
 #: 6-15; its two peers up to 3x that each) at 2-3 h on a quiet machine, more on a busy one.
 TIMEOUTS = {"quick": 900.0, "default": 7200.0, "full": 6 * 3600.0}
 
-#: name -> (module file, keyword arguments of ``run`` per mode, the keyword of ``run`` that
+#: name -> (module, keyword arguments of ``run`` per mode, the keyword of ``run`` that
 #: names its own JSON output or None). ``--quick`` points that output into the work directory,
 #: so a routine check leaves the committed ``bench/*_results.json`` alone.
 BENCHMARKS: dict[str, tuple[str, dict[str, dict], str | None]] = {
-    "online": ("bench_online.py", {"quick": {"quick": True}, "default": {"quick": False},
-                                   "full": {"quick": False}}, "json_path"),
-    "training_set": ("bench_training_set.py", {"quick": {"quick": True},
-                                               "default": {"quick": False,
-                                                           "sizes": TRAINING_SIZES,
-                                                           **TRAINING_OPTIONS},
-                                               "full": {"quick": False,
-                                                        "sizes": f"{TRAINING_SIZES},10000000",
-                                                        **TRAINING_OPTIONS}}, "json"),
-    "materialization": ("bench_materialize.py", {"quick": {"quick": True},
-                                                 "default": {"quick": False},
-                                                 "full": {"quick": False}}, "out"),
-    "encoding": ("bench_encoding_throughput.py", {"quick": {"quick": True},
-                                                  "default": {"quick": False},
-                                                  "full": {"quick": False}}, None),
-    "parity": ("bench_parity.py", {"quick": {"quick": True},
-                                   "default": {"quick": False, "rows": 2000, "days": 32},
-                                   "full": {"quick": False, "rows": 2000, "days": 32}}, "out"),
+    "online": ("bench.bench_online", {"quick": {"quick": True}, "default": {"quick": False},
+                                      "full": {"quick": False}}, "json_path"),
+    "training_set": ("bench.bench_training_set", {"quick": {"quick": True},
+                                                  "default": {"quick": False,
+                                                              "sizes": TRAINING_SIZES,
+                                                              **TRAINING_OPTIONS},
+                                                  "full": {"quick": False,
+                                                           "sizes": f"{TRAINING_SIZES},10000000",
+                                                           **TRAINING_OPTIONS}}, "json"),
+    "materialization": ("bench.bench_materialize", {"quick": {"quick": True},
+                                                    "default": {"quick": False},
+                                                    "full": {"quick": False}}, "out"),
+    "encoding": ("bench.bench_encoding_throughput", {"quick": {"quick": True},
+                                                     "default": {"quick": False},
+                                                     "full": {"quick": False}}, None),
+    "parity": ("bench.bench_parity", {"quick": {"quick": True},
+                                      "default": {"quick": False, "rows": 2000, "days": 32},
+                                      "full": {"quick": False, "rows": 2000, "days": 32}}, "out"),
 }
-
-
-def _load(file: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{Path(file).stem}", BENCH / file)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load bench/{file}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _child(name: str, mode: str, out: Path) -> None:
     """Run one benchmark in this (child) process and write its result to ``out``."""
-    file, kwargs, own_output = BENCHMARKS[name]
+    module, kwargs, own_output = BENCHMARKS[name]
     options = dict(kwargs[mode])
     if mode == "quick" and own_output:
         options[own_output] = out.with_name(f"{name}_own.json")
-    result = _load(file).run(**options)
+    result = importlib.import_module(module).run(**options)
     out.write_text(json.dumps(result, indent=2, default=str))
 
 
@@ -93,8 +84,8 @@ def run_one(name: str, mode: str, timeout: float, workdir: Path) -> dict:
     out = workdir / f"{name}.json"
     out.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--mode", mode,
-           "--child-out", str(out)]
+    cmd = [sys.executable, "-m", "bench.run_all", "--child", name, "--mode", mode,
+           "--child-out", str(out.resolve())]
     try:
         proc = subprocess.run(cmd, cwd=ROOT, timeout=timeout, capture_output=True, text=True)
     except subprocess.TimeoutExpired:

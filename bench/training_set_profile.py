@@ -1,11 +1,11 @@
 """Where a small training-set build spends its time: one Spark-path run, stage by stage.
 
-Runs what ``bench/bench_training_set.py --role spark`` runs (the same store, labels and
+Runs what ``python -m bench.bench_training_set --role spark`` runs (the same store, labels and
 state, from a workdir that benchmark set up), in this process, with a clock around each step
 and Spark's event log on; then prints the steps and every Spark job (its call site, tasks,
 wall time) from the event log:
 
-    .venv/bin/python bench/training_set_profile.py --workdir /tmp/skewless-bench --size 100000
+    .venv/bin/python -m bench.training_set_profile --workdir /tmp/skewless-bench --size 100000
 
 ``--conf k=v,...`` adds Spark settings (as ``SKEWLESS_SPARK_CONF``), to try one before making
 it a default; ``--serial --short-job no`` starts Spark as checkouts before ``start_spark`` did
@@ -20,15 +20,10 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 
 @contextmanager
@@ -87,9 +82,10 @@ def main(argv: list[str] | None = None) -> None:
     work = args.workdir.resolve()
     labels = work / f"labels_{args.size}"
     if not (labels / ".done").exists():
-        raise SystemExit(f"no labels at {labels}: run bench/bench_training_set.py --workdir "
-                         f"{work} --sizes {args.size} first (it sets the workdir up)")
-    from bench_training_set import worker_env
+        raise SystemExit(f"no labels at {labels}: run .venv/bin/python -m "
+                         f"bench.bench_training_set --workdir {work} --sizes {args.size} first "
+                         "(it sets the workdir up)")
+    from bench.bench_training_set import worker_env
 
     os.environ.update(worker_env(work, "2g"))
     log_dir = Path(tempfile.mkdtemp(prefix="skewless-eventlog-"))

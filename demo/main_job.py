@@ -15,7 +15,7 @@ Stages (data under ``SKEWLESS_DATA_DIR``, default ``<checkout>/data``):
    point-in-time join + the same encoders in Spark, Parquet and a manifest;
 7. train the ranking model (:func:`scoring.train.train`, JSON with the state hash);
 8. Redis: the configured one, or a real Redis started on loopback when none answers
-   (``scripts/services.py ensure-redis`` of the checkout);
+   (:func:`clusters.services.ensure_redis`, which ``scripts/setup.sh`` runs too);
 9. materialize into Redis (:func:`materialization.materialize.materialize`);
 10. serve a few requests through the HTTP app in-process (``/features``, ``/rank``,
     ``/health``);
@@ -27,15 +27,14 @@ Stages (data under ``SKEWLESS_DATA_DIR``, default ``<checkout>/data``):
 
 Existing facts, labels and feature tables are reused unless ``fresh`` (their manifest must
 match the preset). Edge cases: an unknown preset raises ``ValueError`` listing the presets;
-outside a checkout (no ``scripts/services.py``) the Redis stage only checks that one answers.
+the Redis stage raises ``RuntimeError`` naming the fix when a configured remote Redis does not
+answer or a local one cannot be started (an installed copy starts one just as a checkout does).
 """
 
 from __future__ import annotations
 
 import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -50,7 +49,6 @@ DEMO_SERVICE = "ranker"
 FIT_DAYS = 28
 #: Presets up to this many events run as a short Spark job (``get_spark(short_job=True)``).
 SHORT_JOB_EVENTS = 200_000
-CHECKOUT = Path(__file__).resolve().parents[1]
 
 Progress = Callable[[str], AbstractContextManager[Any]]
 
@@ -105,6 +103,7 @@ def run_main_job(preset_name: str = "tiny", fresh: bool = False, *, repo: Path |
                  progress: Progress = nullcontext, echo: Callable[[str], None] = _print
                  ) -> MainJobResult:
     """Run every stage (see module docstring) and return what the summary prints."""
+    from clusters.services import ensure_redis
     from demo.feature_tables import build_feature_tables, default_days
     from demo.labels import generate_labels, labels_preset, read_labels
     from feast_bridge.apply import apply_repo
@@ -191,20 +190,6 @@ def representative_traffic(stage: Stages, spark: Any, repo: Path, enc: Any, labe
     with stage("reports"):
         judged = judge_log(spark, repo, DEMO_SERVICE, enc, training_dir, traffic, reports)
     return traffic_lines(traffic, judged)
-
-
-def ensure_redis() -> str:
-    """One line saying which Redis answers; starts one on loopback when none does (through
-    the checkout's ``scripts/services.py``, which ``scripts/setup.sh`` runs too)."""
-    script = CHECKOUT / "scripts" / "services.py"
-    if not script.exists():
-        return "no scripts/services.py here: using the configured Redis as is"
-    proc = subprocess.run([sys.executable, str(script), "ensure-redis"], capture_output=True,
-                          text=True)
-    if proc.returncode != 0:
-        raise RuntimeError((proc.stderr or proc.stdout).strip()
-                           or "scripts/services.py ensure-redis failed")
-    return proc.stdout.strip().removeprefix("services: ")
 
 
 def encode_speed(enc: Any, rows: int = 2000, repeats: int = 5) -> float:

@@ -39,7 +39,7 @@ Decisions and edge cases:
 * TLS file options without ``SKEWLESS_REDIS_SSL=true`` raise (they would be silently ignored);
   a named file that does not exist raises naming the variable.
 * The address is checked here, once, for every reader (``open_store``, the server's settings,
-  ``scripts/services.py``): a port that is not an integer from 1 to 65535, a database that is
+  ``clusters.services``): a port that is not an integer from 1 to 65535, a database that is
   not an integer >= 0, or a host holding ``,``, ``=``, ``:`` or whitespace (which would break
   the connection string) raises naming the variable and the fix. Empty means unset.
 * Plain ``feast`` commands read none of these variables, only ``feature_store.yaml``, which

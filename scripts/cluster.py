@@ -18,22 +18,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from clusters.redis_cluster import (  # noqa: E402
+from clusters.redis_cluster import (
     RedisClusterHandle,
     start_redis_cluster,
     stop_redis_cluster,
 )
-from clusters.spark_standalone import (  # noqa: E402
+from clusters.spark_standalone import (
     SparkClusterHandle,
     start_spark_cluster,
     stop_spark_cluster,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def state_dir() -> Path:

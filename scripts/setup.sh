@@ -50,4 +50,4 @@ fi
 # only the tests need a browser: warn, the demo and the server run without one
 browser_ok || echo "setup: warning: no $CHROMIUM / $CHROMEDRIVER; the tests' browser checks will fail until you install them (apt-get install chromium chromium-driver) or set SKEWLESS_CHROMIUM / SKEWLESS_CHROMEDRIVER" >&2
 
-.venv/bin/python scripts/services.py ensure-redis
+.venv/bin/python -m clusters.services ensure-redis

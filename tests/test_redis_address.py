@@ -2,26 +2,22 @@
 (``online_store.connection.RedisAddress``) and every reader refuses a bad value at start-up,
 naming the variable and the fix: the settings of the server, ``skewless serve`` and
 ``skewless materialize`` (before any store, Spark or uvicorn starts), ``open_store``'s
-connection string and ``scripts/services.py``."""
+connection string and ``clusters.services``."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from clusters import services
 from feast_bridge.store import redis_connection_string
 from online_store.connection import RedisAddress
 from serving.settings import Settings
 from skewless.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import services  # noqa: E402
-
 PORT = "SKEWLESS_REDIS_PORT"
 BAD = [(PORT, "99999", "1 to 65535"), (PORT, "0", "1 to 65535"), (PORT, "65536", "1 to 65535"),
        (PORT, "-1", "1 to 65535"), (PORT, "6379.0", "1 to 65535"), (PORT, "redis", "TCP port"),
@@ -43,11 +39,12 @@ def env(monkeypatch):
 @pytest.mark.parametrize("name, value, fix", BAD)
 def test_every_reader_refuses_a_bad_address_naming_the_variable(env, name, value, fix) -> None:
     env.setenv(name, value)
-    for read in (lambda: RedisAddress.from_env(), Settings.from_env, redis_connection_string):
+    for read in (lambda: RedisAddress.from_env(), Settings.from_env, redis_connection_string,
+                 services.redis_address):
         with pytest.raises(ValueError, match=f"{name}=.*{fix}"):
             read()
     with pytest.raises(SystemExit, match=f"{name}=.*{fix}"):
-        services.redis_address()
+        services.main(["ensure-redis"])
 
 
 def test_good_and_empty_values(env) -> None:

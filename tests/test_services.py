@@ -1,13 +1,13 @@
-"""The setup checks: a Redis server answers, Java 17+ is present (fail loudly otherwise)."""
+"""The setup checks (:mod:`clusters.services`): a Redis server answers, Java 17+ is present
+(fail loudly otherwise); a remote Redis that does not answer is refused naming the fix."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import pytest
 
-import services  # noqa: E402
+from clusters import services
 
 
 def test_redis_answers_at_the_configured_address() -> None:
@@ -31,3 +31,10 @@ def test_java_17_or_newer() -> None:
 
 def test_nothing_answers_on_an_unused_port() -> None:
     assert not services.redis_answers("127.0.0.1", 1)
+
+
+def test_a_remote_redis_that_does_not_answer_is_not_started_but_refused(monkeypatch) -> None:
+    monkeypatch.setenv("SKEWLESS_REDIS_HOST", "192.0.2.1")  # TEST-NET-1: never answers
+    monkeypatch.setenv("SKEWLESS_REDIS_PORT", "6379")
+    with pytest.raises(RuntimeError, match="unset SKEWLESS_REDIS_HOST"):
+        services.ensure_redis()

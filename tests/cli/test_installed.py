@@ -1,6 +1,7 @@
 """The command works from an installed copy (``pip install --no-deps --target``), run from a
-folder outside the checkout: ``python -m skewless`` and the ``skewless`` entry point both
-resolve to the installed package, not the checkout."""
+folder outside the checkout: ``python -m skewless``, the ``skewless`` entry point and
+``python -m clusters.services`` (what ``skewless demo`` uses to start Redis) all resolve to the
+installed packages, not the checkout."""
 
 from __future__ import annotations
 
@@ -60,3 +61,14 @@ def test_entry_point_runs_the_installed_copy(installed: Path, tmp_path: Path) ->
     bad = subprocess.run([sys.executable, str(script), "--repo", str(tmp_path), "services"],
                          cwd=tmp_path, env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("error: no feature_store.yaml")
+
+
+def test_the_services_module_runs_from_the_installed_copy(installed: Path, tmp_path: Path) -> None:
+    env = _env(installed)
+    where = subprocess.run([sys.executable, "-c",
+                            "import clusters.services as s; print(s.__file__)"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert Path(where.stdout.strip()).is_relative_to(installed), where.stdout
+    java = subprocess.run([sys.executable, "-m", "clusters.services", "check-java"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True)
+    assert java.returncode == 0 and java.stdout.startswith("services: Java "), java.stderr

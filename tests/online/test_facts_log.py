@@ -190,8 +190,7 @@ def test_a_schema_whose_names_clash_is_refused_naming_them() -> None:
 
 
 _CHILD = textwrap.dedent("""
-    import os, signal, sys
-    sys.path[:0] = {paths!r}
+    import os, signal
     from tests.online.test_facts_log import SCHEMA, _request
     from serving.facts_log import FactsLog
     log = FactsLog({directory!r}, {{"shop": SCHEMA}}, file_rows=6)
@@ -208,7 +207,7 @@ _CHILD = textwrap.dedent("""
 
 def test_a_sigkill_leaves_every_closed_file_whole_and_the_open_one_counted(tmp_path) -> None:
     root = Path(__file__).resolve().parents[2]
-    code = _CHILD.format(paths=[str(root)], directory=str(tmp_path))
+    code = _CHILD.format(directory=str(tmp_path))
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
                           timeout=120, env={**os.environ, "PYTHONPATH": str(root)})
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
