@@ -15,6 +15,7 @@ import operator
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from itertools import chain
 from pathlib import Path
 
 from encoders import StateError
@@ -47,12 +48,7 @@ class LinearModel:
     def bind(self, schema_names: Sequence[str]) -> Callable[[Sequence[float]], float]:
         """A scorer for full encoded vectors laid out as ``schema_names``; raises naming the
         fix when a model column is absent (the model was trained on another encoder set)."""
-        index = {n: i for i, n in enumerate(schema_names)}
-        absent = [n for n in self.names if n not in index]
-        if absent:
-            raise StateError(f"model {self.model_id!r} uses columns {absent[:5]} that the "
-                             "encoder set does not produce; retrain it on a current training set")
-        positions = [index[n] for n in self.names]
+        positions = self._positions(schema_names)
         coef, intercept, fsum, mul = self.coef, self.intercept, math.fsum, operator.mul
         if not positions:
             return lambda vector: _sigmoid(intercept)
@@ -65,6 +61,62 @@ class LinearModel:
             return _sigmoid(intercept + fsum(map(mul, coef, pick(vector))))
 
         return score
+
+    def bind_many(self, schema_names: Sequence[str]
+                  ) -> Callable[[Sequence[Sequence[float]]], list[float]]:
+        """A scorer of a batch of full vectors (``schema_names`` as in :meth:`bind`) giving
+        exactly ``[bind(schema_names)(v) for v in vectors]``, faster when columns hold one
+        value across the batch (a ranking's query side: the same member in every row).
+
+        Exact: the products of the batch-constant columns are summed once into Shewchuk's
+        partials (floats whose real sum *is* the sum of those products), and each row's
+        ``fsum`` — correctly rounded — takes them in place of those products, so it rounds the
+        same real number. A batch of fewer than 4 rows, or whose constant products or
+        partials are not all finite (``fsum``'s own rules for inf and nan then apply), is
+        scored row by row, and so is a batch where ``fsum`` meets an intermediate overflow.
+        ``0.0`` and ``-0.0`` count as one value: their products differ
+        only in the sign of a zero, which cannot change a sum that is not zero, and the
+        sigmoid of ``±0`` is 0.5 either way."""
+        one = self.bind(schema_names)
+        positions = self._positions(schema_names)
+        if len(positions) < 2:
+            return lambda vectors: [one(v) for v in vectors]
+        coef, intercept, fsum, mul = self.coef, self.intercept, math.fsum, operator.mul
+
+        def score_many(vectors: Sequence[Sequence[float]]) -> list[float]:
+            n = len(vectors)
+            if n < 4:
+                return [one(v) for v in vectors]
+            columns = list(zip(*vectors))
+            same = [j for j, p in enumerate(positions)
+                    if columns[p].count(columns[p][0]) == n]
+            shared = _partials([coef[j] * columns[positions[j]][0] for j in same])
+            if not same or shared is None:
+                return [one(v) for v in vectors]
+            constant = set(same)
+            rest = [j for j in range(len(positions)) if j not in constant]
+            rest_coef = [coef[j] for j in rest]
+            if len(rest) > 1:
+                rest_pick = operator.itemgetter(*(positions[j] for j in rest))
+            else:  # itemgetter of one position gives a value, not a tuple; of none, an error
+                rest_pick = (lambda v: ()) if not rest else (lambda v, p=positions[rest[0]]:
+                                                              (v[p],))
+            try:
+                return [_sigmoid(intercept + fsum(chain(shared, map(mul, rest_coef,
+                                                                    rest_pick(v)))))
+                        for v in vectors]
+            except OverflowError:  # fsum's intermediate overflow: as the rows alone do
+                return [one(v) for v in vectors]
+
+        return score_many
+
+    def _positions(self, schema_names: Sequence[str]) -> list[int]:
+        index = {n: i for i, n in enumerate(schema_names)}
+        absent = [n for n in self.names if n not in index]
+        if absent:
+            raise StateError(f"model {self.model_id!r} uses columns {absent[:5]} that the "
+                             "encoder set does not produce; retrain it on a current training set")
+        return [index[n] for n in self.names]
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         p = Path(path)
@@ -87,6 +139,28 @@ class LinearModel:
         except (ValueError, KeyError, TypeError) as exc:
             raise StateError(f"model file {p} is not a skewless model ({exc}); retrain it with "
                              "scripts/train_model.py") from None
+
+
+def _partials(values: Sequence[float]) -> list[float] | None:
+    """Shewchuk's non-overlapping partials of ``values``: floats whose exact (real) sum equals
+    the exact sum of ``values`` (the algorithm ``math.fsum`` runs, stopped before its final
+    rounding); ``None`` when a value or an intermediate sum is not finite."""
+    partials: list[float] = []
+    for x in values:
+        i = 0
+        for y in partials:
+            if abs(x) < abs(y):
+                x, y = y, x
+            hi = x + y
+            lo = y - (hi - x)
+            if lo:
+                partials[i] = lo
+                i += 1
+            x = hi
+        if not math.isfinite(x):
+            return None
+        partials[i:] = [x]
+    return partials
 
 
 def _sigmoid(z: float) -> float:

@@ -172,7 +172,7 @@ def _rank(server: Server, svc: ServedService, path: str) -> Callable[[Any], Resp
         rows, context = models.rank_rows(body)
         served = server.serve(svc, path, rows, context, body.request_time or utc_now(),
                               model_id=svc.model_id)
-        scores = [float(score(r.values)) for r in served.encoded]
+        scores = score([r.values for r in served.encoded])
         order = sorted(range(len(rows)), key=lambda i: (-scores[i], rows[i][key]))
         return _ServedJSON(_json({
             "request_id": served.request_id, **head,

@@ -106,7 +106,8 @@ class ServedService:
                 f"published state of service {info.name!r} is {self.state_hash}; retrain it on "
                 "a training set built with the published state (scripts/train_model.py)")
         self.model = model
-        self.score = model.bind(enc.names) if model is not None else None
+        #: the model's scores of a batch of encoded vectors (exactly its per-vector scores)
+        self.score = model.bind_many(enc.names) if model is not None else None
         self.models: ServiceModels = build_models(info, candidate_key)
         self.online = OnlineEncoder(store, enc, service=info.name)
         self.names = list(enc.names)
