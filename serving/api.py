@@ -53,7 +53,10 @@ Guarantees:
 Cost (``bench/bench_online.py``, ``HTTP /rank`` vs the in-process encoded call): the answers
 are built as bytes with one ``pydantic_core.to_json`` of plain lists, not through
 ``response_model`` (kept for the OpenAPI document only); the endpoints are ``async def``
-(:func:`_endpoint`); request bodies are still validated by the generated pydantic models.
+(:func:`_endpoint`); request bodies are validated by the generated pydantic models, a valid
+one without FastAPI's request machinery (:mod:`serving.hot_routes`; everything else goes
+through FastAPI); a ranking is scored as one batch
+(:meth:`scoring.linear_model.LinearModel.bind_many`, exactly the per-vector scores).
 """
 
 from __future__ import annotations
@@ -173,10 +176,11 @@ def _rank(server: Server, svc: ServedService, path: str) -> Callable[[Any], Resp
         served = server.serve(svc, path, rows, context, body.request_time or utc_now(),
                               model_id=svc.model_id)
         scores = score([r.values for r in served.encoded])
-        order = sorted(range(len(rows)), key=lambda i: (-scores[i], rows[i][key]))
+        # best first, ties by candidate; scores are probabilities (never -0.0): -(-s) == s
+        ranked = sorted(zip([-s for s in scores], [r[key] for r in rows]))
         return _ServedJSON(_json({
             "request_id": served.request_id, **head,
-            "ranking": [{key: rows[i][key], "score": scores[i]} for i in order]}), served.log)
+            "ranking": [{key: c, "score": -s} for s, c in ranked]}), served.log)
 
     return rank
 

@@ -22,7 +22,10 @@ pending over all open files, then converted to Arrow in one go (a row group per 
 writer's cost per row does not depend on how requests are batched, and the rows held beyond
 the queue's bound are at most ``row_group_rows``. Its default, 2,000, keeps each conversion's
 hold on the GIL short (~10 ms): with 10,000 the p99 of ``/rank`` at 16 clients was 2.35x the
-no-log server's, with 2,000 1.48x (``bench/bench_facts_log.py``).
+no-log server's, with 2,000 1.48x (``bench/bench_facts_log.py``). For the same reason a
+request wakes the writer only when a row group's rows are queued (``wake_rows``, at most half
+the queue's bound); fewer wait for the writer's next tick (at most a second), so most requests
+cost the writer nothing until their rows are converted.
 
 **What each failure loses:**
 
