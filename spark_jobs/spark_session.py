@@ -73,7 +73,10 @@ LOCAL_CONF: Mapping[str, str] = {
 #: most): the JVM's quick compiler only. The optimising compiler (C2) spends seconds of CPU
 #: compiling Spark's code while a fresh JVM warms up and pays that back only on long jobs;
 #: the demo's main job on the tiny preset used 79 s of CPU with it, 54 s without (BENCHMARKS.md).
-SHORT_JOB_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
+#: With the quick compiler only, the JVM's code cache (48 MiB by default then) filled up
+#: ~57 s into the main job ("CodeCache is full. Compiler has been disabled.") and the rest
+#: ran interpreted; 240 MiB is the size the JVM reserves with both compilers.
+SHORT_JOB_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
 
 #: Inputs up to this many bytes on disk make a short job (:func:`short_job_for`). A training
 #: set of 100k demo labels (2.3 MiB) took 25 CPU-s with the quick compiler only, 38 without;
