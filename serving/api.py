@@ -74,7 +74,7 @@ from pydantic_core import to_json
 from serving.admission import AdmissionMiddleware
 from serving.docs import install_docs
 from serving.errors import install_error_handlers
-from serving.hot_routes import HotRoutes
+from serving.hot_routes import HotRoutes, raise_failed
 from serving.limits import InputLimits
 from serving.online import utc_now
 from serving.readiness import OnlineStoreEmptyError
@@ -122,11 +122,15 @@ def _endpoint(fn: Callable[[Any], Response], body_model: type) -> Callable[..., 
     hangs every request (``/health`` too) waits up to ``SKEWLESS_REDIS_SOCKET_TIMEOUT``
     (then 503)."""
 
-    async def endpoint(body: Any) -> Any:
+    async def endpoint(request: Request, body: Any) -> Any:
+        raise_failed(request.scope)  # the hot path's error, if it met one (serving.hot_routes)
         return fn(body)
 
-    endpoint.__signature__ = inspect.Signature([inspect.Parameter(
-        "body", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=body_model)])
+    endpoint.__signature__ = inspect.Signature([
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                          annotation=Request),
+        inspect.Parameter("body", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                          annotation=body_model)])
     return endpoint
 
 

@@ -10,11 +10,12 @@ that answers a ``POST`` to one of the registered paths itself when it can:
 * it reads the body (already limited by :class:`serving.limits.InputLimits`), parses it with
   ``json.loads`` and validates it with the route's own generated model in Python mode —
   exactly what FastAPI does with a JSON body — and calls the route's function;
-* **anything else is FastAPI's**: a body that does not parse or validate, and any error the
-  function raises (Redis down, a stale state, a batch over the limit …), is replayed, body and
-  all, through the FastAPI app behind it, whose handlers answer as they always did (the
-  function then runs again: an error path pays twice; nothing was served or logged the first
-  time, since a route function returns its answer only when it has one);
+* **anything else is FastAPI's**: a body that does not parse or validate is replayed, body and
+  all, through the FastAPI app behind it, which answers as it always did; an error the
+  function raises (Redis down, a stale state, a batch over the limit …) is replayed the same
+  way with the error in the scope (:data:`FAILED`), and the FastAPI endpoint raises it again
+  (:func:`raise_failed`) for its handlers to answer — the function never runs twice, so a
+  request to a hung Redis waits for one socket timeout, not two;
 * an error while the body is read (the body limit's 413 on a chunked body) is raised again
   from the first read of the FastAPI app behind, whose handlers answer it;
 * ``taken`` and ``replayed`` count the two ways (tests use them; ``/health`` does not show
@@ -31,7 +32,11 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["HotRoutes"]
+__all__ = ["FAILED", "HotRoutes", "raise_failed"]
+
+#: The scope key under which a replayed request carries the error the route's function raised
+#: on the hot path (the FastAPI endpoint raises it again instead of running the function).
+FAILED = "skewless.hot_route_error"
 
 
 class HotRoutes:
@@ -65,13 +70,27 @@ class HotRoutes:
         replay = _replaying(body, receive)
         fn, model = route
         try:
-            response = fn(model.model_validate(json.loads(body)))
-        except Exception:  # FastAPI's handlers answer it (module docstring); RecursionError too
+            parsed = model.model_validate(json.loads(body))
+        except Exception:  # FastAPI answers it (module docstring); RecursionError too
             self.replayed += 1
             await self.app(scope, replay, send)
             return
+        try:
+            response = fn(parsed)
+        except Exception as exc:  # FastAPI's handlers answer it, the function not run again
+            self.replayed += 1
+            await self.app({**scope, FAILED: exc}, replay, send)
+            return
         self.taken += 1
         await response(scope, replay, send)
+
+
+def raise_failed(scope: Scope) -> None:
+    """Raise the error the hot path met for this request, if any (the FastAPI endpoint calls
+    it first, so its handlers answer that error without the function running twice)."""
+    failed = scope.get(FAILED)
+    if failed is not None:
+        raise failed
 
 
 async def _read_body(receive: Receive) -> bytes | None:
