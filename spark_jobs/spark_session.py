@@ -257,7 +257,15 @@ def start_spark(
     """:func:`get_spark` in a background thread: the JVM starts (seconds) while the caller does
     other work, e.g. ``import feast`` and reading the registry. ``.result()`` waits for the
     session and raises what ``get_spark`` raised (a missing Java, bad configuration). The
-    thread is a daemon: a caller that fails before it waits exits at once (its JVM with it)."""
+    thread is a daemon: a caller that fails before it waits exits at once (its JVM with it).
+
+    PySpark is imported here, in the caller's thread, before the thread starts: imported by
+    both at once (the thread's ``pyspark.sql`` while the caller's ``import feast`` reaches
+    Feast's Spark offline store and its ``import pyspark``), one of them saw a partially
+    initialised ``pyspark.sql`` and failed ("cannot import name 'SQLContext'") — seen in the
+    training-set benchmark's Feast peer."""
+    import pyspark.sql  # noqa: F401  (before the thread: see above)
+
     future: Future[SparkSession] = Future()
 
     def run() -> None:

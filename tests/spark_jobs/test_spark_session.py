@@ -145,3 +145,27 @@ def test_session_is_utc_micros_and_uses_this_python(spark) -> None:
         spark.sparkContext.parallelize([0], 1).map(lambda _: __import__("sys").executable).first()
     )
     assert os.path.realpath(worker_python) == os.path.realpath(os.environ["PYSPARK_PYTHON"])
+
+
+def test_start_spark_imports_pyspark_before_its_thread_starts() -> None:
+    """The caller's ``import feast`` (Feast's Spark store imports pyspark) must not race the
+    thread's import of ``pyspark.sql``: when ``start_spark`` returns, PySpark is imported in
+    full, before the thread did anything (here the thread's ``get_spark`` never returns)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys, threading
+        import spark_jobs.spark_session as s
+        assert "pyspark" not in sys.modules
+        hold = threading.Event()
+        s.get_spark = lambda *a, **k: hold.wait()  # the thread imports nothing
+        s.start_spark("x")
+        assert hasattr(sys.modules["pyspark"], "SQLContext"), "pyspark is half imported"
+        assert hasattr(sys.modules["pyspark.sql"], "SparkSession")
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
