@@ -66,7 +66,7 @@ class LinearModel:
                   ) -> Callable[[Sequence[Sequence[float]]], list[float]]:
         """A scorer of a batch of full vectors (``schema_names`` as in :meth:`bind`) giving
         exactly ``[bind(schema_names)(v) for v in vectors]``, faster when columns hold one
-        value across the batch (a ranking's query side: the same member in every row).
+        value across the batch (a ranking's query side: the same non-candidate keys in every row).
 
         Exact: the products of the batch-constant columns are summed once into Shewchuk's
         partials (floats whose real sum *is* the sum of those products), and each row's
