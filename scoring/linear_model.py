@@ -90,8 +90,9 @@ class LinearModel:
             columns = list(zip(*vectors))
             same = [j for j, p in enumerate(positions)
                     if columns[p].count(columns[p][0]) == n]
-            shared = _partials([coef[j] * columns[positions[j]][0] for j in same])
-            if not same or shared is None:
+            shared = _partials([coef[j] * columns[positions[j]][0] for j in same]
+                               ) if same else None
+            if shared is None:  # no constant column, or a non-finite constant product
                 return [one(v) for v in vectors]
             constant = set(same)
             rest = [j for j in range(len(positions)) if j not in constant]

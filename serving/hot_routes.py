@@ -53,6 +53,18 @@ class HotRoutes:
         self.taken = 0
         self.replayed = 0
 
+    @staticmethod
+    def of(app: Any) -> HotRoutes:
+        """The :class:`HotRoutes` layer of a FastAPI/Starlette ``app`` whose middleware stack
+        is built (after its first request); raises ``LookupError`` when it has none."""
+        layer = app.middleware_stack
+        while layer is not None and not isinstance(layer, HotRoutes):
+            layer = getattr(layer, "app", None)
+        if layer is None:
+            raise LookupError("the app has no HotRoutes layer, or its middleware stack is not "
+                              "built yet (send it a request first)")
+        return layer
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = (self.routes.get(scope["path"])
                  if scope["type"] == "http" and scope["method"] == "POST" else None)

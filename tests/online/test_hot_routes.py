@@ -43,18 +43,12 @@ def _app() -> tuple[TestClient, list[int]]:
     return TestClient(app), calls
 
 
-def _hot(client: TestClient) -> HotRoutes:
-    layer = client.app.middleware_stack
-    while not isinstance(layer, HotRoutes):
-        layer = layer.app
-    return layer
-
-
 def test_a_valid_body_runs_the_function_once_on_the_hot_path() -> None:
     client, calls = _app()
     r = client.post("/r", json={"x": 21})
     assert r.status_code == 200 and r.json() == {"twice": 42}
-    assert calls == [21] and _hot(client).taken == 1 and _hot(client).replayed == 0
+    hot = HotRoutes.of(client.app)
+    assert calls == [21] and hot.taken == 1 and hot.replayed == 0
 
 
 def test_a_refused_body_gets_fastapis_422_and_the_function_never_runs() -> None:
@@ -64,7 +58,8 @@ def test_a_refused_body_gets_fastapis_422_and_the_function_never_runs() -> None:
         assert r.status_code == 422, r.text
     r = client.post("/r", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 422, r.text
-    assert calls == [] and _hot(client).replayed == 4 and _hot(client).taken == 0
+    hot = HotRoutes.of(client.app)
+    assert calls == [] and hot.replayed == 4 and hot.taken == 0
 
 
 def test_an_error_is_answered_by_the_handler_without_running_the_function_again() -> None:
@@ -72,5 +67,5 @@ def test_an_error_is_answered_by_the_handler_without_running_the_function_again(
     r = client.post("/r", json={"x": 0})
     assert r.status_code == 503 and r.json() == {"detail": "the store is down"}
     assert calls == [0]  # once: the replay raised the hot path's error, it did not run fn
-    assert _hot(client).replayed == 1
+    assert HotRoutes.of(client.app).replayed == 1
     assert client.post("/r", json={"x": 2}).json() == {"twice": 4}

@@ -102,20 +102,13 @@ def test_a_number_for_a_string_key_is_a_422_naming_the_field(online_store, tmp_p
         assert "basket_value" in r.text and "substitution" in r.text
 
 
-def _hot_routes(app) -> HotRoutes:
-    layer = app.middleware_stack  # built by the first request
-    while not isinstance(layer, HotRoutes):
-        layer = layer.app
-    return layer
-
-
 def test_hot_routes_answer_valid_bodies_as_fastapi_does_and_replay_the_rest(
         online_store, tmp_path) -> None:
     """Valid bodies skip FastAPI's request handling (:mod:`serving.hot_routes`) with answers
     equal to FastAPI's own route's; refused bodies get FastAPI's 422 naming the field."""
     with server(online_store, tmp_path) as c:
         assert c.get("/health/live").status_code == 200
-        hot = _hot_routes(c.app)
+        hot = HotRoutes.of(c.app)  # built by the first request
         assert set(hot.routes) == {f"/services/{s}/features" for s in SERVICES}
         answers = {}
         for service in SERVICES:
