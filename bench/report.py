@@ -240,6 +240,17 @@ def _section_parity(result: dict) -> tuple[list[str], list[Target]]:
     return lines, []
 
 
+def _section_main_job(result: dict) -> tuple[list[str], list[Target]]:
+    runs = result["runs"]
+    lines = [f"`{result['command']}` (the README's first command, set-up already done, the "
+             f"tiny preset's data rebuilt), {len(runs)} counted runs after a warm-up: median "
+             f"**{result['wall_s_median']:.1f} s** (min {result['wall_s_min']:.1f}, max "
+             f"{result['wall_s_max']:.1f}).", ""]
+    lines += _table(["stage", "median s"], [[k, v] for k, v in
+                                             result["stages_s_median"].items()])
+    return lines, []
+
+
 def generic_targets(name: str, result: dict) -> list[Target]:
     """``result["targets"]`` as ``{label: {"value", "limit", "met"}}`` -> :class:`Target` rows
     (the convention every benchmark's ``run()`` follows for its stated targets)."""
@@ -264,6 +275,7 @@ SECTIONS: dict[str, tuple[str, Callable[[dict], tuple[list[str], list[Target]]]]
     "parity": ("Parity check cost vs training-set cost", _section_parity),
     "encoding": ("Encoding throughput: per-row Python vs the Spark runner, per core",
                  _section_encoding),
+    "main_job": ("The main job end to end (README's first command)", _section_main_job),
 }
 
 

@@ -63,6 +63,8 @@ BENCHMARKS: dict[str, tuple[str, dict[str, dict], str | None]] = {
     "encoding": ("bench.bench_encoding_throughput", {"quick": {"quick": True},
                                                      "default": {"quick": False},
                                                      "full": {"quick": False}}, None),
+    "main_job": ("bench.bench_main_job", {"quick": {"quick": True}, "default": {"quick": False},
+                                          "full": {"quick": False}}, "out"),
     "parity": ("bench.bench_parity", {"quick": {"quick": True},
                                       "default": {"quick": False, "rows": 2000, "days": 32},
                                       "full": {"quick": False, "rows": 2000, "days": 32}}, "out"),

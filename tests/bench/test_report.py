@@ -131,3 +131,24 @@ def test_the_hand_written_part_survives_a_new_run(tmp_path: Path) -> None:
     assert text.index("## Targets") < text.index(HAND_WRITTEN)
     write_markdown(_results({}), out)  # again: still exactly one hand-written part
     assert out.read_text().count(HAND_WRITTEN) == 1 and "kept text" in out.read_text()
+
+
+def test_main_job_stages_are_read_from_the_jobs_own_lines_and_judged_by_the_median(
+        tmp_path: Path) -> None:
+    from bench.bench_main_job import TARGET_S, stages_of
+
+    output = ("[spark] ...\n[spark] done in 3.7s\nnoise [x] done in 9s\n"
+              "[feature tables] done in 13.8s\n  [reports] done in 6.5s  \n")
+    assert stages_of(output) == {"spark": 3.7, "feature tables": 13.8, "reports": 6.5}
+    walls = [41.7, 64.0, 43.1]
+    result = {"command": "scripts/demo.sh --fresh", "wall_s_median": 43.1, "wall_s_min": 41.7,
+              "wall_s_max": 64.0, "runs": [{"wall_s": w, "stages_s": {}} for w in walls],
+              "stages_s_median": {"spark": 3.7, "reports": 6.5},
+              "targets": {"main job wall s (median)": {"value": 43.1, "limit": TARGET_S,
+                                                       "met": True}}}
+    out = tmp_path / "BENCHMARKS.md"
+    write_markdown(_results({"main_job": {"ok": True, "seconds": 200.0, "result": result}}), out)
+    text = out.read_text()
+    assert "median **43.1 s** (min 41.7, max 64.0)" in text
+    assert "| reports | 6.500 |" in text
+    assert "| main_job | main job wall s (median) (limit 60.00) | 43.10 | yes |" in text
