@@ -17,7 +17,8 @@ candidate titles):
   would run;
 * ``raw HMGET floor``           — redis-py pipelined HMGET of exactly the keys and fields a
   reader needs (each unique entity once, keys built in advance, replies not decoded);
-* ``HTTP /rank``                — uvicorn on loopback, one keep-alive client (``http.client``;
+* ``HTTP /rank``                — uvicorn on loopback with the HTTP protocol ``skewless serve``
+  runs (:mod:`serving.http_protocol`), one keep-alive client (``http.client``;
   ``HTTP /rank 1x100, httpx client``: the same through httpx, ~0.9 ms more): the same request
   (1 member x 1 or 100 candidates, ``device``, ``request_time``) parsed, validated, encoded,
   scored, ranked, answered as JSON and logged to the served-vector log.
@@ -58,7 +59,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from clusters.processes import free_port  # noqa: E402
+from bench.load_rank import start_server  # noqa: E402
 
 DEFAULT_CACHE = Path("/tmp/skewless-bench/online")
 DEFAULT_JSON = ROOT / "bench" / "online_results.json"
@@ -139,23 +140,6 @@ def _member_in_redis() -> bool:
         store.config, [EntityKey(join_keys=["member_id"], entity_values=[Value(int64_val=MEMBER)])])
     return bool(store._get_provider().online_store._get_client(store.config.online_store)
                 .exists(key[0]))
-
-
-def start_server(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "serving.api:app", "--host", "127.0.0.1", "--port",
-         str(port), "--log-level", "warning"], cwd=ROOT, env=os.environ.copy())
-    import httpx
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("the HTTP server did not start within 120 s")
 
 
 def measure(variants: dict[str, Callable[[], object]], iterations: int
@@ -334,9 +318,8 @@ def run(quick: bool = False, iterations: int | None = None, from_env: bool = Fal
     samples = measure(in_process_variants(store, enc, when), iterations)
     # Phase 2: the HTTP server runs in another process; measured in its own phase so its
     # background work (the vector-log writer) does not land on the in-process figures.
-    port = free_port()
-    server = start_server(port)
-    close_http, variants = http_variants(port, when)
+    server, url = start_server()  # as ``skewless serve`` runs it (its HTTP protocol)
+    close_http, variants = http_variants(int(url.rsplit(":", 1)[1]), when)
     variants[HTTP_PAIR] = _paired_in_process(store, enc, when)
     try:
         samples.update(measure(variants, iterations))

@@ -61,18 +61,28 @@ def _percentile(sorted_ms: Sequence[float], q: float) -> float:
     return sorted_ms[rank - 1]
 
 
+def http_protocol_args(root: Path) -> list[str]:
+    """uvicorn's ``--http`` option as ``skewless serve`` sets it, for checkout ``root``: its
+    own protocol (:mod:`serving.http_protocol`), or none for a checkout older than it (which
+    ran uvicorn's default)."""
+    from serving.http_protocol import PROTOCOL
+
+    return ["--http", PROTOCOL] if (root / "serving" / "http_protocol.py").exists() else []
+
+
 def start_server(env: Mapping[str, str] | None = None, timeout_s: float = 180.0,
                  workers: int = 1, root: Path = ROOT) -> tuple[subprocess.Popen, str]:
-    """A uvicorn subprocess (``workers`` processes, the code of checkout ``root``) on a free
-    loopback port, once ``/health/live`` answers 200 (readiness is the caller's concern: a
-    store behind the registry is still served; a checkout without ``/health/live``: once
-    ``/health`` answers)."""
+    """A uvicorn subprocess (``workers`` processes, the code of checkout ``root``, its HTTP
+    protocol as ``skewless serve`` runs it) on a free loopback port, once ``/health/live``
+    answers 200 (readiness is the caller's concern: a store behind the registry is still
+    served; a checkout without ``/health/live``: once ``/health`` answers)."""
     import httpx
 
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "serving.api:app", "--host", "127.0.0.1", "--port",
-         str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers)],
+         str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers),
+         *http_protocol_args(root)],
         cwd=root, env={**os.environ, **(env or {}), "PYTHONPATH": str(root),
                        "SKEWLESS_WORKERS": str(workers)},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

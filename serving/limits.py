@@ -5,8 +5,9 @@
   limit lives in the server's HTTP protocol: :class:`HeadLimitedHttpTools` is uvicorn's
   httptools protocol counting the bytes of each request head as they arrive and feeding the
   parser no byte past the limit (the parser accumulates a header value in memory, with copies
-  growing with its size). ``skewless serve`` uses it; with plain uvicorn, pass
-  ``--http serving.limits:HeadLimitedHttpTools`` (uvicorn's own ``httptools`` protocol has no
+  growing with its size). ``skewless serve`` runs it (inside
+  :class:`serving.http_protocol.HttpProtocol`); with plain uvicorn, pass
+  ``--http serving.http_protocol:HttpProtocol`` (uvicorn's own ``httptools`` protocol has no
   head limit; ``--http h11`` has ``--h11-max-incomplete-event-size``, answered with a 400).
   The 431 is JSON naming the limit and the variable; the connection is then half-closed and
   whatever the client still sends is dropped unread for at most :data:`LINGER_SECONDS`
@@ -40,10 +41,9 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from serving.settings import max_header_bytes
 
-__all__ = ["LINGER_SECONDS", "PROTOCOL", "HeadLimitedHttpTools", "InputLimits", "body_detail",
+__all__ = ["LINGER_SECONDS", "HeadLimitedHttpTools", "InputLimits", "body_detail",
            "head_detail", "is_json"]
 
-PROTOCOL = "serving.limits:HeadLimitedHttpTools"  # uvicorn's ``http`` setting for it
 LINGER_SECONDS = 2.0
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 

@@ -307,7 +307,7 @@ def serve(
                f"{repo.path} on http://{host}:{port}", err=True)
     if workers is not None:
         os.environ["SKEWLESS_WORKERS"] = str(workers)
-    from serving.limits import PROTOCOL  # refuses an oversized request head with a 431
+    from serving.http_protocol import PROTOCOL  # 431 past the head limit, one write per answer
 
     uvicorn.run("serving.api:app", host=host, port=port, log_level=log_level, http=PROTOCOL,
                 workers=workers_from_env())
