@@ -412,7 +412,10 @@ def execute(preset_name: str, repeats: int, variants: list[str],
             cache_dir: Path = Path("/tmp/skewless-bench-materialize"),
             out: Path = ROOT / "bench" / "materialize_results.json",
             timeout: float = 1800.0) -> dict:
-    """Run the variants alternating ``repeats`` times plus the floor; write ``out``."""
+    """Run the variants alternating ``repeats`` times plus the floor; write ``out``. A
+    relative ``cache_dir`` is taken from the current folder (made absolute here: the Feast
+    repos written under it are read by worker processes started in other folders)."""
+    cache_dir = Path(cache_dir).resolve()
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown or repeats < 1 or not variants:
         raise ValueError(f"unknown variants {unknown}; choose from {VARIANTS}; repeats >= 1")

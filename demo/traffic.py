@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -102,21 +100,6 @@ def sample_label_requests(spark: Any, labels: Any, info: Any, timestamp_column: 
     return sorted(rows, key=lambda r: r["request_time"])
 
 
-@contextmanager
-def redis_db_env(db: int) -> Iterator[None]:
-    """``SKEWLESS_REDIS_DB=db`` while the block runs (the server opens its store from the
-    environment), the previous value restored after."""
-    before = os.environ.get("SKEWLESS_REDIS_DB")
-    os.environ["SKEWLESS_REDIS_DB"] = str(db)
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["SKEWLESS_REDIS_DB"]
-        else:
-            os.environ["SKEWLESS_REDIS_DB"] = before
-
-
 def send_label_traffic(spark: Any, repo: Path, service: str, labels_dir: Path,
                        settings: Any, log_dir: Path, *, timestamp_column: str, days: int = 7,
                        per_day: int = 80, seed: int = 0) -> Traffic:
@@ -157,7 +140,7 @@ def send_label_traffic(spark: Any, repo: Path, service: str, labels_dir: Path,
         materialize(store, done or midnight - timedelta(days=365 * 4), midnight,
                     count_rows=False)
         done = midnight
-        with redis_db_env(db), TestClient(create_app(app_settings)) as client:
+        with TestClient(create_app(app_settings)) as client:
             for r in rows:
                 entity = {k: v for k, v in r.items() if k != "request_time"}
                 got = client.post(f"/services/{service}/features", json={

@@ -18,7 +18,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from online_store.connection import RedisAddress
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,7 +79,8 @@ def redis_cluster_nodes() -> str | None:
     return ",".join(nodes)
 
 
-def redis_connection_string(cluster: bool = False) -> str | None:
+def redis_connection_string(cluster: bool = False, address: RedisAddress | None = None
+                            ) -> str | None:
     """Feast's ``connection_string`` from the environment, or ``None`` to keep the YAML's.
 
     One server: ``host:port[,db=N]`` from ``SKEWLESS_REDIS_HOST``/``_PORT``/``_DB``. A Redis
@@ -86,10 +90,11 @@ def redis_connection_string(cluster: bool = False) -> str | None:
     refuses any ``db`` argument). ``SKEWLESS_REDIS_NODES`` without ``cluster`` raises, and so
     does setting it together with ``SKEWLESS_REDIS_HOST``/``_PORT`` (two answers to one
     question). The address is checked by :class:`online_store.connection.RedisAddress` (a
-    port outside 1-65535 raises naming the variable)."""
+    port outside 1-65535 raises naming the variable); ``address`` given (a server's
+    :class:`serving.settings.Settings`) is used instead of the three variables."""
     from online_store.connection import RedisAddress
 
-    address = RedisAddress.from_env()
+    address = address if address is not None else RedisAddress.from_env()
     host, port, db = address.host, address.port, address.db
     nodes = redis_cluster_nodes()
     if nodes and not cluster:
@@ -112,8 +117,10 @@ def redis_connection_string(cluster: bool = False) -> str | None:
     return conn
 
 
-def open_store(repo: Path | None = None) -> Any:
-    """A ``FeatureStore`` for ``repo`` with the environment overrides applied."""
+def open_store(repo: Path | None = None, address: RedisAddress | None = None) -> Any:
+    """A ``FeatureStore`` for ``repo`` with the environment overrides applied; ``address``:
+    the Redis host, port and database to use instead of ``SKEWLESS_REDIS_HOST``/``_PORT``/
+    ``_DB`` (its ``None`` fields: the YAML's value)."""
     from feast import FeatureStore
     from feast.repo_config import load_repo_config
 
@@ -134,7 +141,8 @@ def open_store(repo: Path | None = None) -> Any:
 
         config.online_store.redis_type = RedisType(kind)
     current = getattr(config.online_store, "redis_type", None)
-    conn = redis_connection_string(cluster=getattr(current, "value", current) == "redis_cluster")
+    conn = redis_connection_string(cluster=getattr(current, "value", current) == "redis_cluster",
+                                   address=address)
     if conn:
         config.online_store.connection_string = conn
     if getattr(config.online_store, "type", None) == "redis":  # password, TLS, timeouts

@@ -141,6 +141,12 @@ class RedisAddress:
                              "integer >= 0); set e.g. SKEWLESS_REDIS_DB=0")
         return RedisAddress(host, port, int(db_text) if db_text else None)
 
+    def or_else(self, other: RedisAddress) -> RedisAddress:
+        """This address, with ``other``'s value for each field this one leaves unset."""
+        return RedisAddress(self.host if self.host is not None else other.host,
+                            self.port if self.port is not None else other.port,
+                            self.db if self.db is not None else other.db)
+
 
 @dataclass(frozen=True)
 class RedisClientOptions:

@@ -39,6 +39,7 @@ from typing import Any
 from encoders import EncoderSet, load
 from feast_bridge.services import ServiceInfo, get_service, registry_state_hash, service_names
 from feast_bridge.store import open_store
+from online_store.connection import RedisAddress
 from scoring.linear_model import LinearModel
 from serving.admission import Admission
 from serving.errors import redis_status
@@ -173,7 +174,8 @@ class Server:
 
     @classmethod
     def start(cls, settings: Settings) -> Server:
-        store = open_store(settings.repo)
+        address = RedisAddress(settings.redis_host, settings.redis_port, settings.redis_db)
+        store = open_store(settings.repo, address.or_else(RedisAddress.from_env()))
         infos, skipped = _served_infos(store, settings.services)
         default = _default(settings.default_service, infos)
         models = _models(settings, infos, default)

@@ -164,6 +164,11 @@ class Settings:
     ``log_queue_max``: the served log's bound in rows (``SKEWLESS_LOG_QUEUE_MAX``);
     ``log_format``, ``log_sample``, ``log_file_rows``, ``log_file_seconds``: its format,
     sampling rate and Parquet file size and age (module docstring).
+    ``redis_host``, ``redis_port``, ``redis_db``: the online store's Redis server and database
+    (``SKEWLESS_REDIS_HOST``/``_PORT``/``_DB``); ``None``: the environment's value, else the
+    repo's ``feature_store.yaml`` decides (its ``connection_string``, else ``localhost:6379``
+    db 0). The server opens its store with these, so settings built in code
+    (``replace(settings, redis_db=5)``) win over the environment.
     """
 
     repo: Path
@@ -187,9 +192,9 @@ class Settings:
     log_file_seconds: float = DEFAULT_FILE_SECONDS
     hash_check_seconds: float = 5.0
     ready_check_seconds: float = 1.0
-    redis_host: str = "127.0.0.1"
-    redis_port: int = 6379
-    redis_db: int = 0
+    redis_host: str | None = None
+    redis_port: int | None = None
+    redis_db: int | None = None
 
     @property
     def body_limit(self) -> int:
@@ -237,7 +242,5 @@ class Settings:
                                          float, 0.001),
             hash_check_seconds=_float_env("SKEWLESS_HASH_CHECK_SECONDS", 5.0),
             ready_check_seconds=_float_env("SKEWLESS_READY_CHECK_SECONDS", 1.0),
-            redis_host=address.host or "127.0.0.1",
-            redis_port=address.port or 6379,
-            redis_db=address.db or 0,
+            redis_host=address.host, redis_port=address.port, redis_db=address.db,
         )

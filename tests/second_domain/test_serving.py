@@ -16,6 +16,7 @@ from serving.hot_routes import HotRoutes
 from serving.online import OnlineEncoder
 from serving.settings import Settings
 from skewless.cli import run
+from tests.real_redis import TEST_REDIS_PORT
 from tests.second_domain.conftest import AS_OF, ONLINE_DB, REPO, SERVICES
 from tests.second_domain.data import UNKNOWN_CUSTOMER
 
@@ -160,3 +161,32 @@ def test_a_flushed_store_is_not_ready_until_materialize_full(online_store, tmp_p
         assert run(["--repo", str(REPO), "materialize", "--full"]) == 0, capsys.readouterr()
         assert c.get("/health/ready").status_code == 200
     assert redis_snapshot(client) == before
+
+
+def test_the_server_reads_the_redis_database_its_settings_name_not_the_environments(
+        online_store, tmp_path) -> None:
+    """Settings built in code win over ``SKEWLESS_REDIS_DB`` (set to the suite's database
+    here): an empty database gives a 503 naming the empty store, not the suite's vectors."""
+    empty_db = 15  # no suite writes to it
+    assert not redis_snapshot_keys(empty_db), f"database {empty_db} should be empty"
+    settings = Settings(repo=REPO, log_dir=tmp_path / "log", hash_check_seconds=0.0,
+                        ready_check_seconds=0.0, redis_db=empty_db)
+    app = create_app(settings)
+    conn = app.state.service.store.config.online_store.connection_string
+    assert conn.startswith(f"127.0.0.1:{TEST_REDIS_PORT},db={empty_db},"), conn
+    with TestClient(app) as client:
+        got = client.post("/services/basket_value/features",
+                          json={"entities": _basket_rows(online_store["gen"])[:1],
+                                "request_time": AS_OF.isoformat()})
+    assert got.status_code == 503, got.text
+    assert got.json()["cause"] == "online_store_empty"
+
+
+def redis_snapshot_keys(db: int) -> list:
+    import redis
+
+    client = redis.Redis(port=TEST_REDIS_PORT, db=db)
+    try:
+        return client.keys("*")[:1]
+    finally:
+        client.close()
