@@ -17,15 +17,19 @@ when closed — so every ``.parquet`` file is whole. A file is closed when it ho
 ``file_rows`` rows (``SKEWLESS_LOG_FILE_ROWS``, default 100,000), when it has been open
 ``file_seconds`` (``SKEWLESS_LOG_FILE_SECONDS``, default 60 s; checked at least every second),
 when more than ``max_open`` partitions are open (the oldest closes), on :meth:`flush` and on
-:meth:`close`. Requests are kept as the server left them until ``row_group_rows`` rows are
-pending over all open files, then converted to Arrow in one go (a row group per file): the
-writer's cost per row does not depend on how requests are batched, and the rows held beyond
-the queue's bound are at most ``row_group_rows``. Its default, 2,000, keeps each conversion's
-hold on the GIL short (~10 ms): with 10,000 the p99 of ``/rank`` at 16 clients was 2.35x the
-no-log server's, with 2,000 1.48x (``bench/bench_facts_log.py``). For the same reason a
-request wakes the writer only when a row group's rows are queued (``wake_rows``, at most half
-the queue's bound); fewer wait for the writer's next tick (at most a second), so most requests
-cost the writer nothing until their rows are converted.
+:meth:`close`. Requests are kept as the server left them until ``convert_rows`` rows are
+pending over all open files, then converted to Arrow in one go per file; a file's converted
+rows are written as one row group once they reach ``row_group_rows`` (and when it closes).
+The writer's cost per row does not depend on how requests are batched, and the rows held
+beyond the queue's bound are at most ``row_group_rows``. The conversion holds the GIL the
+requests need, so it comes in short pieces: ``convert_rows`` 200 (~1 ms) took the p50 of
+``/rank`` with 100 candidates (one client, ``bench/bench_online.py``) from 1.59-1.63x the
+in-process call to 1.51-1.53x, where 2,000 rows at a time delayed every request that arrived
+during a ~10 ms conversion; with 10,000 the p99 at 16 clients was 2.35x the no-log server's,
+with 2,000 1.48x (``bench/bench_facts_log.py``). Row groups stay at 2,000 rows (fewer, better
+compressed). A request wakes the writer only when ``convert_rows`` rows are queued
+(``wake_rows``, at most half the queue's bound); fewer wait for the writer's next tick (at
+most a second).
 
 **What each failure loses:**
 
@@ -91,8 +95,9 @@ def partition_of(request_time: datetime) -> tuple[str, str]:
 
 @dataclass
 class _OpenFile:
-    """A Parquet file being written (hidden name), its schema, and the requests accepted for
-    it but not yet converted (``pending``: turned into one row group at ``row_group_rows``)."""
+    """A Parquet file being written (hidden name), its schema, the requests accepted for it but
+    not yet converted (``pending``) and the converted rows not yet written (``tables``: one
+    row group at ``row_group_rows``)."""
 
     path: Path
     final: Path
@@ -105,6 +110,8 @@ class _OpenFile:
     requests: int = 0
     pending: list[Pending] = field(default_factory=list)
     pending_rows: int = 0
+    tables: list[pa.Table] = field(default_factory=list)
+    table_rows: int = 0
 
 
 def _table(schema: FactsSchema, arrow: pa.Schema, group: Sequence[Pending]) -> pa.Table:
@@ -194,7 +201,7 @@ class FactsLog(QueuedLog):
                  worker: str = "w0", max_queued_rows: int = DEFAULT_MAX_QUEUED_ROWS,
                  sample_rate: float = 1.0, file_rows: int = DEFAULT_FILE_ROWS,
                  file_seconds: float = DEFAULT_FILE_SECONDS, row_group_rows: int = 2_000,
-                 max_open: int = 8) -> None:
+                 convert_rows: int = 200, max_open: int = 8) -> None:
         super().__init__(directory, max_queued_rows, sample_rate)
         if file_rows < 1 or file_seconds <= 0:
             raise ValueError(f"file_rows={file_rows} and file_seconds={file_seconds} must be "
@@ -203,9 +210,10 @@ class FactsLog(QueuedLog):
         self.worker = worker
         self.file_rows, self.file_seconds = file_rows, file_seconds
         self.row_group_rows, self.max_open = row_group_rows, max(1, max_open)
-        # rows are readable only when their file closes: the writer takes requests a row
-        # group at a time (or at its tick), so most requests do not wake it
-        self.wake_rows = max(1, min(row_group_rows, max_queued_rows // 2))
+        self.convert_rows = max(1, min(convert_rows, row_group_rows))
+        # rows are readable only when their file closes: the writer takes requests a
+        # conversion at a time (or at its tick), so most requests do not wake it
+        self.wake_rows = max(1, min(self.convert_rows, max_queued_rows // 2))
         self._open: dict[tuple, _OpenFile] = {}
         self._lost: list[tuple[str | None, int, int]] = []  # rows of files that failed to close
         self._seq = 0
@@ -250,26 +258,22 @@ class FactsLog(QueuedLog):
         if schema is None:
             raise ValueError(f"service {service!r} is not one the served-facts log was opened "
                              f"with ({sorted(self.schemas)})")
-        start = 0
-        while start < len(group):
+        for p in group:
             f = self._open.get(key) or self._open_file(
-                key, schema, schema.arrow(names, _int_positions(group[start])))
-            end, rows, room = start, 0, self.file_rows - f.rows
-            while end < len(group) and rows < room:
-                rows += group[end].n_rows
-                end += 1
-            f.pending += group[start:end]
-            f.pending_rows += rows
-            f.rows += rows
-            f.requests += end - start
-            if sum(o.pending_rows for o in self._open.values()) >= self.row_group_rows:
+                key, schema, schema.arrow(names, _int_positions(p)))
+            f.pending.append(p)
+            f.pending_rows += p.n_rows
+            f.rows += p.n_rows
+            f.requests += 1
+            if sum(o.pending_rows for o in self._open.values()) >= self.convert_rows:
                 for o in list(self._open.values()):  # memory: at most ~row_group_rows held
-                    self._write_pending(o)
+                    self._convert_pending(o)
+                    if o.table_rows >= self.row_group_rows:
+                        self._write_tables(o)
             if f.rows >= self.file_rows:
                 lost = self._close_quietly(key)
                 if lost is not None:
                     self._lost.append(lost)
-            start = end
 
     def _open_file(self, key: tuple, schema: FactsSchema, arrow: pa.Schema) -> _OpenFile:
         service, date, hour, _, _ = key
@@ -288,10 +292,10 @@ class FactsLog(QueuedLog):
         self._open[key] = f
         return f
 
-    def _write_pending(self, f: _OpenFile) -> None:
-        """Convert ``f``'s pending requests into one row group and write it. A request whose
-        values a column refuses is dropped (counted, logged) and the others written; a write
-        error raises (the file is then lost, counted by the caller)."""
+    def _convert_pending(self, f: _OpenFile) -> None:
+        """Convert ``f``'s pending requests into an Arrow table held for its next row group.
+        A request whose values a column refuses is dropped (counted, logged) and the others
+        kept."""
         if not f.pending:
             return
         pending, f.pending, f.pending_rows = f.pending, [], 0
@@ -309,7 +313,16 @@ class FactsLog(QueuedLog):
                                   "they are counted as dropped", p.service)
             table = pa.concat_tables(tables) if tables else None
         if table is not None:
-            f.writer.write_table(table)
+            f.tables.append(table)
+            f.table_rows += table.num_rows
+
+    def _write_tables(self, f: _OpenFile) -> None:
+        """Write ``f``'s converted rows as one row group (a write error raises: the file is
+        then lost, counted by the caller)."""
+        if not f.tables:
+            return
+        tables, f.tables, f.table_rows = f.tables, [], 0
+        f.writer.write_table(tables[0] if len(tables) == 1 else pa.concat_tables(tables))
 
     def _close_file(self, key: tuple) -> None:
         """Write the buffer, close the file and give it its final name (raises on error, the
@@ -317,7 +330,8 @@ class FactsLog(QueuedLog):
         f = self._open[key]  # stays counted in ``open_rows`` until it is readable
         try:
             try:
-                self._write_pending(f)
+                self._convert_pending(f)
+                self._write_tables(f)
                 f.writer.close()
             except Exception:
                 f.writer.close()

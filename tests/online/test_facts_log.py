@@ -107,6 +107,20 @@ def test_files_close_at_their_row_bound_and_on_a_state_change(tmp_path) -> None:
         ("new-state", "sha256:t", WHEN.isoformat())}
 
 
+def test_rows_are_converted_in_small_pieces_and_written_in_whole_row_groups(tmp_path) -> None:
+    """``convert_rows`` bounds each conversion (the GIL the requests need is held that long);
+    the row groups are still ``row_group_rows`` long, the last one what was left at close."""
+    log = FactsLog(tmp_path, {"shop": SCHEMA}, row_group_rows=6, convert_rows=2)
+    assert log.wake_rows == 2
+    for i in range(7):  # 14 rows: row groups of 6, 6 and 2
+        _request(log, f"r{i}")
+    log.close()
+    (file,) = tmp_path.glob("service=shop/date=*/hour=*/*.parquet")
+    meta = pq.read_metadata(file)
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [6, 6, 2]
+    assert [r["request_id"] for r in read_log(tmp_path)] == [f"r{i}" for i in range(7)]
+
+
 def test_an_idle_file_is_closed_after_its_age_bound(tmp_path) -> None:
     log = FactsLog(tmp_path, {"shop": SCHEMA}, file_seconds=0.2)
     _request(log, "r1")
