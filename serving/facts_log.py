@@ -93,6 +93,23 @@ def partition_of(request_time: datetime) -> tuple[str, str]:
     return t.strftime("%Y-%m-%d"), t.strftime("%H")
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """A file schema's column names, in order, their types and each view's features as one
+    struct type (built once per file: walking a ``pa.Schema`` builds a ``Field`` object per
+    column, and a view's features convert in one call as a struct)."""
+
+    names: tuple[str, ...]
+    types: dict[str, pa.DataType]
+    views: tuple[pa.StructType, ...]
+
+    @staticmethod
+    def of(arrow: pa.Schema, schema: FactsSchema) -> _Columns:
+        return _Columns(tuple(arrow.names), dict(zip(arrow.names, arrow.types)),
+                        tuple(pa.struct([pa.field(c, t) for c, t in zip(v.columns, v.types)])
+                              for v in schema.views))
+
+
 @dataclass
 class _OpenFile:
     """A Parquet file being written (hidden name), its schema, the requests accepted for it but
@@ -112,25 +129,43 @@ class _OpenFile:
     pending_rows: int = 0
     tables: list[pa.Table] = field(default_factory=list)
     table_rows: int = 0
+    columns: _Columns = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.columns = _Columns.of(self.arrow, self.schema)
 
 
-def _table(schema: FactsSchema, arrow: pa.Schema, group: Sequence[Pending]) -> pa.Table:
-    """The Arrow table of ``group``'s rows (one service, one state; ``arrow``: its schema).
+def _spread(arrays: list[pa.Array], index: list[int], n: int) -> list[pa.Array]:
+    """``arrays`` (equal lengths) spread to ``n`` rows by ``index`` in one ``take`` (C), or
+    as they are when ``index`` is ``0 .. n-1``."""
+    if len(index) == n and arrays and len(arrays[0]) == n and index == list(range(n)):
+        return arrays
+    batch = pa.RecordBatch.from_arrays(arrays, names=[str(i) for i in range(len(arrays))])
+    return batch.take(pa.array(index, pa.int32())).columns
+
+
+def _table(schema: FactsSchema, arrow: pa.Schema, columns: _Columns, group: Sequence[Pending]
+           ) -> pa.Table:
+    """The Arrow table of ``group``'s rows (one service, one state; ``arrow``: its schema,
+    ``columns`` read from it).
 
     Cheap on the writer thread (which holds the GIL the requests need): per-request values are
     built once per request and per-view values once per unique entity, then spread to the
-    rows by Arrow's ``take`` (C); the vectors go to Arrow as one flat float array."""
+    rows by one Arrow ``take`` (C) per request or view; the vectors go to Arrow as nested
+    lists in one call."""
     n_all = sum(p.n_rows for p in group)
-    types = {f.name: f.type for f in arrow}
+    types = columns.types
     cols: dict[str, pa.Array] = {}
-    request_of = pa.array([i for i, p in enumerate(group) for _ in range(p.n_rows)], pa.int32())
-    for name, values in ((REQUEST_ID, [p.request_id for p in group]),
-                         (REQUEST_TIME, [as_epoch_micros(p.request_time) for p in group]),
-                         (LOGGED_AT, [round(p.logged_at * 1_000_000) for p in group]),
-                         (ENDPOINT, [p.endpoint for p in group]),
-                         (STATE_HASH, [p.state_hash for p in group]),
-                         (MODEL_ID, [p.model_id for p in group])):
-        cols[name] = pa.array(values, types[name]).take(request_of)
+    request_of = [i for i, p in enumerate(group) for _ in range(p.n_rows)]
+    heads = ((REQUEST_ID, [p.request_id for p in group]),
+             (REQUEST_TIME, [as_epoch_micros(p.request_time) for p in group]),
+             (LOGGED_AT, [round(p.logged_at * 1_000_000) for p in group]),
+             (ENDPOINT, [p.endpoint for p in group]),
+             (STATE_HASH, [p.state_hash for p in group]),
+             (MODEL_ID, [p.model_id for p in group]))
+    spread = _spread([pa.array(values, types[name]) for name, values in heads], request_of,
+                     n_all)
+    cols.update(zip([name for name, _ in heads], spread))
     cols[ROW] = pa.array([i for p in group for i in range(p.n_rows)], pa.int32())
     plain = [k for k, _ in schema.entity_keys + schema.request_inputs]
     rows_of = [p.keys if p.views else p.built_rows() for p in group]
@@ -159,22 +194,16 @@ def _table(schema: FactsSchema, arrow: pa.Schema, group: Sequence[Pending]) -> p
                 uniques += [(None,) * len(v.features)] * len(rows)
         if len(index) != n_all:
             raise ValueError(f"view {v.name} answered {len(index)} rows for {n_all}")
-        at = pa.array(index, pa.int32())
-        cols[status_column(v.name)] = pa.array(statuses, pa.string()).take(at)
-        cols[stamp_column(v.name)] = pa.array(stamps, UTC_US).take(at)
-        per_feature = list(zip(*uniques)) if uniques else [()] * len(v.features)
-        for c, values, t in zip(v.columns, per_feature, v.types):
-            cols[c] = pa.array(values, t).take(at)
-    flat: list = []
-    offsets = [0]
+        names = [status_column(v.name), stamp_column(v.name), *v.columns]
+        arrays = [pa.array(statuses, pa.string()), pa.array(stamps, UTC_US),
+                  *pa.array(uniques, columns.views[vi]).flatten()]
+        cols.update(zip(names, _spread(arrays, index, n_all)))
+    vectors: list = []
     for p, rows in zip(group, rows_of):
-        for vector in ([e.values for e in p.encoded] if p.views
-                       else [r.get("values") or () for r in rows]):
-            flat += vector
-            offsets.append(len(flat))
-    cols[VECTOR] = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()),
-                                            pa.array(flat, pa.float64()))
-    return pa.Table.from_arrays([cols[f.name] for f in arrow], schema=arrow)
+        vectors += ([e.values for e in p.encoded] if p.views
+                    else [r.get("values") or () for r in rows])
+    cols[VECTOR] = pa.array(vectors, pa.list_(pa.float64()))
+    return pa.Table.from_arrays([cols[c] for c in columns.names], schema=arrow)
 
 
 def _int_positions(p: Pending) -> list[int]:
@@ -300,12 +329,12 @@ class FactsLog(QueuedLog):
             return
         pending, f.pending, f.pending_rows = f.pending, [], 0
         try:
-            table = _table(f.schema, f.arrow, pending)
+            table = _table(f.schema, f.arrow, f.columns, pending)
         except Exception:  # find the request(s) at fault; the others are written
             tables = []
             for p in pending:
                 try:
-                    tables.append(_table(f.schema, f.arrow, [p]))
+                    tables.append(_table(f.schema, f.arrow, f.columns, [p]))
                 except Exception:
                     self._write_errors += 1
                     self._lost.append((p.service, 1, p.n_rows))
