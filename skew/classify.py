@@ -112,6 +112,17 @@ def same_value(a: Any, b: Any) -> bool:
     return _raw_equal(a, b)
 
 
+def same_values(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    """:func:`same_value` of every pair of ``a`` and ``b`` (equal lengths). Fast when they are
+    the same: equal sequences whose items have the same types are (a ``NaN``, never equal
+    to itself, takes the per-item path)."""
+    if len(a) != len(b):
+        return False
+    if list(map(type, a)) == list(map(type, b)) and list(a) == list(b):
+        return True
+    return all(same_value(x, y) for x, y in zip(a, b))
+
+
 def _raw_equal(a: Any, b: Any) -> bool:
     """Equality of raw inputs: numbers by value, instants by POSIX time, else ``==``."""
     if a is None or b is None:

@@ -36,6 +36,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ from skew.classify import (
     classify_row,
     lineage,
     normalise_status,
-    same_value,
+    same_values,
 )
 from skew.offline_side import OfflineRow, offline_frames, offline_rows, plan_pairs
 from skew.pairs import instant, micros
@@ -193,12 +194,14 @@ def _compare_at(side: Any, when: datetime, idx: Sequence[int], rows: Sequence[Ma
     t1 = time.perf_counter()
     online_names = side.enc.names  # another state may have another schema: match by name
     online_values = [dict(zip(online_names, r.values)) for r in got]
+    offline_vector = itemgetter(*names) if len(names) > 1 else (lambda d: (d[names[0]],))
     differing = []
     for j, (i, enc_row) in enumerate(zip(idx, got)):
         for view, st in enc_row.statuses.items():
             counts[("online", view, st)] += 1
-        off, on = offline[i].side.values, online_values[j]
-        if any(not same_value(off[n], on.get(n)) for n in names):
+        on = (enc_row.values if online_names == names
+              else tuple(online_values[j].get(n) for n in names))
+        if not same_values(offline_vector(offline[i].side.values), on):
             differing.append(j)
     out: list[Difference] = []
     if differing:

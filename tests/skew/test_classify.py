@@ -6,6 +6,8 @@ import math
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from encoders import collect_statistics, fit, stat_requests
 from encoders.base import SpecError
@@ -27,6 +29,8 @@ from skew.classify import (
     changed_encoders,
     classify_row,
     lineage,
+    same_value,
+    same_values,
     to_float32,
     ulps_between,
 )
@@ -131,3 +135,18 @@ def test_tolerances(enc) -> None:
         Tolerance(abs=-1)
     assert Tolerance(abs=0.1).accepts(0.05, None) and not Tolerance().accepts(0.0, 0)
     assert SpecError  # the encoders' own errors stay theirs
+
+
+_SCALARS = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64),
+                     st.integers(-3, 3), st.sampled_from([0.0, -0.0, 1.0, 1, None, "a", True]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(_SCALARS, _SCALARS), max_size=6), st.booleans())
+def test_same_values_is_same_value_of_every_pair(pairs, mirror) -> None:
+    """The vector fast path agrees with the per-item rule, types and NaN included."""
+    a = [x for x, _ in pairs]
+    b = list(a) if mirror else [y for _, y in pairs]
+    assert same_values(a, b) == all(same_value(x, y) for x, y in zip(a, b))
+    assert same_values(tuple(a), b) == same_values(a, b)
+    assert not same_values(a, [*b, 0.0])
