@@ -4,10 +4,12 @@ limit (:class:`serving.limits.HeadLimitedHttpTools`) and one socket write per an
 uvicorn writes an answer's status line and headers when the app sends
 ``http.response.start``, then its body on ``http.response.body``: two writes, so two TCP
 segments for the client to wait for. On this project's loopback benchmark (``/rank`` with
-100 candidates, one keep-alive client, alternating servers; ``bench/bench_online.py``) one
-write per answer took the median from 3.41 to 2.26 ms on a loaded machine. Here the head of a
-final answer (a status other than 1xx) is held by :class:`CoalescedTransport` and written
-together with the first piece of the body, in one ``write``.
+100 candidates, one keep-alive client, servers alternating request by request) one write per
+answer took the median from 3.41 to 2.26 ms on a loaded machine (load average 3-4: a reader
+woken by the head may wait a time slice for the body); on a quiet machine no difference was
+measured. Here the head of a final answer (a status other than 1xx) is held by
+:class:`CoalescedTransport` and written together with the first piece of the body, in one
+``write``.
 
 Nothing is held past the answer: the head goes out with the first body piece; else when the
 answer completes (a ``HEAD`` answer, an empty body), when the transport is closed or
