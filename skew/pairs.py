@@ -114,8 +114,9 @@ def pairs_frame(spark: Any, pairs: Sequence[Mapping[str, Any]], columns: Sequenc
 
     fields = [StructField(ROW, LongType(), False), *_fields(pairs, columns),
               StructField(AS_OF, TimestampType(), False)]
-    rows = [(i, *(p[c] for c in columns), p[AS_OF]) for i, p in enumerate(pairs)]
-    return spark.createDataFrame(rows, StructType(fields))
+    values = [list(range(len(pairs))), *([p[c] for p in pairs] for c in columns),
+              [p[AS_OF] for p in pairs]]
+    return _local_frame(spark, values, StructType(fields))
 
 
 def values_frame(spark: Any, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> Any:
@@ -123,8 +124,30 @@ def values_frame(spark: Any, rows: Sequence[Mapping[str, Any]], columns: Sequenc
     (all ints: long; numbers: double; all bools: boolean; else string)."""
     from pyspark.sql.types import StructType
 
-    return spark.createDataFrame([tuple(r[c] for c in columns) for r in rows],
-                                 StructType(_fields(rows, columns)))
+    return _local_frame(spark, [[r[c] for r in rows] for c in columns],
+                        StructType(_fields(rows, columns)))
+
+
+def _local_frame(spark: Any, columns: Sequence[Sequence[Any]], schema: Any) -> Any:
+    """A DataFrame of ``columns`` (one list per field of ``schema``: long, double, boolean,
+    string or timestamp), handed to Spark as one Arrow table: a local relation the JVM reads,
+    where a list of rows became an RDD that a Python worker had to decode in every job that
+    read it. Timestamps must be aware (read as UTC instants); a value its column type cannot
+    hold raises ``TypeError`` naming the column."""
+    import pyarrow as pa
+    from pyspark.sql.types import BooleanType, DoubleType, LongType, StringType, TimestampType
+
+    arrow = {LongType: pa.int64(), DoubleType: pa.float64(), BooleanType: pa.bool_(),
+             StringType: pa.string(), TimestampType: pa.timestamp("us", tz="UTC")}
+    arrays = []
+    for f, values in zip(schema.fields, columns):
+        try:
+            arrays.append(pa.array(values, arrow[type(f.dataType)]))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+            raise TypeError(f"column {f.name!r} ({f.dataType.simpleString()}) cannot hold its "
+                            f"values ({exc}); give it values of one type") from None
+    return spark.createDataFrame(pa.table(arrays, names=[f.name for f in schema.fields]),
+                                 schema)
 
 
 def entities_frame(spark: Any, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> Any:
