@@ -183,7 +183,8 @@ def _table(schema: FactsSchema, arrow: pa.Schema, columns: _Columns, group: Sequ
         for p, rows in zip(group, rows_of):
             if p.views:
                 served = p.views[vi]
-                index += [len(uniques) + j for j in served.index]
+                base = len(uniques)
+                index += [base + j for j in served.index]
                 statuses += served.statuses
                 stamps += [us or None for us in served.stamps_us]
                 uniques += served.values

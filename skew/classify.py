@@ -118,7 +118,7 @@ def same_values(a: Sequence[Any], b: Sequence[Any]) -> bool:
     to itself, takes the per-item path)."""
     if len(a) != len(b):
         return False
-    if list(map(type, a)) == list(map(type, b)) and list(a) == list(b):
+    if list(a) == list(b) and list(map(type, a)) == list(map(type, b)):
         return True
     return all(same_value(x, y) for x, y in zip(a, b))
 

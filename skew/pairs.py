@@ -135,14 +135,12 @@ def _local_frame(spark: Any, columns: Sequence[Sequence[Any]], schema: Any) -> A
     read it. Timestamps must be aware (read as UTC instants); a value its column type cannot
     hold raises ``TypeError`` naming the column."""
     import pyarrow as pa
-    from pyspark.sql.types import BooleanType, DoubleType, LongType, StringType, TimestampType
+    from pyspark.sql.pandas.types import to_arrow_type
 
-    arrow = {LongType: pa.int64(), DoubleType: pa.float64(), BooleanType: pa.bool_(),
-             StringType: pa.string(), TimestampType: pa.timestamp("us", tz="UTC")}
     arrays = []
     for f, values in zip(schema.fields, columns):
-        try:
-            arrays.append(pa.array(values, arrow[type(f.dataType)]))
+        try:  # PySpark's own Spark -> Arrow type mapping, timestamps as UTC instants
+            arrays.append(pa.array(values, to_arrow_type(f.dataType, timezone="UTC")))
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
             raise TypeError(f"column {f.name!r} ({f.dataType.simpleString()}) cannot hold its "
                             f"values ({exc}); give it values of one type") from None

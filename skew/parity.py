@@ -193,14 +193,17 @@ def _compare_at(side: Any, when: datetime, idx: Sequence[int], rows: Sequence[Ma
     seconds["online"] += time.perf_counter() - t0
     t1 = time.perf_counter()
     online_names = side.enc.names  # another state may have another schema: match by name
-    online_values = [dict(zip(online_names, r.values)) for r in got]
+
+    def online_values(j: int) -> dict[str, Any]:
+        return dict(zip(online_names, got[j].values))
+
     offline_vector = itemgetter(*names) if len(names) > 1 else (lambda d: (d[names[0]],))
     differing = []
     for j, (i, enc_row) in enumerate(zip(idx, got)):
         for view, st in enc_row.statuses.items():
             counts[("online", view, st)] += 1
         on = (enc_row.values if online_names == names
-              else tuple(online_values[j].get(n) for n in names))
+              else tuple(online_values(j).get(n) for n in names))
         if not same_values(offline_vector(offline[i].side.values), on):
             differing.append(j)
     out: list[Difference] = []
@@ -211,7 +214,7 @@ def _compare_at(side: Any, when: datetime, idx: Sequence[int], rows: Sequence[Ma
         for j, raw in zip(differing, raw_values):
             i, enc_row = idx[j], got[j]
             raw = {**{k: entity_rows[j][k] for k in request_inputs}, **raw}
-            online_side = Side(online_values[j],
+            online_side = Side(online_values(j),
                                {v: normalise_status(s) for v, s in enc_row.statuses.items()},
                                raw, dict(enc_row.statuses))
             ctx = RowContext(i, tuple((k, rows[i][k]) for k in entity_keys), t_s,
