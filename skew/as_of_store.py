@@ -2,11 +2,12 @@
 
 A pair (entity keys, ``T``) is served from an online store materialized up to ``T``. The pairs'
 distinct as-of times are visited in order and grouped into **steps** (:func:`steps_for`: times
-with no source change — no event or created timestamp — between them share one); the store is
-materialized incrementally, window ``[s0, e1]``, then ``[e1, e2]``, ... where ``e_k`` is the
-first as-of time of step ``k`` and ``s0`` the earliest source instant (or the first as-of time,
-if earlier). Two ways to get there, the same Redis bytes for every key the pairs read (tested
-against each other in ``tests/skew/test_as_of_store.py``):
+with no change of the pairs' entities' source rows — no event or created timestamp — between
+them share one); the store is materialized incrementally, window ``[s0, e1]``, then
+``[e1, e2]``, ... where ``e_k`` is the first as-of time of step ``k`` and ``s0`` the earliest
+instant of the pairs' entities' source rows (or the first as-of time, if earlier). Two ways to
+get there, the same Redis bytes for every key the pairs read (tested against each other in
+``tests/skew/test_as_of_store.py``):
 
 * :class:`MaterializedSteps` — Feast's ``materialize`` over each window, for any batch engine
   (Feast's ``local`` engine, ``spark.engine``, a custom one). One Feast materialization per step:
@@ -52,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pyarrow as pa
 
 from skew.pairs import instant
-from skew.sources import ViewPull, ViewSource, change_points
+from skew.sources import ViewPull
 
 if TYPE_CHECKING:  # pragma: no cover
     from materialization.redis_writer import ViewWritePlan
@@ -95,16 +96,10 @@ class Steps:
         return (self.start_us, *self.ends_us[:-1])
 
     @staticmethod
-    def plan(spark: Any, views: Sequence[ViewSource], times_us: Sequence[int]) -> Steps:
-        """The steps for as-of times ``times_us`` (any order, repeats allowed; not empty) over
-        the change points of ``views``' sources up to the last time (a Spark job)."""
-        return Steps.of(times_us, change_points(spark, views, instant(0),
-                                                instant(max(times_us))))
-
-    @staticmethod
     def of(times_us: Sequence[int], points_us: Sequence[int]) -> Steps:
-        """The steps for as-of times ``times_us`` (not empty) given the sources' change points
-        from the epoch to the last time (:func:`skew.sources.change_points`, any order)."""
+        """The steps for as-of times ``times_us`` (any order, repeats allowed; not empty) given
+        the pulled rows' change points up to the last time (:func:`skew.sources.change_points`,
+        any order)."""
         times, points = sorted(set(times_us)), sorted(points_us)
         start = min(points[0], times[0]) if points else times[0]
         return Steps(start, tuple(tuple(g) for g in steps_for(times, points)))

@@ -7,15 +7,15 @@ Given (entity keys, as-of time) pairs (:mod:`skew.pairs`):
    point-in-time join and the encoders in Spark — the training-set code path — plus, for
    classification, each view's source row at the as-of time (:mod:`skew.sources`).
 2. **Online, materialized as of each time** (:mod:`skew.as_of_store`): the repo is opened on a
-   private Redis database (default ``127.0.0.1:6379`` db 14, flushed first) with a private copy
-   of the registry (:mod:`skew.scratch`); the pairs' as-of times are visited in order, grouped
-   into steps (times with no source change between them share one), the store is brought to
-   what an incremental materialization up to each step would hold, and the serving library
-   (:class:`serving.online.OnlineEncoder`, or any object with its ``encode``/``lookup``/``enc``)
-   encodes the pairs of that step's times right after, reading that Redis. With skewless'
-   engine the engine's pull of the pairs' entities is collected in the offline job, the rows
-   each step holds are picked by the engine's rule and each step writes them with the engine's
-   writer; with another engine each step runs Feast's ``materialize``.
+   private Redis database (default ``127.0.0.1:6379`` db 14, flushed first) with a private copy of
+   the registry (:mod:`skew.scratch`); the pairs' as-of times are visited in order, grouped into
+   steps (times with no change of the pairs' entities' rows between them share one), the store is
+   brought to what an incremental materialization up to each step would hold, and the serving
+   library (:class:`serving.online.OnlineEncoder`, or any object with its
+   ``encode``/``lookup``/``enc``) encodes the pairs of that step's times right after, reading that
+   Redis. With skewless' engine the engine's pull of the pairs' entities is collected in the
+   offline job, the rows each step holds are picked by the engine's rule and each step writes them
+   with the engine's writer; with another engine each step runs Feast's ``materialize``.
 3. **Compare and classify** (:mod:`skew.classify`): raw values are read online only for rows
    that differ, at the same step.
 
@@ -57,7 +57,7 @@ from skew.offline_side import OfflineRow, offline_frames, offline_rows, plan_pai
 from skew.pairs import instant, micros
 from skew.report import ParityReport, summarise
 from skew.scratch import RedisTarget, private_store, scratch_client
-from skew.sources import AS_OF, ViewPull, change_points_frame
+from skew.sources import AS_OF, ViewPull, change_points
 
 _CHUNK = 1000
 
@@ -98,8 +98,8 @@ def parity_reports(
     ``materialize_steps=True`` runs Feast's ``materialize`` at every step even with skewless'
     engine (the reference the written steps are tested against; one materialization per step).
     ``report.seconds``: ``offline`` (step 1, whose Spark job also collects the rows the online
-    store is filled with and the sources' change points), ``materialize`` (the steps' rows and
-    their writes, or Feast's materializations), ``online`` (the serving library), ``compare``,
+    store is filled with, whose times are the change points), ``materialize`` (the steps' rows
+    and their writes, or Feast's materializations), ``online`` (the serving library), ``compare``,
     ``total``.
     """
     from feast_bridge.store import open_store
@@ -126,7 +126,7 @@ def parity_reports(
         client = scratch_client(store)
         written = writes_watermarks(store.config) and not materialize_steps
         # each source is read once; one Spark job collects the offline vectors, the rows the
-        # online store is filled with and the sources' change points
+        # online store is filled with (their times are the steps' change points)
         with reusing_sources():
             plan = plan_pairs(store, enc, pairs, service)
             by_time: dict[int, list[int]] = {}
@@ -134,15 +134,12 @@ def parity_reports(
                 by_time.setdefault(micros(r[AS_OF]), []).append(i)
             frames = offline_frames(spark, off_store, enc, plan, as_known)
             pulls = ViewPull.of_views(spark, store, plan.views, plan.rows)
-            points = change_points_frame(spark, plan.views, instant(0), instant(max(by_time)))
-            tables = collect_together([frames.encoded, *[p.frame for p in pulls],
-                                       *([points] if points is not None else [])])
-        pulled = tables[1:1 + len(pulls)]
+            tables = collect_together([frames.encoded, *[p.frame for p in pulls]])
+        pulled = tables[1:]
         offline = offline_rows(enc, plan, frames, tables[0], pulls, pulled, as_known)
         seconds["offline"] += time.perf_counter() - t0
         t1 = time.perf_counter()
-        steps = Steps.of(list(by_time), tables[-1].column("us").to_pylist()
-                         if points is not None else [])
+        steps = Steps.of(list(by_time), change_points(pulls, pulled, max(by_time)))
         as_of: AsOfStore = MaterializedSteps(store, steps)
         if written:
             as_of = WrittenSteps.of_pulls(

@@ -7,10 +7,10 @@ offline join reads and the online store is materialized from):
   from which the offline side picks, for each pair and feature view, the source row the
   point-in-time rule picks at the as-of time (:func:`skew.offline_side.row_version`), and the
   online side the rows the online store holds at each step (:mod:`skew.as_of_store`).
-* :func:`change_points`: the instants in ``[lo, hi]`` at which a source gains a row
-  (``event_timestamp`` and ``created_timestamp`` values). Between two consecutive change
-  points, materializing up to any instant gives the same online store, so one materialization
-  serves every as-of time in between.
+* :func:`change_points`: the instants up to the last as-of time at which a pulled row
+  appears (its event and created timestamps). Between two consecutive change points,
+  materializing up to any instant gives the same stored values for the pairs' entities, so one
+  materialization serves every as-of time in between.
 
 Works for any ``SparkSource`` (path, table or query) through Feast's own
 ``get_table_query_string``. A view without a created-timestamp column uses its event time.
@@ -20,11 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from spark_jobs.batch_source import BatchSource
-from spark_jobs.spark_time import utc_literal
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
@@ -80,15 +78,6 @@ def keys_and_request_inputs(views: tuple[ViewSource, ...], enc_inputs: tuple[str
     return entity_keys, tuple(i for i in enc_inputs if i not in served)
 
 
-def _source_frame(spark: Any, view: ViewSource) -> DataFrame:
-    from pyspark.sql import functions as F
-
-    df = spark.sql(f"SELECT * FROM {view.table_sql}")
-    created = F.col(view.created_column) if view.created_column else F.col(view.event_column)
-    return df.select(*view.join_keys, F.col(view.event_column).alias("_ev"),
-                     created.alias("_cr"))
-
-
 @dataclass(frozen=True)
 class ViewPull:
     """One view's rows as skewless' materialization engine pulls them, for the pairs'
@@ -130,26 +119,22 @@ class ViewPull:
         return out
 
 
-def change_points(spark: Any, views: Sequence[ViewSource], lo: datetime, hi: datetime
-                  ) -> list[int]:
-    """Sorted distinct event/created instants (POSIX microseconds) of the sources in
-    ``[lo, hi]`` (aware datetimes)."""
-    frame = change_points_frame(spark, views, lo, hi)
-    return [] if frame is None else sorted(r["us"] for r in frame.collect())
+def change_points(pulls: Sequence[ViewPull], tables: Sequence[Any], hi_us: int) -> list[int]:
+    """Sorted distinct event and created instants (POSIX microseconds, at most ``hi_us``) of
+    the pulled rows: ``tables[i]`` is ``pulls[i].frame`` collected (pyarrow tables).
 
+    Only the pairs' entities' rows count: the parity check reads no other key, so a change of
+    another entity cannot make two as-of times see different stored values. Null times are
+    no change (such a row is never known)."""
+    import numpy as np
 
-def change_points_frame(spark: Any, views: Sequence[ViewSource], lo: datetime, hi: datetime
-                        ) -> DataFrame | None:
-    """:func:`change_points` as a lazy frame (column ``us``, any order); ``None`` without
-    views."""
-    from pyspark.sql import functions as F
+    from materialization.redis_values import timestamp_micros
+    from online_store.layout import NULL_MICROS
 
-    frames = [_source_frame(spark, view).select(F.explode(F.array("_ev", "_cr")).alias("_p"))
-              for view in views]  # one scan per source
-    if not frames:
-        return None
-    allp = frames[0]
-    for f in frames[1:]:
-        allp = allp.unionByName(f)
-    return (allp.where(F.col("_p").between(utc_literal(lo), utc_literal(hi))).distinct()
-            .select(F.unix_micros("_p").alias("us")))
+    found = [np.empty(0, dtype=np.int64)]
+    for pull, table in zip(pulls, tables):
+        for column in (pull.plan.event_column, pull.plan.created_column):
+            if column:
+                us = timestamp_micros(table.column(column))
+                found.append(us[(us != NULL_MICROS) & (us <= hi_us)])
+    return np.unique(np.concatenate(found)).tolist()

@@ -19,7 +19,7 @@ from skew.pairs import micros
 from skew.parity import default_online, parity_check, parity_reports
 from skew.pytest_plugin import assert_parity, parity_redis  # noqa: F401
 from skew.scratch import RedisTarget, private_store, scratch_client
-from skew.sources import AS_OF, ViewPull
+from skew.sources import AS_OF, ViewPull, change_points
 from spark_jobs.collect import collect_together
 from tests.real_redis import TEST_REDIS_PORT, real_redis
 from tests.skew.faults import FillZeroServer, NoTtlServer
@@ -45,6 +45,27 @@ def test_steps_group_times_with_no_change_between() -> None:
     assert steps.ends_us == (10, 20, 40) and steps.starts_us == (5, 10, 20)
 
 
+
+def test_change_points_are_the_pulled_rows_times_up_to_the_last_as_of_time() -> None:
+    # event and created times of every pulled table, deduplicated and sorted; nulls (never
+    # known) and instants after the last as-of time are no change; a view without a created
+    # column contributes its event times only
+    import pyarrow as pa
+
+    def pull(event: str, created: str | None) -> object:
+        return dataclasses.make_dataclass("Pull", ["plan"])(
+            dataclasses.make_dataclass("Plan", ["event_column", "created_column"])(event,
+                                                                                  created))
+
+    ts = pa.timestamp("us", tz="UTC")
+    with_created = pa.table({"ev": pa.array([30, 10, None, 70], ts),
+                             "cr": pa.array([40, None, 20, 80], ts)})
+    event_only = pa.table({"t": pa.array([10, 50, 60, None], ts)})
+    assert change_points([pull("ev", "cr"), pull("t", None)], [with_created, event_only],
+                         60) == [10, 20, 30, 40, 50, 60]
+    assert change_points([], [], 60) == []
+
+
 def _short_ttl_repo(pipeline, tmp_path, monkeypatch):
     """A copy of the pipeline's repo whose member view keeps rows 2 h: restatements created
     3-20 h after their event time then arrive after the look-back of a window starting past
@@ -64,10 +85,11 @@ def _short_ttl_repo(pipeline, tmp_path, monkeypatch):
 
 def _restated_pairs(pipeline) -> tuple[list[dict], list[dict]]:
     """A member whose day-D row was restated at C, 3-20 h later, with another source row
-    created at C2 between D + 2 h (the short ttl) and C, asked at D exactly (a change
-    at the as-of instant; the restatement is a future row), at C2 (a window then starts past
-    the ttl: the restatement, arriving in the next window, is older than its look-back), at C
-    exactly and at D + 21 h; title 500000 and a cold-start member (no rows) alongside."""
+    created at C2 between D + 2 h (the short ttl) and C (that row's member asked at C2 too),
+    asked at D exactly (a change at the as-of instant; the restatement is a future row), at C2
+    (a window then starts past the ttl: the restatement, arriving in the next window, is older
+    than its look-back), at C exactly and at D + 21 h; title 500000 and a cold-start member (no
+    rows) alongside."""
     from pyspark.sql import functions as F
 
     members = pipeline["spark"].read.parquet(
@@ -75,18 +97,22 @@ def _restated_pairs(pipeline) -> tuple[list[dict], list[dict]]:
     lag = F.col("created_timestamp").cast("long") - F.col("event_timestamp").cast("long")
     late = (members.where((lag > 3 * 3600) & (lag < 20 * 3600))
             .orderBy("event_timestamp", "member_id").limit(40).toArrow().to_pylist())
-    created = sorted({r["created_timestamp"] for r in members.where(lag > 0)
-                      .select("created_timestamp").toArrow().to_pylist()})
+    created = sorted((r["created_timestamp"], r["member_id"]) for r in members.where(lag > 0)
+                     .select("created_timestamp", "member_id").toArrow().to_pylist())
     chosen, pairs = [], []
     for r in late:
         day, restated = r["event_timestamp"], r["created_timestamp"]
-        between = [c for c in created if day + SHORT_TTL < c < restated]
+        between = [(c, m) for c, m in created if day + SHORT_TTL < c < restated]
         if not between or chosen:
             continue
         chosen.append(r)
-        for t in (day, between[0], restated, day + timedelta(hours=21)):
+        for t in (day, between[0][0], restated, day + timedelta(hours=21)):
             pairs.append({"member_id": r["member_id"], "title_id": 500000,
                           "event_timestamp": t.astimezone(timezone.utc), "device": "tv"})
+        # C2's member is asked too: only the pairs' entities' rows are change points
+        pairs.append({"member_id": between[0][1], "title_id": 500000,
+                      "event_timestamp": between[0][0].astimezone(timezone.utc),
+                      "device": "tv"})
     assert chosen, "the tiny data has restatements created 3-20 h after their event"
     pairs.append({"member_id": COLD_START + 1, "title_id": 500001,
                   "event_timestamp": pairs[0]["event_timestamp"], "device": None})
@@ -108,12 +134,13 @@ def test_written_steps_hold_what_the_engine_materializes_at_every_step(
     by_time: dict[int, list[dict]] = {}
     for r in plan.rows:
         by_time.setdefault(micros(r[AS_OF]), []).append(r)
-    steps = Steps.plan(spark, plan.views, list(by_time))
-    assert len(steps.groups) >= 4
-    step_rows = [[r for t in g for r in by_time[t]] for g in steps.groups]
     pulls = ViewPull.of_views(spark, stores["written"], plan.views, plan.rows)
-    written = WrittenSteps.of_pulls(stores["written"], steps, pulls,
-                                    collect_together([p.frame for p in pulls]), step_rows)
+    pulled = collect_together([p.frame for p in pulls])
+    steps = Steps.of(list(by_time), change_points(pulls, pulled, max(by_time)))
+    # D, C2 and C each start a step (D + 21 h shares C's: no change between them)
+    assert {micros(p[AS_OF]) for p in pairs[:3]} <= set(steps.ends_us)
+    step_rows = [[r for t in g for r in by_time[t]] for g in steps.groups]
+    written = WrittenSteps.of_pulls(stores["written"], steps, pulls, pulled, step_rows)
     materialized = MaterializedSteps(stores["materialized"], steps)
     held, skipped = set(), 0
     restated_at = {micros(r["created_timestamp"]): r for r in restated}
