@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -62,7 +63,8 @@ from online_store.layout import (
 )
 from online_store.watermark import smallest_keys
 
-__all__ = ["READ_SCRIPT", "WRITE_SCRIPT", "ViewWritePlan", "WriteStats", "write_batch"]
+__all__ = ["READ_SCRIPT", "WRITE_SCRIPT", "SerializedRows", "ViewWritePlan", "WriteStats",
+           "write_batch", "write_rows"]
 
 _OLDEST = -(2**80)  # below every real instant in nanoseconds (the null created timestamp)
 
@@ -214,21 +216,33 @@ def write_batch(client: Any, plan: ViewWritePlan, batch: pa.RecordBatch | pa.Tab
         raise KeyError(f"columns {missing} missing from the batch for view {plan.view!r}")
     batch = _newest_per_entity(plan, batch)
 
+    step = SLICE_CHUNKS * plan.chunk_rows
+    return write_rows(client, plan, (SerializedRows.of(plan, batch.slice(lo, step))
+                                     for lo in range(0, batch.num_rows, step)), n, t0)
+
+
+def write_rows(client: Any, plan: ViewWritePlan, slices: Iterable[SerializedRows],
+               rows: int | None = None, started: float | None = None) -> WriteStats:
+    """Send already serialized ``slices`` (each one row per entity, no entity in two slices)
+    under the overwrite rule: :func:`write_batch`'s sending half, for callers that serialize
+    rows once and write subsets of them many times (:meth:`SerializedRows.take`). ``rows``
+    (default: the rows sent) and ``started`` (default: now) fill the stats for a caller that
+    dropped rows before (duplicates count as stale)."""
+    t0 = time.perf_counter() if started is None else started
     if plan.method == "pipeline" or _is_cluster(client):
         send = functools.partial(_send_pipelined, client, plan)
     else:
         send = functools.partial(_send_scripted, client, plan,
                                  client.register_script(READ_SCRIPT),
                                  client.register_script(WRITE_SCRIPT))
-    step = SLICE_CHUNKS * plan.chunk_rows
-    written, probes = 0, ()
+    written, sent, probes = 0, 0, ()
     with ThreadPoolExecutor(SENDERS, thread_name_prefix="skewless-redis-write") as senders:
         pending: list[Future[int]] = []
         try:
-            for lo in range(0, batch.num_rows, step):
-                rows = _Slice.of(plan, batch.slice(lo, step))
-                probes = smallest_keys([*probes, *rows.keys])
-                pending.append(senders.submit(send, rows))
+            for part in slices:
+                sent += len(part.keys)
+                probes = smallest_keys([*probes, *part.keys])
+                pending.append(senders.submit(send, part))
                 while len(pending) > SENDERS + 1:
                     written += pending.pop(0).result()
             for future in pending:
@@ -236,6 +250,7 @@ def write_batch(client: Any, plan: ViewWritePlan, batch: pa.RecordBatch | pa.Tab
         finally:
             for future in pending:
                 future.cancel()
+    n = sent if rows is None else rows
     return WriteStats(n, written, n - written, time.perf_counter() - t0, probes)
 
 
@@ -265,7 +280,7 @@ def _newest_per_entity(plan: ViewWritePlan, batch: pa.RecordBatch | pa.Table) ->
 
 
 @dataclass(frozen=True)
-class _Slice:
+class SerializedRows:
     """Rows ready to send: Redis keys, one tuple of value bytes per row (``plan.fields``
     order), and the (event, created) pair in nanoseconds (null created: oldest)."""
 
@@ -275,7 +290,7 @@ class _Slice:
     created_ns: list[int]
 
     @classmethod
-    def of(cls, plan: ViewWritePlan, batch: pa.RecordBatch | pa.Table) -> _Slice:
+    def of(cls, plan: ViewWritePlan, batch: pa.RecordBatch | pa.Table) -> SerializedRows:
         keys = plan.entity_keys.column_keys(batch)
         event_us = timestamp_micros(batch.column(plan.event_column))
         if plan.created_column:
@@ -289,6 +304,12 @@ class _Slice:
                    created_ns=[_OLDEST if us == NULL_MICROS else us * 1000
                                for us in created_us.tolist()])
 
+    def take(self, indices: Sequence[int]) -> SerializedRows:
+        """The rows at ``indices``, in that order."""
+        return SerializedRows([self.keys[i] for i in indices], [self.rows[i] for i in indices],
+                              [self.event_ns[i] for i in indices],
+                              [self.created_ns[i] for i in indices])
+
     def passes(self, i: int, old_ts: bytes | None, old_created: bytes | None,
                parsed: dict[bytes, int]) -> bool:
         """Row ``i`` is written: nothing stored, or (event, created) >= the stored pair."""
@@ -300,7 +321,7 @@ class _Slice:
         return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
 
 
-def _send_pipelined(client: Any, plan: ViewWritePlan, rows: _Slice) -> int:
+def _send_pipelined(client: Any, plan: ViewWritePlan, rows: SerializedRows) -> int:
     """Per chunk: pipelined ``HMGET`` per key, then pipelined ``HSET`` per passing row."""
     fields, parsed = plan.fields, {}
     written = 0
@@ -324,7 +345,7 @@ def _send_pipelined(client: Any, plan: ViewWritePlan, rows: _Slice) -> int:
 
 
 def _send_scripted(client: Any, plan: ViewWritePlan, read: Any, write: Any,
-                   rows: _Slice) -> int:
+                   rows: SerializedRows) -> int:
     """Per chunk: one ``READ_SCRIPT`` call, then one ``WRITE_SCRIPT`` call for the passing rows
     (skipped when none passes). redis-py's ``Script`` loads a script again after a
     ``SCRIPT FLUSH`` or a server restart (``NOSCRIPT``)."""

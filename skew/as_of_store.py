@@ -17,9 +17,10 @@ get there, the same Redis bytes for every key the pairs read (tested against eac
   last as-of time — a superset of every window's — restricted to the pairs' entities, is
   collected once (with the parity check's offline job); for every step and every entity the
   step's pairs read, the row that engine would hold after the windows up to that step is picked
-  (:func:`_held_rows`, the rule below); each step then deletes those keys and writes their rows
-  with the engine's writer (:func:`materialization.redis_writer.write_batch`: Feast's bytes,
-  the ``_created_ts`` field, the overwrite rule). The serving library then reads that real
+  (:func:`_held_rows`, the rule below); those rows are serialized once by the engine's writer
+  (:class:`materialization.redis_writer.SerializedRows`: Feast's bytes, the ``_created_ts``
+  field) and each step deletes its keys and writes their rows with it (its ``write_rows``:
+  the overwrite rule). The serving library then reads that real
   Redis, as after a real materialization.
 
 Why :class:`WrittenSteps` holds what the engine would. A run over ``[s, e]`` offers a row when
@@ -56,7 +57,7 @@ from skew.pairs import instant
 from skew.sources import ViewPull
 
 if TYPE_CHECKING:  # pragma: no cover
-    from materialization.redis_writer import ViewWritePlan
+    from materialization.redis_writer import SerializedRows, ViewWritePlan
 
 _DELETE_CHUNK = 1000
 
@@ -127,11 +128,12 @@ class MaterializedSteps:
 
 @dataclass(frozen=True)
 class _ViewRows:
-    """One view's plan, its pulled rows and, per step, the entities the pairs read with the
-    row (index into ``rows``) the engine holds for each then, if any."""
+    """One view's plan, the pulled rows some step holds, serialized once, and per step the
+    entities the pairs read with the row (index into ``rows``) the engine holds for each then,
+    if any."""
 
     plan: ViewWritePlan
-    rows: pa.Table
+    rows: SerializedRows
     entities: tuple[tuple[tuple[Any, ...], ...], ...]
     held: tuple[tuple[int, ...], ...]
 
@@ -152,6 +154,7 @@ class WrittenSteps:
         ``step_rows[k]`` (the pairs of step ``k``) holds at step ``k``; views Feast does not
         materialize are left out."""
         from materialization.redis_engine import redis_client
+        from materialization.redis_writer import SerializedRows
 
         views = []
         for pull, table in zip(pulls, tables):
@@ -161,11 +164,14 @@ class WrittenSteps:
             entities = tuple(tuple(dict.fromkeys(tuple(r[c] for c in keys) for r in rows))
                              for rows in step_rows)
             held = _held_rows(pull, table, steps, entities)
-            views.append(_ViewRows(pull.plan, table, entities, held))
+            used = sorted(set().union(*held))  # serialized once, written at every step
+            at = {j: i for i, j in enumerate(used)}
+            views.append(_ViewRows(pull.plan, SerializedRows.of(pull.plan, table.take(used)),
+                                   entities, tuple(tuple(at[j] for j in h) for h in held)))
         return WrittenSteps(redis_client(store.config.online_store), tuple(views))
 
     def advance(self, k: int) -> None:
-        from materialization.redis_writer import write_batch
+        from materialization.redis_writer import write_rows
 
         keys = dict.fromkeys(key for v in self.views
                              for key in v.plan.entity_keys.keys(v.entities[k]))
@@ -177,7 +183,7 @@ class WrittenSteps:
                 pipe.execute()
         for v in self.views:
             if v.held[k]:
-                write_batch(self.client, v.plan, v.rows.take(list(v.held[k])))
+                write_rows(self.client, v.plan, [v.rows.take(v.held[k])])
 
 
 def _lookback(fv: Any, start_us: int) -> int:

@@ -30,7 +30,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from materialization.redis_values import timestamp_micros, value_bytes
-from materialization.redis_writer import ViewWritePlan, WriteStats, write_batch
+from materialization.redis_writer import (
+    SerializedRows,
+    ViewWritePlan,
+    WriteStats,
+    write_batch,
+    write_rows,
+)
 from online_store.layout import EntityKeys, timestamp_bytes
 from tests.real_redis import TEST_REDIS_PORT, real_redis
 
@@ -287,6 +293,35 @@ def test_script_and_pipeline_write_the_same_redis(client: redis.Redis) -> None:
         assert (first.written, second.written, second.stale) == (50, 6, 4), method
         assert len(snapshots[-1]) == 50 and ttls and all(3500 < t <= 3600 for t in ttls)
     assert snapshots[0] == snapshots[1]
+
+
+def test_rows_serialized_once_write_as_write_batch_writes_them(client: redis.Redis,
+                                                               plan: ViewWritePlan) -> None:
+    """Serialized once, then subsets written (:meth:`SerializedRows.take` + ``write_rows``,
+    the parity check's steps): the same Redis bytes and counts as ``write_batch`` of those
+    rows, the overwrite rule included."""
+    rows = [(i, float(i), DAY - timedelta(days=i % 3), DAY if i % 4 else None)
+            for i in range(20)]
+    once = SerializedRows.of(plan, _batch(rows))
+    newer = [(i, -1.0, DAY - timedelta(days=1), DAY + timedelta(days=1)) for i in range(20)]
+    newer_once = SerializedRows.of(plan, _batch(newer))
+    picks = ([3, 0, 17, 9], [0, 1, 2, 3, 4, 5, 6])
+    snapshots, stats = [], []
+    for way in ("write_batch", "write_rows"):
+        client.flushdb()
+        for pick in picks:
+            if way == "write_batch":
+                stats.append(write_batch(client, plan, _batch([rows[i] for i in pick])))
+                stats.append(write_batch(client, plan, _batch([newer[i] for i in pick])))
+            else:
+                stats.append(write_rows(client, plan, [once.take(pick)]))
+                stats.append(write_rows(client, plan, [newer_once.take(pick)]))
+        snapshots.append({k: client.hgetall(k) for k in sorted(client.keys())})
+    half = len(stats) // 2
+    assert [(s.rows, s.written, s.stale) for s in stats[:half]] == [
+        (s.rows, s.written, s.stale) for s in stats[half:]]
+    assert sum(s.stale for s in stats[:half]) > 0  # the rule refused some older rows
+    assert snapshots[0] == snapshots[1] and len(snapshots[0]) == 9
 
 
 def test_a_user_without_scripting_gets_an_error_naming_the_fix(client: redis.Redis) -> None:
