@@ -13,7 +13,7 @@ Given (entity keys, as-of time) pairs (:mod:`skew.pairs`):
    brought to what an incremental materialization up to each step would hold, and the serving
    library (:class:`serving.online.OnlineEncoder`, or any object with its
    ``encode``/``lookup``/``enc``) encodes the pairs of that step's times right after, reading that
-   Redis. With skewless' engine the engine's pull of the pairs' entities is collected in the
+   Redis. With skewless' engine the engine's pull of the pairs' entities is collected beside the
    offline job, the rows each step holds are picked by the engine's rule and each step writes them
    with the engine's writer; with another engine each step runs Feast's ``materialize``.
 3. **Compare and classify** (:mod:`skew.classify`): raw values are read online only for rows
@@ -97,10 +97,10 @@ def parity_reports(
     manifest is given). ``online``: name -> ``factory(store)`` returning the serving object.
     ``materialize_steps=True`` runs Feast's ``materialize`` at every step even with skewless'
     engine (the reference the written steps are tested against; one materialization per step).
-    ``report.seconds``: ``offline`` (step 1, whose Spark job also collects the rows the online
-    store is filled with, whose times are the change points), ``materialize`` (the steps' rows
-    and their writes, or Feast's materializations), ``online`` (the serving library), ``compare``,
-    ``total``.
+    ``report.seconds``: ``offline`` (step 1, with a Spark job run side by side that collects the
+    rows the online store is filled with, whose times are the change points), ``materialize``
+    (the steps' rows and their writes, or Feast's materializations), ``online`` (the serving
+    library), ``compare``, ``total``.
     """
     from feast_bridge.store import open_store
     from online_store.watermark import writes_watermarks
@@ -125,8 +125,8 @@ def parity_reports(
         store = private_store(repo, redis, Path(tmp))
         client = scratch_client(store)
         written = writes_watermarks(store.config) and not materialize_steps
-        # each source is read once; one Spark job collects the offline vectors, the rows the
-        # online store is filled with (their times are the steps' change points)
+        # each file source is registered once; side-by-side Spark jobs collect the offline
+        # vectors and the rows the online store is filled with (their times: the change points)
         with reusing_sources():
             plan = plan_pairs(store, enc, pairs, service)
             by_time: dict[int, list[int]] = {}
