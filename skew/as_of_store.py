@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pyarrow as pa
 
 from skew.pairs import instant
-from skew.sources import ViewPull
+from skew.sources import ViewPull, pulled_times
 
 if TYPE_CHECKING:  # pragma: no cover
     from materialization.redis_writer import SerializedRows, ViewWritePlan
@@ -198,14 +198,13 @@ def _held_rows(pull: ViewPull, table: pa.Table, steps: Steps,
     """Per step, the index in ``table`` of the row each entity holds then (entities without
     one are left out): the greatest ``(event, created)`` row first offered at a step up to it
     (module docstring)."""
-    from materialization.redis_values import timestamp_micros
     from online_store.layout import NULL_MICROS
 
     plan, ends, starts = pull.plan, steps.ends_us, steps.starts_us
     backs = [_lookback(pull.view, s) for s in starts]
-    events = timestamp_micros(table.column(plan.event_column)).tolist()
-    created = (timestamp_micros(table.column(plan.created_column)).tolist()
-               if plan.created_column else None)
+    event_us, created_us = pulled_times(plan, table)
+    events = event_us.tolist()
+    created = None if created_us is None else created_us.tolist()
     keys = [table.column(k).to_pylist() for k, _ in plan.join_keys]
     offered: dict[tuple, list[tuple[int, tuple, int]]] = {}
     for j, ent in enumerate(zip(*keys)):

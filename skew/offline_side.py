@@ -20,7 +20,15 @@ from encoders import EncoderSet
 from feast_bridge.services import as_of_status
 from skew.classify import ABSENT, FOUND, TOO_OLD, RowVersion, Side
 from skew.pairs import instant, micros, normalise_pairs, pairs_frame
-from skew.sources import AS_OF, ROW, ViewPull, ViewSource, keys_and_request_inputs, view_sources
+from skew.sources import (
+    AS_OF,
+    ROW,
+    ViewPull,
+    ViewSource,
+    keys_and_request_inputs,
+    pulled_times,
+    view_sources,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -152,14 +160,13 @@ def _times_by_entity(pull: ViewPull, table: pa.Table
                      ) -> dict[tuple, list[tuple[int | None, int | None]]]:
     """Entity -> its rows' (event, created) in POSIX microseconds (created = event without a
     created column; a null time is ``None``)."""
-    from materialization.redis_values import timestamp_micros
     from online_store.layout import NULL_MICROS
 
     plan = pull.plan
     keys = [table.column(k).to_pylist() for k, _ in plan.join_keys]
-    events = timestamp_micros(table.column(plan.event_column)).tolist()
-    created = (timestamp_micros(table.column(plan.created_column)).tolist()
-               if plan.created_column else events)
+    event_us, created_us = pulled_times(plan, table)
+    events = event_us.tolist()
+    created = events if created_us is None else created_us.tolist()
     out: dict[tuple, list[tuple[int | None, int | None]]] = {}
     for ent, ev, cr in zip(zip(*keys), events, created):
         out.setdefault(ent, []).append((None if ev == NULL_MICROS else ev,

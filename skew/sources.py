@@ -119,6 +119,18 @@ class ViewPull:
         return out
 
 
+def pulled_times(plan: Any, table: Any) -> tuple[Any, Any]:
+    """The event and created times of a pulled table (``plan``: its
+    :class:`~materialization.redis_writer.ViewWritePlan`) as int64 POSIX microseconds, a null
+    as :data:`online_store.layout.NULL_MICROS`; created is ``None`` without a created column."""
+    from materialization.redis_values import timestamp_micros
+
+    events = timestamp_micros(table.column(plan.event_column))
+    created = (timestamp_micros(table.column(plan.created_column)) if plan.created_column
+               else None)
+    return events, created
+
+
 def change_points(pulls: Sequence[ViewPull], tables: Sequence[Any], hi_us: int) -> list[int]:
     """Sorted distinct event and created instants (POSIX microseconds, at most ``hi_us``) of
     the pulled rows: ``tables[i]`` is ``pulls[i].frame`` collected (pyarrow tables).
@@ -128,13 +140,11 @@ def change_points(pulls: Sequence[ViewPull], tables: Sequence[Any], hi_us: int) 
     no change (such a row is never known)."""
     import numpy as np
 
-    from materialization.redis_values import timestamp_micros
     from online_store.layout import NULL_MICROS
 
     found = [np.empty(0, dtype=np.int64)]
     for pull, table in zip(pulls, tables):
-        for column in (pull.plan.event_column, pull.plan.created_column):
-            if column:
-                us = timestamp_micros(table.column(column))
+        for us in pulled_times(pull.plan, table):
+            if us is not None:
                 found.append(us[(us != NULL_MICROS) & (us <= hi_us)])
     return np.unique(np.concatenate(found)).tolist()
