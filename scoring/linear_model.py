@@ -68,11 +68,11 @@ class LinearModel:
         exactly ``[bind(schema_names)(v) for v in vectors]``, faster when columns hold one
         value across the batch (a ranking's query side: the same non-candidate keys in every row).
 
-        Exact: the products of the batch-constant columns are summed once into Shewchuk's
-        partials (floats whose real sum *is* the sum of those products), and each row's
+        Exact: the products of the batch-constant columns are summed once into a few floats
+        whose real sum *is* the sum of those products (:func:`_exact_terms`), and each row's
         ``fsum`` — correctly rounded — takes them in place of those products, so it rounds the
         same real number. A batch of fewer than 4 rows, or whose constant products or
-        partials are not all finite (``fsum``'s own rules for inf and nan then apply), is
+        sum is not finite (``fsum``'s own rules for inf and nan then apply), is
         scored row by row, and so is a batch where ``fsum`` meets an intermediate overflow.
         ``0.0`` and ``-0.0`` count as one value: their products differ
         only in the sign of a zero, which cannot change a sum that is not zero, and the
@@ -82,6 +82,7 @@ class LinearModel:
         if len(positions) < 2:
             return lambda vectors: [one(v) for v in vectors]
         coef, intercept, fsum, mul = self.coef, self.intercept, math.fsum, operator.mul
+        exp = math.exp
 
         def score_many(vectors: Sequence[Sequence[float]]) -> list[float]:
             n = len(vectors)
@@ -90,8 +91,8 @@ class LinearModel:
             columns = list(zip(*vectors))
             same = [j for j, p in enumerate(positions)
                     if columns[p].count(columns[p][0]) == n]
-            shared = _partials([coef[j] * columns[positions[j]][0] for j in same]
-                               ) if same else None
+            shared = _exact_terms([coef[j] * columns[positions[j]][0] for j in same]
+                                  ) if same else None
             if shared is None:  # no constant column, or a non-finite constant product
                 return [one(v) for v in vectors]
             constant = set(same)
@@ -103,11 +104,12 @@ class LinearModel:
                 rest_pick = (lambda v: ()) if not rest else (lambda v, p=positions[rest[0]]:
                                                               (v[p],))
             try:
-                return [_sigmoid(intercept + fsum(chain(shared, map(mul, rest_coef,
-                                                                    rest_pick(v)))))
-                        for v in vectors]
+                zs = [intercept + fsum(chain(shared, map(mul, rest_coef, rest_pick(v))))
+                      for v in vectors]
             except OverflowError:  # fsum's intermediate overflow: as the rows alone do
                 return [one(v) for v in vectors]
+            return [1.0 / (1.0 + exp(-z)) if z >= 0 else exp(z) / (1.0 + exp(z))
+                    for z in zs]  # _sigmoid, inline
 
         return score_many
 
@@ -142,26 +144,29 @@ class LinearModel:
                              "scripts/train_model.py") from None
 
 
-def _partials(values: Sequence[float]) -> list[float] | None:
-    """Shewchuk's non-overlapping partials of ``values``: floats whose exact (real) sum equals
-    the exact sum of ``values`` (the algorithm ``math.fsum`` runs, stopped before its final
-    rounding); ``None`` when a value or an intermediate sum is not finite."""
-    partials: list[float] = []
-    for x in values:
-        i = 0
-        for y in partials:
-            if abs(x) < abs(y):
-                x, y = y, x
-            hi = x + y
-            lo = y - (hi - x)
-            if lo:
-                partials[i] = lo
-                i += 1
-            x = hi
-        if not math.isfinite(x):
+def _exact_terms(values: Sequence[float]) -> list[float] | None:
+    """A few floats whose exact (real) sum is the exact sum of ``values``, or ``None`` when a
+    value is not finite or a sum overflows.
+
+    Each term is ``fsum`` (correctly rounded) of ``values`` minus the terms before it, until
+    that residual is exactly zero: ``fsum`` gives ``0.0`` only for an exact sum of zero (a
+    sum of floats is a multiple of the smallest subnormal, which rounds to no less than it).
+    Each residual is at most half an ulp of the term before, so there are at most ~40
+    terms from the largest double down to the smallest (typically one or two)."""
+    terms: list[float] = []
+    rest = list(values)
+    for _ in range(64):
+        try:
+            s = math.fsum(rest)
+        except (OverflowError, ValueError):  # an intermediate overflow; inf - inf
             return None
-        partials[i:] = [x]
-    return partials
+        if not math.isfinite(s):
+            return None
+        if s == 0.0:
+            return terms
+        terms.append(s)
+        rest.append(-s)
+    return None
 
 
 def _sigmoid(z: float) -> float:

@@ -95,3 +95,22 @@ def test_batch_scorer_takes_the_shared_path_and_equals_the_exact_sum() -> None:
     exact = [1 / (1 + math.exp(-float(Fraction(1e16) + 1 + Fraction(v[2])))) for v in vectors]
     assert got == [model.score(v) for v in vectors] == exact
     assert [1 / (1 + math.exp(-((1e16 + 1.0) + v[2]))) for v in vectors] != exact
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(HOSTILE, max_size=40))
+def test_exact_terms_sum_exactly_to_the_values_sum(values: list[float]) -> None:
+    """The few floats standing for the batch-constant products sum, as real numbers, to
+    exactly the values' sum; ``None`` only when a value or a partial sum is not finite."""
+    from scoring.linear_model import _exact_terms
+
+    terms = _exact_terms(values)
+    if terms is None:
+        try:
+            total = math.fsum(values)
+        except (OverflowError, ValueError):
+            return
+        assert not math.isfinite(total)
+        return
+    assert sum(map(Fraction, terms)) == sum(map(Fraction, values))
+    assert len(terms) <= 40
