@@ -71,8 +71,8 @@ class LinearModel:
         Exact: the products of the batch-constant columns are summed once into a few floats
         whose real sum *is* the sum of those products (:func:`_exact_terms`), and each row's
         ``fsum`` — correctly rounded — takes them in place of those products, so it rounds the
-        same real number. A batch of fewer than 4 rows, or whose constant products or
-        sum is not finite (``fsum``'s own rules for inf and nan then apply), is
+        same real number. A batch of fewer than 4 rows, or whose constant products or their
+        sum are not finite (``fsum``'s own rules for inf and nan then apply), is
         scored row by row, and so is a batch where ``fsum`` meets an intermediate overflow.
         ``0.0`` and ``-0.0`` count as one value: their products differ
         only in the sign of a zero, which cannot change a sum that is not zero, and the

@@ -86,7 +86,7 @@ class HotRoutes:
         fn, model = route
         try:
             parsed = model.model_validate_json(body)
-        except Exception:  # FastAPI answers it (module docstring); RecursionError too
+        except Exception:  # FastAPI answers it (module docstring); too deep a nesting too
             self.replayed += 1
             await self.app(scope, replay, send)
             return
