@@ -192,6 +192,18 @@ def _published_hash(store: FeatureStore, name: str) -> str | None:
     return (odfv.tags or {}).get(STATE_HASH_TAG) or None
 
 
+def registry_bytes(store: FeatureStore, refresh: bool = True) -> bytes | None:
+    """The registry as ``store`` holds it, serialized (deterministic bytes: equal bytes, equal
+    registry), re-read first when ``refresh`` (``store.refresh_registry()``: ~30 µs for a file
+    registry, where rebuilding a service's :class:`ServiceInfo` from it takes ~9 ms). ``None``
+    when the registry kind keeps no cached proto; a caller then reads the registry afresh
+    (:func:`get_service`) each time."""
+    if refresh:
+        store.refresh_registry()
+    proto = getattr(store.registry, "cached_registry_proto", None)
+    return None if proto is None else proto.SerializeToString(deterministic=True)
+
+
 def registry_state_hash(store: FeatureStore, service: str | None = None) -> str:
     """The state hash published for ``service`` (the only one when ``None``); raises
     ``LookupError`` naming the fix when the service is unknown or not fitted."""
@@ -199,4 +211,4 @@ def registry_state_hash(store: FeatureStore, service: str | None = None) -> str:
 
 
 __all__ = ["PY_TYPES", "ServiceInfo", "as_of_status", "ViewInfo", "get_service", "raw_service_name",
-           "registry_state_hash", "service_names"]
+           "registry_bytes", "registry_state_hash", "service_names"]
