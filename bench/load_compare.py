@@ -64,15 +64,14 @@ def _redis_pid() -> int | None:
     """The process id of the online store's Redis server (the feature repo the environment
     names), when it runs on this machine (its ``/proc`` entry exists); else ``None``."""
     import redis
-    from feast.infra.online_stores.redis import RedisOnlineStore
 
     from feast_bridge.store import open_store
+    from online_store.connection import checked_client
 
     try:
-        store = open_store()
-        client = RedisOnlineStore()._get_client(store.config.online_store)
+        client = checked_client(open_store().config.online_store, single_node=True)
         pid = int(client.info("server")["process_id"])
-    except (redis.RedisError, KeyError, ValueError, TypeError):
+    except (redis.RedisError, RuntimeError, KeyError, ValueError, TypeError):
         return None
     return pid if Path(f"/proc/{pid}/stat").exists() else None
 

@@ -310,6 +310,12 @@ class SerializedRows:
                               [self.event_ns[i] for i in indices],
                               [self.created_ns[i] for i in indices])
 
+    def slices(self, plan: ViewWritePlan, indices: Sequence[int]) -> list[SerializedRows]:
+        """The rows at ``indices`` in slices of :func:`write_batch`'s size, for
+        :func:`write_rows` to send side by side."""
+        step = SLICE_CHUNKS * plan.chunk_rows
+        return [self.take(indices[lo:lo + step]) for lo in range(0, len(indices), step)]
+
     def passes(self, i: int, old_ts: bytes | None, old_created: bytes | None,
                parsed: dict[bytes, int]) -> bool:
         """Row ``i`` is written: nothing stored, or (event, created) >= the stored pair."""

@@ -183,7 +183,7 @@ class WrittenSteps:
                 pipe.execute()
         for v in self.views:
             if v.held[k]:
-                write_rows(self.client, v.plan, [v.rows.take(v.held[k])])
+                write_rows(self.client, v.plan, v.rows.slices(v.plan, v.held[k]))
 
 
 def _lookback(fv: Any, start_us: int) -> int:
